@@ -1,4 +1,5 @@
 //! Address allocation: determinism, stability under change, uniqueness, overlay bounds.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};

@@ -1,5 +1,6 @@
 //! Laws of the reference evaluator, its agreement with a naive reading of network-kdl.md,
 //! explain, and the policy-test runner.
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
 mod common;
 
@@ -50,12 +51,13 @@ fn naive_selector(net: &Network, alloc: &Allocation, sel: &Selector, addr: IpAdd
 
 /// Proto/ports read literally: a bare port is tcp and udp, icmp has no ports, proto limits.
 fn naive_service(proto: Option<Proto>, ports: &[(Transport, u16, u16)], port: TestPort) -> bool {
-    let proto_ok = match (proto.unwrap_or(Proto::Any), port) {
-        (Proto::Any, _) => true,
-        (Proto::Tcp, TestPort::Tcp(_)) | (Proto::Udp, TestPort::Udp(_)) => true,
-        (Proto::Icmp, TestPort::Icmp) => true,
-        _ => false,
-    };
+    let proto_ok = matches!(
+        (proto.unwrap_or(Proto::Any), port),
+        (Proto::Any, _)
+            | (Proto::Tcp, TestPort::Tcp(_))
+            | (Proto::Udp, TestPort::Udp(_))
+            | (Proto::Icmp, TestPort::Icmp)
+    );
     let ports_ok = ports.is_empty()
         || ports.iter().any(|&(t, a, b)| match (t, port) {
             (Transport::Tcp | Transport::Both, TestPort::Tcp(p)) => a <= p && p <= b,
