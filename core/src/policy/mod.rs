@@ -5,6 +5,7 @@
 pub mod explain;
 pub mod index;
 pub mod service;
+pub mod shadow;
 pub mod testrun;
 
 use cvlan_schema::model::Verdict;
@@ -12,6 +13,7 @@ use cvlan_schema::model::Verdict;
 pub use explain::{DEFAULT_DENY, EndpointError, Explanation, parse_endpoint, selector_text};
 pub use index::{Decision, Packet, PolicyIndex};
 pub use service::{PortSpecError, parse_port_spec};
+pub use shadow::{SHADOWED_RULE, shadowed_rules};
 pub use testrun::{POLICY_TEST_FAILED, TestCounts, TestRun, run_policy_tests};
 
 /// `"accept"` or `"reject"`.
