@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use cvlan_schema::model::{Action, Network, Selector, TestPort, Verdict};
+use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::addrset::AddrSet;
@@ -151,6 +152,24 @@ impl<'a> PolicyIndex<'a> {
     /// The vrouter with this name.
     pub fn vrouter(&self, name: &str) -> Option<Entity> {
         self.vrouters_by_name.get(name).map(|&i| Entity::Vrouter(i))
+    }
+
+    /// The prefixes an entity carries traffic for besides its own addresses: a node's routes,
+    /// or the remote traffic selectors of a vrouter's IPsec peers.
+    pub fn routed_prefixes(&self, entity: Entity) -> Vec<&'a IpNet> {
+        match entity {
+            Entity::Node(i) => self
+                .network
+                .nodes
+                .get(i)
+                .map_or_else(Vec::new, |n| n.routes.iter().map(|r| &r.value).collect()),
+            Entity::Vrouter(i) => self.network.vrouters.get(i).map_or_else(Vec::new, |v| {
+                v.peers
+                    .iter()
+                    .flat_map(|p| p.remote_ts.iter().map(|t| &t.value))
+                    .collect()
+            }),
+        }
     }
 
     /// True when `addr` is in any of these sets.
