@@ -214,11 +214,10 @@ impl VisiblePeers {
         let mut visible_sig = vec![false; self.sigs.len()];
         let mut scratch = self.all.clone();
         for &s in &own.sigs {
-            for t in 0..self.sigs.len() {
-                if !visible_sig[t] {
-                    let t32 = u32::try_from(t).unwrap_or(u32::MAX);
-                    visible_sig[t] =
-                        self.reach(s, t32, &mut scratch) || self.reach(t32, s, &mut scratch);
+            for (t, seen) in visible_sig.iter_mut().enumerate() {
+                if !*seen {
+                    let t = u32::try_from(t).unwrap_or(u32::MAX);
+                    *seen = self.reach(s, t, &mut scratch) || self.reach(t, s, &mut scratch);
                 }
             }
         }
