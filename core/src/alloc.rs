@@ -56,6 +56,14 @@ impl Entity {
         }
     }
 
+    /// A dense index over nodes then vrouters: `Node(i)` is `i`, `Vrouter(i)` is `node_count + i`.
+    pub fn dense_index(self, node_count: usize) -> usize {
+        match self {
+            Entity::Node(i) => i,
+            Entity::Vrouter(i) => node_count + i,
+        }
+    }
+
     /// `"node"` or `"vrouter"`.
     pub fn kind(self) -> &'static str {
         match self {

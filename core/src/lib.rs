@@ -9,6 +9,7 @@
 pub mod addrset;
 pub mod alloc;
 pub mod builder;
+pub mod netmap;
 pub mod peers;
 pub mod policy;
 

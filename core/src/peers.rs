@@ -113,16 +113,12 @@ impl VisiblePeers {
         }
         points4.sort_unstable();
         points6.sort_unstable();
-        let position = |e: Entity| match e {
-            Entity::Node(i) => i,
-            Entity::Vrouter(i) => node_count + i,
-        };
         for (s, set) in index.sets().iter().enumerate() {
             let s = u32::try_from(s).unwrap_or(u32::MAX);
             match &set.members {
                 Some(members) => {
                     for &m in members {
-                        for sig in &mut point_sigs[position(m)] {
+                        for sig in &mut point_sigs[m.dense_index(node_count)] {
                             sig.push(s);
                         }
                     }
@@ -193,11 +189,9 @@ impl VisiblePeers {
 
     /// The class of an entity.
     pub fn class_of(&self, entity: Entity) -> ClassId {
-        let k = match entity {
-            Entity::Node(i) => i,
-            Entity::Vrouter(i) => self.node_count + i,
-        };
-        self.class_of.get(k).map_or(0, |&c| c as usize)
+        self.class_of
+            .get(entity.dense_index(self.node_count))
+            .map_or(0, |&c| c as usize)
     }
 
     /// The entities of a class, nodes first, each kind in file order.
