@@ -242,6 +242,11 @@ impl NetworkBuilder {
         self
     }
 
+    /// The network built so far.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
     /// The network.
     pub fn build(self) -> Network {
         self.network

@@ -12,6 +12,7 @@ pub mod builder;
 pub mod netmap;
 pub mod peers;
 pub mod policy;
+pub mod synth;
 
 pub use addrset::AddrSet;
 pub use alloc::{Addresses, Allocation, Entity, allocate};
