@@ -87,13 +87,8 @@ impl<T: Point> Ranges<T> {
         let mut v: Vec<(T, T)> = ranges.into_iter().filter(|(a, b)| a <= b).collect();
         v.sort_unstable();
         let mut out: Vec<(T, T)> = Vec::with_capacity(v.len());
-        for (a, b) in v {
-            match out.last_mut() {
-                Some(last) if last.1.succ().is_none_or(|next| a <= next) => {
-                    last.1 = last.1.max(b);
-                }
-                _ => out.push((a, b)),
-            }
+        for r in v {
+            push_merged(&mut out, r);
         }
         Self { ranges: out }
     }
@@ -128,7 +123,7 @@ impl<T: Point> Ranges<T> {
         self.ranges.get(i).copied().filter(|r| r.0 <= x)
     }
 
-    /// Every point of `self` or `other`.
+    /// Every point of `self` or `other` (a linear merge).
     pub fn union(&self, other: &Self) -> Self {
         if other.is_empty() {
             return self.clone();
@@ -136,7 +131,35 @@ impl<T: Point> Ranges<T> {
         if self.is_empty() {
             return other.clone();
         }
-        Self::from_ranges(self.ranges.iter().chain(&other.ranges).copied())
+        let mut out: Vec<(T, T)> = Vec::with_capacity(self.ranges.len() + other.ranges.len());
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let next = match (self.ranges.get(i), other.ranges.get(j)) {
+                (Some(a), Some(b)) if a.0 <= b.0 => {
+                    i += 1;
+                    *a
+                }
+                (Some(_), Some(b)) | (None, Some(b)) => {
+                    j += 1;
+                    *b
+                }
+                (Some(a), None) => {
+                    i += 1;
+                    *a
+                }
+                (None, None) => break,
+            };
+            push_merged(&mut out, next);
+        }
+        Self { ranges: out }
+    }
+
+    /// The union of many sets (pairwise linear merges).
+    pub fn union_all<'s>(sets: impl IntoIterator<Item = &'s Self>) -> Self
+    where
+        T: 's,
+    {
+        sets.into_iter().fold(Self::empty(), |acc, s| acc.union(s))
     }
 
     /// Every point in both sets.
@@ -233,6 +256,16 @@ impl<T: Point> Ranges<T> {
                 out.push(after);
             }
         }
+    }
+}
+
+/// Appends a range that starts at or after the last one, merging when they touch.
+fn push_merged<T: Point>(out: &mut Vec<(T, T)>, (a, b): (T, T)) {
+    match out.last_mut() {
+        Some(last) if last.1.succ().is_none_or(|next| a <= next) => {
+            last.1 = last.1.max(b);
+        }
+        _ => out.push((a, b)),
     }
 }
 

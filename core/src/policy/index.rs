@@ -10,7 +10,7 @@ use cvlan_schema::model::{Action, Network, Selector, TestPort, Verdict};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use crate::addrset::AddrSet;
+use crate::addrset::{AddrSet, Ranges};
 use crate::alloc::{Allocation, Entity};
 use crate::policy::service::{ServiceSet, rule_services, service_point};
 
@@ -179,8 +179,13 @@ impl<'a> PolicyIndex<'a> {
 
     /// The union of these sets.
     pub fn union_of(&self, sets: &[SetId]) -> AddrSet {
-        sets.iter()
-            .fold(AddrSet::empty(), |acc, &s| acc.union(&self.sets[s].addrs))
+        match sets {
+            [one] => self.sets[*one].addrs.clone(),
+            _ => AddrSet {
+                v4: Ranges::union_all(sets.iter().map(|&s| &self.sets[s].addrs.v4)),
+                v6: Ranges::union_all(sets.iter().map(|&s| &self.sets[s].addrs.v6)),
+            },
+        }
     }
 
     /// Evaluates a packet: the first rule whose services, from and to all match decides.

@@ -7,8 +7,9 @@
 //! 2. otherwise, the union of the (at most 64) earlier rules that overlap rule `j`: the
 //!    services are cut into pieces on which the set of covering rules is constant, then the
 //!    from addresses likewise, and on each piece the union of those rules' `to` sets must
-//!    cover rule `j`'s. This second check stops after a fixed amount of work per rule, so a
-//!    huge policy can leave a shadowed rule unreported but never reports a rule wrongly.
+//!    cover rule `j`'s. This second check stops after a fixed amount of work per rule and per
+//!    policy (counted in range steps, so the outcome is deterministic), so a huge policy can
+//!    leave a union-shadowed rule unreported but never reports a rule wrongly.
 //!
 //! Rules whose from, to or services are empty match nothing at all and are not reported here.
 
@@ -26,7 +27,9 @@ pub const SHADOWED_RULE: &str = "cvlan::shadowed-rule";
 /// Candidates beyond this many make check 2 give up for a rule.
 const MAX_UNION_CANDIDATES: usize = 64;
 /// Segment × candidate steps check 2 may spend on one rule.
-const UNION_BUDGET: usize = 1 << 20;
+const UNION_BUDGET: usize = 1 << 18;
+/// Range steps check 2 may spend on the whole policy (finding candidates and covering).
+const POLICY_BUDGET: usize = 1 << 23;
 /// Earlier rules named in one warning's labels.
 const MAX_LABELS: usize = 5;
 
@@ -43,6 +46,8 @@ struct Sets {
     counts: Vec<u128>,
     subset: HashMap<(usize, usize), bool>,
     meets: HashMap<(usize, usize), bool>,
+    /// Work (range steps) check 2 may still spend over the whole policy.
+    budget: usize,
 }
 
 impl Sets {
@@ -60,14 +65,22 @@ impl Sets {
             .or_insert_with(|| sets[a].is_subset(&sets[b]))
     }
 
-    fn intersects(&mut self, a: usize, b: usize) -> bool {
+    /// Whether two sets meet, charged to the budget; `None` once the budget is spent.
+    fn intersects(&mut self, a: usize, b: usize) -> Option<bool> {
         let key = (a.min(b), a.max(b));
-        let sets = &self.sets;
-        *self
-            .meets
-            .entry(key)
-            .or_insert_with(|| sets[a].intersects(&sets[b]))
+        if let Some(&known) = self.meets.get(&key) {
+            return Some(known);
+        }
+        let cost = range_count(&self.sets[a]) + range_count(&self.sets[b]);
+        self.budget = self.budget.checked_sub(cost)?;
+        let meets = self.sets[a].intersects(&self.sets[b]);
+        self.meets.insert(key, meets);
+        Some(meets)
     }
+}
+
+fn range_count(set: &AddrSet) -> usize {
+    set.v4.ranges().len() + set.v6.ranges().len()
 }
 
 /// Every shadowed rule of the index's policy, in file order.
@@ -91,6 +104,7 @@ pub fn shadowed_rules<'i>(index: &'i PolicyIndex<'_>) -> Vec<Diagnostic> {
         counts,
         subset: HashMap::new(),
         meets: HashMap::new(),
+        budget: POLICY_BUDGET,
     };
     let boxes: Vec<Option<RuleBox<'i>>> = index
         .rules()
@@ -121,32 +135,54 @@ pub fn shadowed_rules<'i>(index: &'i PolicyIndex<'_>) -> Vec<Diagnostic> {
             out.push(warning(index, j, &[i]));
             continue;
         }
-        let candidates: Vec<usize> = (0..j)
-            .filter(|&i| {
-                boxes[i].as_ref().is_some_and(|bi| {
-                    bj.services.intersects(bi.services)
-                        && sets.intersects(bj.to, bi.to)
-                        && sets.intersects(bj.from, bi.from)
-                })
-            })
-            .collect();
-        if candidates.len() < 2 || candidates.len() > MAX_UNION_CANDIDATES {
+        let Some(candidates) = union_candidates(&boxes, j, &mut sets) else {
             continue;
-        }
+        };
         let cands: Vec<&RuleBox<'_>> = candidates
             .iter()
             .filter_map(|&i| boxes[i].as_ref())
             .collect();
-        if union_covers(&sets.sets, bj, &cands) == Some(true) {
+        let mut budget = UNION_BUDGET.min(sets.budget);
+        let covered = union_covers(&sets.sets, bj, &cands, &mut budget);
+        sets.budget -= UNION_BUDGET.min(sets.budget) - budget;
+        if covered == Some(true) {
             out.push(warning(index, j, &candidates));
         }
     }
     out
 }
 
+/// The earlier rules that overlap rule `j`, when there are 2 to 64 of them and the budget
+/// allows finding them.
+fn union_candidates(
+    boxes: &[Option<RuleBox<'_>>],
+    j: usize,
+    sets: &mut Sets,
+) -> Option<Vec<usize>> {
+    let bj = boxes[j].as_ref()?;
+    let mut out = Vec::new();
+    for (i, bi) in boxes[..j].iter().enumerate() {
+        let Some(bi) = bi else { continue };
+        if bj.services.intersects(bi.services)
+            && sets.intersects(bj.to, bi.to)?
+            && sets.intersects(bj.from, bi.from)?
+        {
+            out.push(i);
+            if out.len() > MAX_UNION_CANDIDATES {
+                return None;
+            }
+        }
+    }
+    (out.len() >= 2).then_some(out)
+}
+
 /// Check 2: does the union of `cands` cover `target`? `None` when the work budget ran out.
-fn union_covers(sets: &[AddrSet], target: &RuleBox<'_>, cands: &[&RuleBox<'_>]) -> Option<bool> {
-    let mut budget = UNION_BUDGET;
+fn union_covers(
+    sets: &[AddrSet],
+    target: &RuleBox<'_>,
+    cands: &[&RuleBox<'_>],
+    budget: &mut usize,
+) -> Option<bool> {
     let all: u64 = if cands.len() == 64 {
         u64::MAX
     } else {
@@ -154,25 +190,31 @@ fn union_covers(sets: &[AddrSet], target: &RuleBox<'_>, cands: &[&RuleBox<'_>]) 
     };
     let services: Vec<&ServiceSet> = cands.iter().map(|c| c.services).collect();
     let mut covered_to: HashMap<u64, bool> = HashMap::new();
-    for service_mask in piece_masks(target.services, &services, all, &mut budget)? {
+    for service_mask in piece_masks(target.services, &services, all, budget)? {
         if service_mask == 0 {
             return Some(false);
         }
         let from = &sets[target.from];
         let v4: Vec<&Ranges<u32>> = cands.iter().map(|c| &sets[c.from].v4).collect();
         let v6: Vec<&Ranges<u128>> = cands.iter().map(|c| &sets[c.from].v6).collect();
-        let mut from_masks = piece_masks(&from.v4, &v4, service_mask, &mut budget)?;
-        from_masks.extend(piece_masks(&from.v6, &v6, service_mask, &mut budget)?);
+        let mut from_masks = piece_masks(&from.v4, &v4, service_mask, budget)?;
+        from_masks.extend(piece_masks(&from.v6, &v6, service_mask, budget)?);
         for from_mask in from_masks {
             if from_mask == 0 {
                 return Some(false);
             }
             let ok = *covered_to.entry(from_mask).or_insert_with(|| {
-                let union = cands
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, _)| from_mask & (1 << k) != 0)
-                    .fold(AddrSet::empty(), |acc, (_, c)| acc.union(&sets[c.to]));
+                let tos = || {
+                    cands
+                        .iter()
+                        .enumerate()
+                        .filter(|(k, _)| from_mask & (1 << k) != 0)
+                        .map(|(_, c)| &sets[c.to])
+                };
+                let union = AddrSet {
+                    v4: Ranges::union_all(tos().map(|s| &s.v4)),
+                    v6: Ranges::union_all(tos().map(|s| &s.v6)),
+                };
                 sets[target.to].is_subset(&union)
             });
             if !ok {
