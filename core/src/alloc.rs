@@ -124,6 +124,19 @@ impl Addresses {
     }
 }
 
+/// One line of `cvlanctl addresses`: an entity and its addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AddressRow {
+    /// `node` or `vrouter`.
+    pub kind: &'static str,
+    /// Its name.
+    pub name: String,
+    /// IPv4 address and how it was chosen.
+    pub v4: Option<Assigned<Ipv4Addr>>,
+    /// IPv6 address and how it was chosen.
+    pub v6: Option<Assigned<Ipv6Addr>>,
+}
+
 /// The addresses of every node and vrouter of a network.
 #[derive(Debug, Clone, Default)]
 pub struct Allocation {
@@ -159,6 +172,21 @@ impl Allocation {
     /// Collision warnings and overlay-full errors.
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
+    }
+
+    /// One row per entity for display: nodes sorted by name, then vrouters sorted by name.
+    pub fn rows(&self, network: &Network) -> Vec<AddressRow> {
+        let mut rows: Vec<AddressRow> = self
+            .entries()
+            .map(|(e, a)| AddressRow {
+                kind: e.kind(),
+                name: e.name(network).to_string(),
+                v4: a.v4,
+                v6: a.v6,
+            })
+            .collect();
+        rows.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        rows
     }
 
     /// Every entity with its addresses: nodes in file order, then vrouters.
@@ -293,6 +321,8 @@ struct Claim<'n> {
     is_vrouter: bool,
     name: &'n str,
     entity: Entity,
+    /// Candidate 0 (kept so the common case hashes once; never decides the order).
+    first: u128,
 }
 
 impl Family {
@@ -353,11 +383,17 @@ impl Family {
         self.lo + u128::from_le_bytes(bytes) % self.usable
     }
 
-    fn priority(&self, entity: Entity, name: &str) -> u64 {
+    /// Candidate 0 and the name's priority (smaller wins a shared slot), from one hash.
+    fn first_and_priority(&self, entity: Entity, name: &str) -> (u128, u64) {
         let d = self.digest(entity, name, 0);
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&d[16..24]);
-        u64::from_le_bytes(bytes)
+        let mut offset = [0u8; 16];
+        offset.copy_from_slice(&d[..16]);
+        let mut priority = [0u8; 8];
+        priority.copy_from_slice(&d[16..24]);
+        (
+            self.lo + u128::from_le_bytes(offset) % self.usable,
+            u64::from_le_bytes(priority),
+        )
     }
 
     /// The number of candidates a name has: the hashed ones, then every slot once more.
@@ -393,12 +429,14 @@ impl Family {
             .map(|&e| {
                 let name = e.name(network);
                 let is_vrouter = matches!(e, Entity::Vrouter(_));
+                let (first, priority) = self.first_and_priority(e, name);
                 Claim {
                     probe: 0,
-                    priority: self.priority(e, name),
+                    priority,
                     is_vrouter,
                     name,
                     entity: e,
+                    first,
                 }
             })
             .collect();
@@ -415,7 +453,11 @@ impl Family {
         let limit = self.sequence_len();
         while let Some(mut claim) = queue.pop() {
             while claim.probe < limit {
-                let offset = self.candidate(claim.entity, claim.name, claim.probe);
+                let offset = if claim.probe == 0 {
+                    claim.first
+                } else {
+                    self.candidate(claim.entity, claim.name, claim.probe)
+                };
                 if taken.contains_key(&self.to_ip(self.address(offset))) {
                     claim.probe += 1;
                     continue;
@@ -459,7 +501,7 @@ impl Family {
             .collect();
         for (e, p) in &placed {
             if matches!(p.origin, Origin::Derived { probe } if probe > 0) {
-                let first = self.candidate(*e, e.name(network), 0);
+                let first = self.first_and_priority(*e, e.name(network)).0;
                 let first_ip = self.to_ip(self.address(first));
                 let holder = taken
                     .get(&first_ip)
