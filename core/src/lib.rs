@@ -9,6 +9,7 @@
 pub mod addrset;
 pub mod alloc;
 pub mod builder;
+pub mod check;
 pub mod netmap;
 pub mod peers;
 pub mod policy;
@@ -16,3 +17,4 @@ pub mod synth;
 
 pub use addrset::AddrSet;
 pub use alloc::{Addresses, Allocation, Entity, allocate};
+pub use check::{CheckReport, check_parts};
