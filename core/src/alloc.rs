@@ -116,7 +116,7 @@ pub struct Addresses {
 
 impl Addresses {
     /// The addresses, IPv4 first.
-    pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
+    pub fn ips(self) -> impl Iterator<Item = IpAddr> {
         self.v4
             .map(|a| IpAddr::V4(a.address))
             .into_iter()

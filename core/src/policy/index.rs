@@ -269,7 +269,7 @@ impl<'i, 'a> Resolver<'i, 'a> {
         let addrs = match (&members, selector) {
             (Some(list), _) => AddrSet::from_addrs(
                 list.iter()
-                    .flat_map(|&e| self.index.allocation.addresses(e).ips().collect::<Vec<_>>()),
+                    .flat_map(|&e| self.index.allocation.addresses(e).ips()),
             ),
             (None, Selector::Any) => AddrSet::all(),
             (None, Selector::Prefix(net)) => AddrSet::from_nets([net]),

@@ -186,10 +186,7 @@ pub fn build(g: &NetGen, extra_nodes: &[NodeSpec]) -> Network {
 
 /// Interesting addresses: every overlay address, a few inside routes and remote-ts, one outside.
 pub fn addresses(net: &Network, alloc: &Allocation) -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = alloc
-        .entries()
-        .flat_map(|(_, a)| a.ips().collect::<Vec<_>>())
-        .collect();
+    let mut out: Vec<IpAddr> = alloc.entries().flat_map(|(_, a)| a.ips()).collect();
     for s in [
         "10.1.0.9",
         "10.2.5.1",
