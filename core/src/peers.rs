@@ -164,12 +164,13 @@ impl VisiblePeers {
             class_of.push(id);
         }
 
+        let mut seen = RuleMarks::new(rules.len());
         let sigs = interner
             .sigs
             .into_iter()
             .map(|sig| Signature {
-                from_rules: rules_of(&sig, &from_of_set),
-                to_rules: rules_of(&sig, &to_of_set),
+                from_rules: seen.rules_of(&sig, &from_of_set),
+                to_rules: seen.rules_of(&sig, &to_of_set),
             })
             .collect();
         Self {
@@ -368,15 +369,35 @@ fn range_sigs<T: Point>(
     }
 }
 
-/// The sorted, distinct rules any of the signature's sets appear in.
-fn rules_of(sig: &[u32], rules_of_set: &[Vec<u32>]) -> Vec<u32> {
-    let mut out: Vec<u32> = sig
-        .iter()
-        .flat_map(|&s| rules_of_set[s as usize].iter().copied())
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+/// Generation-stamped marks over rules, to collect distinct rules without sorting duplicates.
+struct RuleMarks {
+    stamp: Vec<u32>,
+    generation: u32,
+}
+
+impl RuleMarks {
+    fn new(rules: usize) -> Self {
+        Self {
+            stamp: vec![0; rules],
+            generation: 0,
+        }
+    }
+
+    /// The sorted, distinct rules any of the signature's sets appear in.
+    fn rules_of(&mut self, sig: &[u32], rules_of_set: &[Vec<u32>]) -> Vec<u32> {
+        self.generation += 1;
+        let mut out = Vec::new();
+        for &s in sig {
+            for &r in &rules_of_set[s as usize] {
+                if self.stamp[r as usize] != self.generation {
+                    self.stamp[r as usize] = self.generation;
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
 }
 
 /// Each rule's action and services as bits over the pieces of the service line on which
