@@ -5,8 +5,23 @@ use std::path::PathBuf;
 
 /// Every proto file of the package, compiled together so cross-file references resolve.
 const PROTOS: &[&str] = &[
-    "common", "tenant", "cvlan", "node", "user", "group", "policy", "vrouter", "region", "relay",
-    "api_key", "audit_log", "tag", "discovery_server", "local", "control", "admin",
+    "common",
+    "tenant",
+    "cvlan",
+    "node",
+    "user",
+    "group",
+    "policy",
+    "vrouter",
+    "region",
+    "relay",
+    "api_key",
+    "audit_log",
+    "tag",
+    "discovery_server",
+    "local",
+    "control",
+    "admin",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -12,9 +12,7 @@
 use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 
-use cvlan_schema::model::{
-    Action, PortItem, PortRange, Proto, Rule, Selector, Transport, Verdict,
-};
+use cvlan_schema::model::{Action, PortItem, PortRange, Proto, Rule, Selector, Transport, Verdict};
 use cvlan_schema::{Diagnostic, PublicKey, Severity, SourceMap, Span, Spanned};
 use ipnet::IpNet;
 

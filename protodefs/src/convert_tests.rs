@@ -3,8 +3,8 @@
 
 use super::*;
 use cvlan_schema::Label;
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 
 fn key(byte: u8) -> PublicKey {
     PublicKey([byte; 32])
@@ -23,7 +23,10 @@ fn keys_round_trip_and_wrong_lengths_are_refused() {
         })
     );
     let empty = key_from_bytes("Node.node_key", &[]).expect_err("empty is not a key");
-    assert_eq!(empty.to_string(), "Node.node_key: a key has 32 bytes, got 0");
+    assert_eq!(
+        empty.to_string(),
+        "Node.node_key: a key has 32 bytes, got 0"
+    );
 }
 
 #[test]
@@ -61,7 +64,10 @@ fn addresses_prefixes_and_endpoints_parse_or_name_the_field() {
     );
     assert!(matches!(
         parse_prefix("Peer.allowed_ips", "10.0.0.0/33"),
-        Err(ConvertError::Prefix { field: "Peer.allowed_ips", .. })
+        Err(ConvertError::Prefix {
+            field: "Peer.allowed_ips",
+            ..
+        })
     ));
 
     assert_eq!(

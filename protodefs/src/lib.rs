@@ -13,7 +13,7 @@ pub mod local;
 ///
 /// The proto comments become the Rust docs; items prost and tonic add on their own (oneof
 /// modules, client and server plumbing) carry none, hence the allow.
-#[allow(missing_docs, clippy::all)]
+#[allow(missing_docs)]
 pub mod v1 {
     tonic::include_proto!("cloudvlan.v1");
 }

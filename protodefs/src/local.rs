@@ -153,7 +153,10 @@ pub async fn serve<S: LocalApi>(
     service: S,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    LocalSocket::bind(socket).await?.serve(service, shutdown).await
+    LocalSocket::bind(socket)
+        .await?
+        .serve(service, shutdown)
+        .await
 }
 
 /// A bound local-API socket, published and ready for clients; removed when dropped.
@@ -192,7 +195,7 @@ impl LocalSocket {
         let staged = SocketFile::adopt(staging.clone()).map_err(io_err("inspect", &staging))?;
         std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(SOCKET_MODE))
             .map_err(io_err("set the mode of", &staging))?;
-        give_to_group(&staging);
+        give_to_group(&staging, SOCKET_GROUP);
         std::fs::rename(&staging, &path).map_err(io_err("publish the socket at", &path))?;
         let guard = staged.renamed(path);
         tracing::info!(socket = %guard.path.display(), "local API listening");
@@ -218,14 +221,13 @@ impl LocalSocket {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::builder().add_service(service).serve_with_incoming_shutdown(
-            UnixListenerStream::new(listener),
-            async move {
+        let server = Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), async move {
                 shutdown.await;
                 // The receiver is gone only when serving already ended; nothing to tell then.
                 let _ = stopping_tx.send(());
-            },
-        );
+            });
         let grace_over = async move {
             if stopping_rx.await.is_ok() {
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -298,20 +300,23 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Gives the socket to group `cvlan` when it exists. Failing that, the socket keeps the
-/// daemon's group and a warning says why: the daemon still serves root and its own group.
-fn give_to_group(path: &Path) {
-    match nix::unistd::Group::from_name(SOCKET_GROUP) {
-        Ok(Some(group)) => {
-            if let Err(error) = std::os::unix::fs::chown(path, None, Some(group.gid.as_raw())) {
-                tracing::warn!(%error, group = SOCKET_GROUP, "cannot give the local API socket to its group");
+/// Gives the socket to `group` when it exists. Failing that, the socket keeps the daemon's
+/// group and the log says why: the daemon still serves root and its own group.
+fn give_to_group(path: &Path, group: &str) {
+    match nix::unistd::Group::from_name(group) {
+        Ok(Some(found)) => {
+            if let Err(error) = std::os::unix::fs::chown(path, None, Some(found.gid.as_raw())) {
+                tracing::warn!(%error, group, "cannot give the local API socket to its group");
             }
         }
         Ok(None) => {
-            tracing::debug!(group = SOCKET_GROUP, "group does not exist; the socket keeps the daemon's group");
+            tracing::debug!(
+                group,
+                "group does not exist; the socket keeps the daemon's group"
+            );
         }
         Err(error) => {
-            tracing::warn!(%error, group = SOCKET_GROUP, "cannot look up the local API socket's group");
+            tracing::warn!(%error, group, "cannot look up the local API socket's group");
         }
     }
 }
@@ -347,10 +352,42 @@ impl Drop for SocketFile {
     fn drop(&mut self) {
         let ours = std::fs::symlink_metadata(&self.path)
             .is_ok_and(|m| m.dev() == self.dev && m.ino() == self.ino);
-        if ours {
-            if let Err(error) = std::fs::remove_file(&self.path) {
-                tracing::warn!(%error, socket = %self.path.display(), "cannot remove the local API socket");
-            }
+        if ours && let Err(error) = std::fs::remove_file(&self.path) {
+            tracing::warn!(%error, socket = %self.path.display(), "cannot remove the local API socket");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_socket_goes_to_the_group_when_it_exists_and_keeps_its_own_otherwise() {
+        // `cvlan` need not exist on a build machine; any existing group proves the chown, and
+        // a group that cannot exist proves the fallback.
+        let Some(existing) = ["daemon", "adm", "nogroup", "users"]
+            .iter()
+            .find_map(|name| nix::unistd::Group::from_name(name).ok().flatten())
+        else {
+            panic!("none of the standard groups exists on this machine");
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let before = std::fs::metadata(&path).expect("metadata").gid();
+
+        give_to_group(&path, "no-such-group-cvlan-test");
+        assert_eq!(std::fs::metadata(&path).expect("metadata").gid(), before);
+
+        give_to_group(&path, &existing.name);
+        let after = std::fs::metadata(&path).expect("metadata").gid();
+        // Only root (or a member of the group) may chown to another group; as anyone else the
+        // call is refused and the socket keeps its group, which the fallback allows.
+        if nix::unistd::Uid::effective().is_root() {
+            assert_eq!(after, existing.gid.as_raw());
+        } else {
+            assert!(after == before || after == existing.gid.as_raw());
         }
     }
 }

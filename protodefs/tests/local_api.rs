@@ -57,7 +57,11 @@ impl LocalApi for TestDaemon {
     ) -> Result<Response<BoxStream<v1::Event>>, Status> {
         let replay = match request.into_inner().start {
             Some(v1::watch_events_request::Start::Last(n)) => n,
-            _ => return Err(Status::invalid_argument("this test daemon only replays `last`")),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "this test daemon only replays `last`",
+                ));
+            }
         };
         let events = (1..=u64::from(replay)).map(|seq| {
             Ok(v1::Event {
@@ -69,10 +73,8 @@ impl LocalApi for TestDaemon {
                 ..Default::default()
             })
         });
-        let stream = tokio_stream::StreamExt::chain(
-            tokio_stream::iter(events),
-            tokio_stream::pending(),
-        );
+        let stream =
+            tokio_stream::StreamExt::chain(tokio_stream::iter(events), tokio_stream::pending());
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -132,7 +134,10 @@ async fn unary_and_stream_calls_round_trip_over_the_socket() {
     let last = status.last_apply.expect("last apply");
     assert_eq!(last.outcome(), v1::ApplyOutcome::Rejected);
     assert_eq!(last.diagnostics[0].code, "cvlan::overlap");
-    assert_eq!((last.diagnostics[0].line, last.diagnostics[0].column), (3, 5));
+    assert_eq!(
+        (last.diagnostics[0].line, last.diagnostics[0].column),
+        (3, 5)
+    );
     assert_eq!(status.uptime.map(|d| d.seconds), Some(42));
 
     let mut events = client
@@ -152,16 +157,25 @@ async fn unary_and_stream_calls_round_trip_over_the_socket() {
     }
     // The stream stays open after the replay: no fourth event arrives, and it has not ended.
     let more = tokio::time::timeout(Duration::from_millis(200), events.message()).await;
-    assert!(more.is_err(), "a live stream neither ends nor invents events");
+    assert!(
+        more.is_err(),
+        "a live stream neither ends nor invents events"
+    );
 
     // A call the daemon does not serve answers UNIMPLEMENTED rather than hanging or failing
     // the connection.
     let sas = client.sas(v1::SasRequest::default()).await;
-    assert_eq!(sas.expect_err("not served").code(), tonic::Code::Unimplemented);
+    assert_eq!(
+        sas.expect_err("not served").code(),
+        tonic::Code::Unimplemented
+    );
 
     // A server error travels as a status.
     let bad = client.watch_events(v1::WatchEventsRequest::default()).await;
-    assert_eq!(bad.expect_err("refused").code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        bad.expect_err("refused").code(),
+        tonic::Code::InvalidArgument
+    );
 
     // Shutdown with the event stream still open returns and removes the socket.
     daemon.stop().await;
@@ -222,7 +236,9 @@ async fn a_stale_socket_is_replaced_and_a_live_one_is_not() {
     assert!(socket.exists());
 
     let daemon = Running::start(&socket).await;
-    let mut client = local::connect(&socket).await.expect("connects to the new daemon");
+    let mut client = local::connect(&socket)
+        .await
+        .expect("connects to the new daemon");
     client.status(v1::StatusRequest {}).await.expect("status");
 
     // A second daemon must not steal the socket of a live one.
@@ -247,7 +263,10 @@ async fn a_file_that_is_not_a_socket_is_left_alone() {
         .await
         .expect_err("not a socket");
     assert!(matches!(error, ServeError::NotASocket { .. }));
-    assert_eq!(std::fs::read_to_string(&path).expect("still there"), "precious");
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("still there"),
+        "precious"
+    );
 }
 
 #[tokio::test]
