@@ -37,7 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
 
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        .file_descriptor_set_path(out_dir.join("cloudvlan_v1_descriptor.bin"))
         // Calls a daemon does not serve answer UNIMPLEMENTED without a hand-written stub
         // (cvland and cvlan-vrouterd each serve a part of LocalApi).
         .generate_default_stubs(true)

@@ -9,6 +9,14 @@
 pub mod convert;
 pub mod local;
 
+/// The encoded `FileDescriptorSet` of every `cloudvlan/v1` file (with comments), for gRPC
+/// reflection and for tests that inspect the schema.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/cloudvlan_v1_descriptor.bin"));
+
+/// The well-known types (`Timestamp`, `Duration`) the generated messages use.
+pub use prost_types;
+
 /// Generated code for the `cloudvlan.v1` protobuf package.
 ///
 /// The proto comments become the Rust docs; items prost and tonic add on their own (oneof
