@@ -10,6 +10,7 @@ pub mod keys;
 pub mod model;
 pub mod proposal;
 pub mod span;
+mod syntax;
 
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use keys::PublicKey;
