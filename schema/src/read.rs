@@ -191,6 +191,35 @@ pub fn prop_str<'n>(out: &mut Out, node: &'n Node, key: &str) -> Option<(&'n str
     string_value(out, entry, &owner).map(|s| (s, entry))
 }
 
+/// True when `node` has an unknown property that looks like a misspelling of `key` (already
+/// reported with a "did you mean"), so a missing `key` needs no second diagnostic.
+pub fn misspelt(node: &Node, key: &str) -> bool {
+    node.props().any(|e| {
+        e.key.as_ref().is_some_and(|(k, _)| k != key && suggest::closest(k, [key]).is_some())
+    })
+}
+
+/// Reports that property `key` of `node` is missing, unless a misspelling of it was
+/// already reported.
+pub fn missing_prop(out: &mut Out, node: &Node, key: &str, example: &str) {
+    if misspelt(node, key) {
+        return;
+    }
+    out.error(
+        "cvlan::missing-property",
+        node.name_span,
+        format!("`{}` needs `{key}=`", node.name),
+        "property missing",
+        format!("add {key}={example}"),
+    );
+}
+
+/// True when `node` has a property that puts a secret inline (already reported).
+pub fn has_inline_secret(node: &Node) -> bool {
+    node.props()
+        .any(|e| e.key.as_ref().is_some_and(|(k, _)| SECRET_PROPS.contains(&k.as_str())))
+}
+
 /// The first property `key` of `node`.
 pub fn prop<'n>(node: &'n Node, key: &str) -> Option<&'n Entry> {
     node.props()

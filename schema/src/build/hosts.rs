@@ -194,7 +194,7 @@ fn ids(out: &mut Out, node: &Node) -> Option<(Spanned<String>, Spanned<String>)>
             None
         }
         None => {
-            out.error("cvlan::missing-property", node.name_span, format!("`id` needs `{key}=`"), "identity missing", "write `id local=\"gw.acme.example\" remote=\"branch.acme.example\"`");
+            read::missing_prop(out, node, key, "\"gw.acme.example\"");
             None
         }
     };
@@ -233,6 +233,10 @@ fn auth(out: &mut Out, node: &Node, rule: &crate::grammar::NodeRule) -> Option<S
                 (Some(_), Some((_, e))) => {
                     out.error("cvlan::invalid-value", e.span, "give either secret-file= or secret-env=, not both".to_owned(), "second source", "keep one of the two");
                     return None;
+                }
+                (None, None) if read::has_inline_secret(node) => {
+                    // Reported as an inline secret; keep the peer whole so nothing cascades.
+                    Spanned::new(SecretSource::Env(String::new()), method.span)
                 }
                 (None, None) => {
                     out.error("cvlan::missing-property", node.name_span, "`auth \"psk\"` needs secret-file= or secret-env=".to_owned(), "no secret source", "add secret-file=\"/etc/cloudvlan/psk/NAME\" or secret-env=\"VARIABLE\"");

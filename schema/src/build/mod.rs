@@ -190,13 +190,7 @@ impl Draft {
                             }
                         });
                     }
-                    None => out.error(
-                        "cvlan::missing-property",
-                        child.span,
-                        "`dns` needs `domain=`".to_owned(),
-                        "domain missing",
-                        "write it as `dns domain=\"corp.cvlan\"`",
-                    ),
+                    None => read::missing_prop(out, child, "domain", "\"corp.cvlan\""),
                 },
                 _ => {
                     net.key_expiry = first.and_then(|(v, e)| duration(out, v, e));
@@ -276,14 +270,8 @@ fn entity_name(out: &mut Out, node: &Node, args: &[(&str, &crate::syntax::Entry)
 }
 
 fn missing(out: &mut Out, node: &Node, example: &str) {
-    let key = example.split('=').next().unwrap_or(example);
-    out.error(
-        "cvlan::missing-property",
-        node.name_span,
-        format!("`{}` needs `{key}=`", node.name),
-        "property missing",
-        format!("add {example}"),
-    );
+    let (key, value) = example.split_once('=').unwrap_or((example, ""));
+    read::missing_prop(out, node, key, value);
 }
 
 fn required_host_port(out: &mut Out, node: &Node) -> Spanned<HostPort> {

@@ -75,13 +75,7 @@ fn selectors(out: &mut Out, node: &Node, key: &str) -> Vec<Spanned<crate::model:
 }
 
 fn missing(out: &mut Out, node: &Node, key: &str, example: &str) {
-    out.error(
-        "cvlan::missing-property",
-        node.name_span,
-        format!("`{}` needs `{key}=`", node.name),
-        "property missing",
-        format!("add {key}={example}"),
-    );
+    read::missing_prop(out, node, key, example);
 }
 
 /// `policy-test "DESCRIPTION" { accept|reject … }`.

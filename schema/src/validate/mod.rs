@@ -239,7 +239,8 @@ fn users(net: &Network, diags: &mut Vec<Diagnostic>) {
         let Some(owner) = &node.owner else {
             continue;
         };
-        if !members.contains(owner.value.as_str()) && warned.insert(owner.value.as_str()) {
+        let valid = crate::values::parse_email(&owner.value).is_ok();
+        if valid && !members.contains(owner.value.as_str()) && warned.insert(owner.value.as_str()) {
             diags.push(
                 Diagnostic::warning(
                     "cvlan::user-not-in-group",
