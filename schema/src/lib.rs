@@ -11,13 +11,14 @@
 
 mod build;
 pub mod diagnostic;
+mod format;
 pub mod grammar;
 pub mod keys;
 mod load;
 pub mod model;
 pub mod proposal;
-pub mod report;
 mod read;
+pub mod report;
 pub mod span;
 mod suggest;
 mod syntax;
@@ -26,6 +27,7 @@ pub mod values;
 
 pub use build::{DEFAULT_LISTEN_PORT, DEFAULT_OVERLAY, DEFAULT_TENANT};
 pub use diagnostic::{Diagnostic, Label, Severity};
+pub use format::{FormatError, format};
 pub use keys::PublicKey;
 pub use load::{Checked, IncludeReader, LoadError, check_network, load_network, parse_network};
 pub use span::{Source, SourceId, SourceMap, Span, Spanned};

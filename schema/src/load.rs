@@ -56,7 +56,11 @@ pub fn load_network(path: &Path) -> Result<Checked, LoadError> {
             .map(|text| (full.display().to_string(), text))
             .map_err(|e| format!("cannot read {}: {e}", full.display()))
     };
-    Ok(check_network(&path.display().to_string(), &text, &mut include))
+    Ok(check_network(
+        &path.display().to_string(),
+        &text,
+        &mut include,
+    ))
 }
 
 /// Reads a file as UTF-8, refusing oversized files before reading them whole.
@@ -73,7 +77,12 @@ pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
         return Ok(text);
     }
     let bytes = std::fs::read(path)?;
-    String::from_utf8(bytes).map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8 text"))
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is not UTF-8 text",
+        )
+    })
 }
 
 /// Checks network text held in memory. `include` lines cannot be followed without a file
@@ -81,7 +90,10 @@ pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
 /// includes.
 pub fn parse_network(name: &str, text: &str) -> Checked {
     let mut include = |_: &str| -> Result<(String, String), String> {
-        Err("includes are followed only when checking a file on disk (cvlanctl check FILE)".to_owned())
+        Err(
+            "includes are followed only when checking a file on disk (cvlanctl check FILE)"
+                .to_owned(),
+        )
     };
     check_network(name, text, &mut include)
 }
@@ -100,11 +112,21 @@ pub fn check_network(name: &str, text: &str, include: &mut IncludeReader<'_>) ->
     let mut seen: Vec<String> = Vec::new();
     for (path, span) in includes {
         if path.starts_with('/') || path.is_empty() {
-            include_error(&mut out, span, format!("`{path}` is not a relative path"), "include paths are relative to the including file, e.g. include \"relays.kdl\"");
+            include_error(
+                &mut out,
+                span,
+                format!("`{path}` is not a relative path"),
+                "include paths are relative to the including file, e.g. include \"relays.kdl\"",
+            );
             continue;
         }
         if seen.contains(&path) {
-            include_error(&mut out, span, format!("`{path}` is included twice"), "include each file once");
+            include_error(
+                &mut out,
+                span,
+                format!("`{path}` is included twice"),
+                "include each file once",
+            );
             continue;
         }
         seen.push(path.clone());
@@ -113,7 +135,12 @@ pub fn check_network(name: &str, text: &str, include: &mut IncludeReader<'_>) ->
                 let id = sources.add(name, text.as_str());
                 read_source(&mut out, &mut draft, id, &text, false);
             }
-            Err(message) => include_error(&mut out, span, message, "check the path; it is relative to the including file"),
+            Err(message) => include_error(
+                &mut out,
+                span,
+                message,
+                "check the path; it is relative to the including file",
+            ),
         }
     }
     draft.finish();

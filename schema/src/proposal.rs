@@ -94,15 +94,66 @@ pub enum ProposalError {
 
 /// Algorithms strongSwan knows that CloudVLAN refuses on purpose.
 const UNSUPPORTED: &[&str] = &[
-    "3des", "des", "cast128", "blowfish", "null", "aes192", "aes128ctr", "aes192ctr",
-    "aes256ctr", "aes128ccm8", "aes128ccm12", "aes128ccm16", "aes256ccm8", "aes256ccm12",
-    "aes256ccm16", "aes128gcm8", "aes128gcm12", "aes192gcm8", "aes192gcm12", "aes192gcm16",
-    "aes256gcm8", "aes256gcm12", "chacha20poly1305", "camellia128", "camellia192",
-    "camellia256", "md5", "md5_128", "sha1", "sha1_160", "sha256_96", "aesxcbc", "aescmac",
-    "prfmd5", "prfsha1", "prfaesxcbc", "prfaescmac", "modp768", "modp1024", "modp1536",
-    "modp3072", "modp4096", "modp6144", "modp8192", "modp1024s160", "modp2048s224",
-    "modp2048s256", "ecp192", "ecp224", "ecp384", "ecp521", "ecp224bp", "ecp256bp",
-    "ecp384bp", "ecp512bp", "x448", "curve448", "mlkem512", "mlkem768", "mlkem1024",
+    "3des",
+    "des",
+    "cast128",
+    "blowfish",
+    "null",
+    "aes192",
+    "aes128ctr",
+    "aes192ctr",
+    "aes256ctr",
+    "aes128ccm8",
+    "aes128ccm12",
+    "aes128ccm16",
+    "aes256ccm8",
+    "aes256ccm12",
+    "aes256ccm16",
+    "aes128gcm8",
+    "aes128gcm12",
+    "aes192gcm8",
+    "aes192gcm12",
+    "aes192gcm16",
+    "aes256gcm8",
+    "aes256gcm12",
+    "chacha20poly1305",
+    "camellia128",
+    "camellia192",
+    "camellia256",
+    "md5",
+    "md5_128",
+    "sha1",
+    "sha1_160",
+    "sha256_96",
+    "aesxcbc",
+    "aescmac",
+    "prfmd5",
+    "prfsha1",
+    "prfaesxcbc",
+    "prfaescmac",
+    "modp768",
+    "modp1024",
+    "modp1536",
+    "modp3072",
+    "modp4096",
+    "modp6144",
+    "modp8192",
+    "modp1024s160",
+    "modp2048s224",
+    "modp2048s256",
+    "ecp192",
+    "ecp224",
+    "ecp384",
+    "ecp521",
+    "ecp224bp",
+    "ecp256bp",
+    "ecp384bp",
+    "ecp512bp",
+    "x448",
+    "curve448",
+    "mlkem512",
+    "mlkem768",
+    "mlkem1024",
 ];
 
 /// One transform of a proposal, classified.
@@ -115,8 +166,12 @@ enum Transform {
 
 fn transform(token: &str) -> Result<Transform, ProposalError> {
     Ok(match token {
-        "aes128gcm16" | "aes128gcm" => Transform::Encryption(Encryption::AesGcm16 { key_bits: 128 }),
-        "aes256gcm16" | "aes256gcm" => Transform::Encryption(Encryption::AesGcm16 { key_bits: 256 }),
+        "aes128gcm16" | "aes128gcm" => {
+            Transform::Encryption(Encryption::AesGcm16 { key_bits: 128 })
+        }
+        "aes256gcm16" | "aes256gcm" => {
+            Transform::Encryption(Encryption::AesGcm16 { key_bits: 256 })
+        }
         "aes128" => Transform::Encryption(Encryption::AesCbc { key_bits: 128 }),
         "aes256" => Transform::Encryption(Encryption::AesCbc { key_bits: 256 }),
         "sha256" | "sha2_256" => Transform::Integrity(Integrity::HmacSha256_128),
@@ -350,7 +405,12 @@ mod tests {
         ] {
             assert_eq!(parse_ike(p).expect(p).to_string(), p);
         }
-        for p in ["aes256gcm16", "aes256-sha256", "aes128gcm16-x25519", "aes256-sha512-modp2048"] {
+        for p in [
+            "aes256gcm16",
+            "aes256-sha256",
+            "aes128gcm16-x25519",
+            "aes256-sha512-modp2048",
+        ] {
             assert_eq!(parse_esp(p).expect(p).to_string(), p);
         }
         assert_eq!(
@@ -361,13 +421,35 @@ mod tests {
 
     #[test]
     fn tells_unsupported_from_invalid() {
-        assert!(matches!(parse_ike("3des-sha1-modp1024"), Err(ProposalError::Unsupported(t)) if t == "3des"));
-        assert!(matches!(parse_esp("aes256-sha1"), Err(ProposalError::Unsupported(_))));
-        assert!(matches!(parse_ike("aes256-sha256-modp1024"), Err(ProposalError::Unsupported(_))));
-        for bad in ["", "aes256gcm16-x25519", "aes256-x25519", "aes256gcm16-sha256-prfsha256-x25519", "rot13", "aes256-aes128-sha256-x25519", "aes256gcm16-prfsha256"] {
-            assert!(matches!(parse_ike(bad), Err(ProposalError::Invalid(_))), "{bad}");
+        assert!(
+            matches!(parse_ike("3des-sha1-modp1024"), Err(ProposalError::Unsupported(t)) if t == "3des")
+        );
+        assert!(matches!(
+            parse_esp("aes256-sha1"),
+            Err(ProposalError::Unsupported(_))
+        ));
+        assert!(matches!(
+            parse_ike("aes256-sha256-modp1024"),
+            Err(ProposalError::Unsupported(_))
+        ));
+        for bad in [
+            "",
+            "aes256gcm16-x25519",
+            "aes256-x25519",
+            "aes256gcm16-sha256-prfsha256-x25519",
+            "rot13",
+            "aes256-aes128-sha256-x25519",
+            "aes256gcm16-prfsha256",
+        ] {
+            assert!(
+                matches!(parse_ike(bad), Err(ProposalError::Invalid(_))),
+                "{bad}"
+            );
         }
-        assert!(matches!(parse_esp("aes256gcm16-prfsha256"), Err(ProposalError::Invalid(_))));
+        assert!(matches!(
+            parse_esp("aes256gcm16-prfsha256"),
+            Err(ProposalError::Invalid(_))
+        ));
         assert_eq!(default_ike().len(), 2);
         assert_eq!(default_esp().len(), 2);
     }

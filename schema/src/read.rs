@@ -29,7 +29,14 @@ impl Out {
     }
 
     /// Records an error.
-    pub fn error(&mut self, code: &'static str, span: Span, message: String, label: &str, help: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        span: Span,
+        message: String,
+        label: &str,
+        help: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(code, message, span, label).with_help(help));
     }
 
@@ -38,7 +45,11 @@ impl Out {
         let value = match &entry.key {
             Some((_, key)) => {
                 let start = key.offset + key.len;
-                Span::new(key.source, start, (entry.span.offset + entry.span.len).saturating_sub(start))
+                Span::new(
+                    key.source,
+                    start,
+                    (entry.span.offset + entry.span.len).saturating_sub(start),
+                )
             }
             None => entry.span,
         };
@@ -54,7 +65,11 @@ impl Out {
 }
 
 /// The children of `node` that `context` allows, with their rules; reports the others.
-pub fn children<'n>(out: &mut Out, nodes: &'n [Node], context: Context) -> Vec<(&'n Node, &'static NodeRule)> {
+pub fn children<'n>(
+    out: &mut Out,
+    nodes: &'n [Node],
+    context: Context,
+) -> Vec<(&'n Node, &'static NodeRule)> {
     let mut known = Vec::with_capacity(nodes.len());
     let mut seen: Vec<(&str, Span)> = Vec::new();
     for child in nodes {
@@ -100,7 +115,11 @@ fn unknown_node(out: &mut Out, node: &Node, context: Context) {
 }
 
 /// Checks `node` against `rule` and returns its string arguments with their entries.
-pub fn string_args<'n>(out: &mut Out, node: &'n Node, rule: &NodeRule) -> Vec<(&'n str, &'n Entry)> {
+pub fn string_args<'n>(
+    out: &mut Out,
+    node: &'n Node,
+    rule: &NodeRule,
+) -> Vec<(&'n str, &'n Entry)> {
     node_args(out, node, rule)
         .into_iter()
         .filter_map(|e| string_value(out, e, &node.name).map(|s| (s, e)))
@@ -195,7 +214,9 @@ pub fn prop_str<'n>(out: &mut Out, node: &'n Node, key: &str) -> Option<(&'n str
 /// reported with a "did you mean"), so a missing `key` needs no second diagnostic.
 pub fn misspelt(node: &Node, key: &str) -> bool {
     node.props().any(|e| {
-        e.key.as_ref().is_some_and(|(k, _)| k != key && suggest::closest(k, [key]).is_some())
+        e.key
+            .as_ref()
+            .is_some_and(|(k, _)| k != key && suggest::closest(k, [key]).is_some())
     })
 }
 
@@ -216,8 +237,11 @@ pub fn missing_prop(out: &mut Out, node: &Node, key: &str, example: &str) {
 
 /// True when `node` has a property that puts a secret inline (already reported).
 pub fn has_inline_secret(node: &Node) -> bool {
-    node.props()
-        .any(|e| e.key.as_ref().is_some_and(|(k, _)| SECRET_PROPS.contains(&k.as_str())))
+    node.props().any(|e| {
+        e.key
+            .as_ref()
+            .is_some_and(|(k, _)| SECRET_PROPS.contains(&k.as_str()))
+    })
 }
 
 /// The first property `key` of `node`.
@@ -240,7 +264,11 @@ fn check_props(out: &mut Out, node: &Node, rule: &NodeRule) {
             let allowed = if rule.props.is_empty() {
                 format!("`{}` takes no properties", rule.name)
             } else {
-                format!("allowed properties of `{}`: {}", rule.name, rule.props.join(", "))
+                format!(
+                    "allowed properties of `{}`: {}",
+                    rule.name,
+                    rule.props.join(", ")
+                )
             };
             let help = match suggest::did_you_mean(key, rule.props.iter().copied()) {
                 Some(dym) => format!("{dym} ({allowed})"),

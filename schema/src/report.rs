@@ -32,7 +32,9 @@ pub fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
 /// One line per diagnostic: `file:line:column: severity[code]: message`.
 pub fn render_line(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
     let (line, column) = sources.line_column(diagnostic.span);
-    let file = sources.get(diagnostic.span.source).map_or("?", |s| s.name.as_str());
+    let file = sources
+        .get(diagnostic.span.source)
+        .map_or("?", |s| s.name.as_str());
     format!(
         "{file}:{line}:{column}: {}[{}]: {}\n",
         diagnostic.severity.as_str(),

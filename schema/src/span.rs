@@ -99,7 +99,11 @@ impl SourceMap {
         };
         let mut bytes = source.text.as_bytes().to_vec();
         let end = span.offset.saturating_add(span.len).min(bytes.len());
-        for b in bytes.get_mut(span.offset.min(end)..end).into_iter().flatten() {
+        for b in bytes
+            .get_mut(span.offset.min(end)..end)
+            .into_iter()
+            .flatten()
+        {
             if !matches!(*b, b'=' | b' ' | b'\t' | b'\n' | b'\r') {
                 *b = b'*';
             }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::model::{HostPort, PortItem, PortRange, Proto, Selector, TestEndpoint, TestPort, Transport};
+use crate::model::{
+    HostPort, PortItem, PortRange, Proto, Selector, TestEndpoint, TestPort, Transport,
+};
 
 /// True when `s` is an identifier: `[a-z0-9][a-z0-9-]{0,62}`.
 pub fn is_name(s: &str) -> bool {
@@ -16,7 +18,8 @@ pub fn is_name(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Checks a user's e-mail address (`local@domain.tld`).
@@ -44,7 +47,9 @@ pub fn is_dns_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-')
         })
 }
 
@@ -64,8 +69,7 @@ pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
 
 /// Parses an IPv4 or IPv6 address.
 pub fn parse_addr(s: &str) -> Result<IpAddr, String> {
-    s.parse()
-        .map_err(|_| format!("`{s}` is not an IP address"))
+    s.parse().map_err(|_| format!("`{s}` is not an IP address"))
 }
 
 /// Parses `ADDRESS:PORT` (IPv6 in brackets).
@@ -173,7 +177,10 @@ fn parse_port_item(item: &str, whole: &str) -> Result<PortItem, String> {
         }
     };
     let range = if ports == "*" {
-        PortRange { first: 0, last: 65535 }
+        PortRange {
+            first: 0,
+            last: 65535,
+        }
     } else if let Some((a, b)) = ports.split_once('-') {
         let (first, last) = (parse_port(a, whole)?, parse_port(b, whole)?);
         if first > last {
@@ -201,13 +208,16 @@ pub fn parse_proto(s: &str) -> Result<Proto, String> {
         "udp" => Ok(Proto::Udp),
         "icmp" => Ok(Proto::Icmp),
         "any" => Ok(Proto::Any),
-        _ => Err(format!("`{s}` is not a protocol: use tcp, udp, icmp or any")),
+        _ => Err(format!(
+            "`{s}` is not a protocol: use tcp, udp, icmp or any"
+        )),
     }
 }
 
 /// The selector prefixes, for messages and "did you mean".
-pub const SELECTOR_PREFIXES: &[&str] =
-    &["node:", "tag:", "group:", "user:", "vrouter:", "ipsec:", "route:"];
+pub const SELECTOR_PREFIXES: &[&str] = &[
+    "node:", "tag:", "group:", "user:", "vrouter:", "ipsec:", "route:",
+];
 
 /// Why a selector could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +338,13 @@ mod tests {
             assert!(!is_name(bad), "{bad}");
         }
         assert!(parse_email("alice@acme.example").is_ok());
-        for bad in ["alice", "@acme.example", "alice@", "alice@localhost", "a b@x.y"] {
+        for bad in [
+            "alice",
+            "@acme.example",
+            "alice@",
+            "alice@localhost",
+            "a b@x.y",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
     }
@@ -342,7 +358,10 @@ mod tests {
         assert!(parse_socket("host:1").is_err());
         let hp = parse_host_port("Relay-1.acme.example:3340").expect("valid");
         assert_eq!((hp.host.as_str(), hp.port), ("relay-1.acme.example", 3340));
-        assert_eq!(parse_host_port("[::1]:7443").map(|h| h.to_string()), Ok("[::1]:7443".to_owned()));
+        assert_eq!(
+            parse_host_port("[::1]:7443").map(|h| h.to_string()),
+            Ok("[::1]:7443".to_owned())
+        );
         for bad in ["relay", "relay:0", "re lay:1", ":1", "1.2.3.4:x"] {
             assert!(parse_host_port(bad).is_err(), "{bad}");
         }
@@ -352,8 +371,20 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("180d"), Ok(Duration::from_secs(180 * 86_400)));
-        for bad in ["", "0s", "30", "h", "1y", "1.5h", "-1s", "99999999999999999999d"] {
+        assert_eq!(
+            parse_duration("180d"),
+            Ok(Duration::from_secs(180 * 86_400))
+        );
+        for bad in [
+            "",
+            "0s",
+            "30",
+            "h",
+            "1y",
+            "1.5h",
+            "-1s",
+            "99999999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(format_duration(Duration::from_secs(5430)), "1h30m30s");
@@ -364,8 +395,20 @@ mod tests {
         let items = parse_ports("22,80/tcp, 1000-2000/udp,*").expect("valid");
         assert_eq!(items.len(), 4);
         assert_eq!(items[0].transport, Transport::Both);
-        assert_eq!(items[2].range, PortRange { first: 1000, last: 2000 });
-        assert_eq!(items[3].range, PortRange { first: 0, last: 65535 });
+        assert_eq!(
+            items[2].range,
+            PortRange {
+                first: 1000,
+                last: 2000
+            }
+        );
+        assert_eq!(
+            items[3].range,
+            PortRange {
+                first: 0,
+                last: 65535
+            }
+        );
         for bad in ["", "0", "70000", "22/icmp", "20-10", "a", "22,"] {
             assert!(parse_ports(bad).is_err(), "{bad}");
         }
@@ -378,7 +421,10 @@ mod tests {
         assert_eq!(parse_selector("*"), Ok(Selector::Any));
         assert_eq!(parse_selector("db-1"), Ok(Selector::Node("db-1".into())));
         assert_eq!(parse_selector("tag:eng"), Ok(Selector::Tag("eng".into())));
-        assert_eq!(parse_selector("user:a@b.example"), Ok(Selector::User("a@b.example".into())));
+        assert_eq!(
+            parse_selector("user:a@b.example"),
+            Ok(Selector::User("a@b.example".into()))
+        );
         assert_eq!(
             parse_selector("10.1.2.3"),
             Ok(Selector::Prefix("10.1.2.3/32".parse().expect("net")))
@@ -395,7 +441,10 @@ mod tests {
 
     #[test]
     fn test_endpoints_and_ports() {
-        assert_eq!(parse_test_endpoint("db-1"), Ok(TestEndpoint::Name("db-1".into())));
+        assert_eq!(
+            parse_test_endpoint("db-1"),
+            Ok(TestEndpoint::Name("db-1".into()))
+        );
         assert!(parse_test_endpoint("tag:db").is_err());
         assert!(parse_test_endpoint("10.0.0.0/8").is_err());
         assert_eq!(parse_test_port("5432/tcp"), Ok(TestPort::Tcp(5432)));

@@ -45,7 +45,11 @@ fn valid_examples_have_no_errors_or_warnings() {
 #[test]
 fn invalid_examples_yield_exactly_their_expected_error() {
     let files = kdl_files(&examples_dir().join("invalid"));
-    assert!(files.len() >= 25, "at least 25 invalid examples, found {}", files.len());
+    assert!(
+        files.len() >= 25,
+        "at least 25 invalid examples, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("read");
@@ -58,7 +62,10 @@ fn invalid_examples_yield_exactly_their_expected_error() {
             .to_owned();
         let checked = check(&path);
         // Codes only cvlan-core can produce are checked there.
-        if matches!(expected.as_str(), "cvlan::policy-test-failed" | "cvlan::shadowed-rule") {
+        if matches!(
+            expected.as_str(),
+            "cvlan::policy-test-failed" | "cvlan::shadowed-rule"
+        ) {
             continue;
         }
         let report = render_human(&checked.sources, &checked.diagnostics);
@@ -68,7 +75,10 @@ fn invalid_examples_yield_exactly_their_expected_error() {
             || !report.contains(&expected)
             || checked.network.is_some() != is_warning
         {
-            failures.push(format!("{}: expected {expected}, got {codes:?}\n{report}", path.display()));
+            failures.push(format!(
+                "{}: expected {expected}, got {codes:?}\n{report}",
+                path.display()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use super::{Draft, duration, entity_name as name_of, key};
 use crate::grammar::Context;
-use crate::model::{IpsecAuth, IpsecPeer, Node as NodeItem, Protocol, Remote, SecretSource, Vrouter};
+use crate::model::{
+    IpsecAuth, IpsecPeer, Node as NodeItem, Protocol, Remote, SecretSource, Vrouter,
+};
 use crate::proposal::{self, ProposalError};
 use crate::read::{self, Out};
 use crate::span::{Span, Spanned};
@@ -17,19 +19,46 @@ pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(3600);
 
 fn addr(out: &mut Out, value: &str, entry: &Entry) -> Option<Spanned<std::net::IpAddr>> {
-    read::parsed(out, value, entry, "cvlan::invalid-address", "write a single IP address such as \"100.64.0.10\"", values::parse_addr)
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-address",
+        "write a single IP address such as \"100.64.0.10\"",
+        values::parse_addr,
+    )
 }
 
 fn cidr(out: &mut Out, value: &str, entry: &Entry) -> Option<Spanned<ipnet::IpNet>> {
-    read::parsed(out, value, entry, "cvlan::invalid-cidr", "write a prefix such as \"10.20.0.0/16\" with the host bits zero", values::parse_cidr)
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-cidr",
+        "write a prefix such as \"10.20.0.0/16\" with the host bits zero",
+        values::parse_cidr,
+    )
 }
 
 fn socket(out: &mut Out, value: &str, entry: &Entry) -> Option<Spanned<std::net::SocketAddr>> {
-    read::parsed(out, value, entry, "cvlan::invalid-endpoint", "write ADDRESS:PORT, e.g. \"198.51.100.7:51820\" or \"[2001:db8::7]:51820\"", values::parse_socket)
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-endpoint",
+        "write ADDRESS:PORT, e.g. \"198.51.100.7:51820\" or \"[2001:db8::7]:51820\"",
+        values::parse_socket,
+    )
 }
 
 /// `node "NAME" { … }`.
-pub fn node(draft: &mut Draft, out: &mut Out, node: &Node, args: &[(&str, &Entry)], children: &[Node]) {
+pub fn node(
+    draft: &mut Draft,
+    out: &mut Out,
+    node: &Node,
+    args: &[(&str, &Entry)],
+    children: &[Node],
+) {
     let mut item = NodeItem {
         name: name_of(out, node, args, "node"),
         owner: None,
@@ -51,23 +80,37 @@ pub fn node(draft: &mut Draft, out: &mut Out, node: &Node, args: &[(&str, &Entry
                 "public-key" => item.public_key = key(out, value, entry),
                 "address" => item.addresses.extend(addr(out, value, entry)),
                 "endpoint" => item.endpoints.extend(socket(out, value, entry)),
-                "protocols" => item.protocols.extend(read::parsed(out, value, entry, "cvlan::invalid-value", "the supported protocol is \"wireguard\"", |p| match p {
-                    "wireguard" => Ok(Protocol::WireGuard),
-                    other => Err(format!("`{other}` is not a protocol CloudVLAN nodes speak")),
-                })),
+                "protocols" => item.protocols.extend(read::parsed(
+                    out,
+                    value,
+                    entry,
+                    "cvlan::invalid-value",
+                    "the supported protocol is \"wireguard\"",
+                    |p| match p {
+                        "wireguard" => Ok(Protocol::WireGuard),
+                        other => Err(format!("`{other}` is not a protocol CloudVLAN nodes speak")),
+                    },
+                )),
                 "routes" => item.routes.extend(cidr(out, value, entry)),
                 _ => item.home_relay = Some(read::name(out, value, entry, "relay")),
             }
         }
     }
     if item.protocols.is_empty() {
-        item.protocols.push(Spanned::new(Protocol::WireGuard, node.name_span));
+        item.protocols
+            .push(Spanned::new(Protocol::WireGuard, node.name_span));
     }
     draft.net.nodes.push(item);
 }
 
 /// `vrouter "NAME" { … }`.
-pub fn vrouter(draft: &mut Draft, out: &mut Out, node: &Node, args: &[(&str, &Entry)], children: &[Node]) {
+pub fn vrouter(
+    draft: &mut Draft,
+    out: &mut Out,
+    node: &Node,
+    args: &[(&str, &Entry)],
+    children: &[Node],
+) {
     let mut item = Vrouter {
         name: name_of(out, node, args, "vrouter"),
         address: None,
@@ -121,18 +164,29 @@ fn peer(out: &mut Out, node: &Node, args: &[(&str, &Entry)], children: &[Node]) 
         match rule.name {
             "remote" => {
                 parts.remote = args.first().and_then(|&(v, e)| {
-                    read::parsed(out, v, e, "cvlan::invalid-address", "write the peer's IP address, or \"%any\" for a dial-in peer", |v| {
-                        if v == "%any" {
-                            Ok(Remote::Any)
-                        } else {
-                            values::parse_addr(v).map(Remote::Address)
-                        }
-                    })
+                    read::parsed(
+                        out,
+                        v,
+                        e,
+                        "cvlan::invalid-address",
+                        "write the peer's IP address, or \"%any\" for a dial-in peer",
+                        |v| {
+                            if v == "%any" {
+                                Ok(Remote::Any)
+                            } else {
+                                values::parse_addr(v).map(Remote::Address)
+                            }
+                        },
+                    )
                 });
             }
             "id" => parts.id = ids(out, child),
-            "local-ts" => parts.local_ts.extend(args.iter().filter_map(|&(v, e)| cidr(out, v, e))),
-            "remote-ts" => parts.remote_ts.extend(args.iter().filter_map(|&(v, e)| cidr(out, v, e))),
+            "local-ts" => parts
+                .local_ts
+                .extend(args.iter().filter_map(|&(v, e)| cidr(out, v, e))),
+            "remote-ts" => parts
+                .remote_ts
+                .extend(args.iter().filter_map(|&(v, e)| cidr(out, v, e))),
             "proposals" => proposals(out, child, &mut parts),
             "lifetime" => {
                 if let Some((v, e)) = read::prop_str(out, child, "ike") {
@@ -158,29 +212,55 @@ fn peer(out: &mut Out, node: &Node, args: &[(&str, &Entry)], children: &[Node]) 
         }
     };
     require(parts.remote.is_some(), "remote", "remote \"203.0.113.17\"");
-    require(parts.id.is_some(), "id", "id local=\"gw.acme.example\" remote=\"branch.acme.example\"");
-    require(parts.auth.is_some(), "auth", "auth \"psk\" secret-file=\"/etc/cloudvlan/psk/NAME\"");
-    require(!parts.remote_ts.is_empty(), "remote-ts", "remote-ts \"192.168.17.0/24\"");
+    require(
+        parts.id.is_some(),
+        "id",
+        "id local=\"gw.acme.example\" remote=\"branch.acme.example\"",
+    );
+    require(
+        parts.auth.is_some(),
+        "auth",
+        "auth \"psk\" secret-file=\"/etc/cloudvlan/psk/NAME\"",
+    );
+    require(
+        !parts.remote_ts.is_empty(),
+        "remote-ts",
+        "remote-ts \"192.168.17.0/24\"",
+    );
     let placeholder = Span::new(at.source, at.offset, 0);
     let (local_id, remote_id) = parts.id.unwrap_or_default();
     if parts.ike.is_empty() {
-        parts.ike = proposal::default_ike().into_iter().map(|p| Spanned::new(p, at)).collect();
+        parts.ike = proposal::default_ike()
+            .into_iter()
+            .map(|p| Spanned::new(p, at))
+            .collect();
     }
     if parts.esp.is_empty() {
-        parts.esp = proposal::default_esp().into_iter().map(|p| Spanned::new(p, at)).collect();
+        parts.esp = proposal::default_esp()
+            .into_iter()
+            .map(|p| Spanned::new(p, at))
+            .collect();
     }
     IpsecPeer {
         name,
-        remote: parts.remote.unwrap_or(Spanned::new(Remote::Any, placeholder)),
+        remote: parts
+            .remote
+            .unwrap_or(Spanned::new(Remote::Any, placeholder)),
         local_id,
         remote_id,
-        auth: parts.auth.unwrap_or(Spanned::new(IpsecAuth::Cert, placeholder)),
+        auth: parts
+            .auth
+            .unwrap_or(Spanned::new(IpsecAuth::Cert, placeholder)),
         local_ts: parts.local_ts,
         remote_ts: parts.remote_ts,
         ike_proposals: parts.ike,
         esp_proposals: parts.esp,
-        ike_lifetime: parts.ike_lifetime.unwrap_or(Spanned::new(DEFAULT_IKE_LIFETIME, at)),
-        child_lifetime: parts.child_lifetime.unwrap_or(Spanned::new(DEFAULT_CHILD_LIFETIME, at)),
+        ike_lifetime: parts
+            .ike_lifetime
+            .unwrap_or(Spanned::new(DEFAULT_IKE_LIFETIME, at)),
+        child_lifetime: parts
+            .child_lifetime
+            .unwrap_or(Spanned::new(DEFAULT_CHILD_LIFETIME, at)),
         dpd: parts.dpd,
         span: node.span,
     }
@@ -190,7 +270,13 @@ fn ids(out: &mut Out, node: &Node) -> Option<(Spanned<String>, Spanned<String>)>
     let mut get = |key: &str| match read::prop_str(out, node, key) {
         Some((v, e)) if !v.trim().is_empty() => Some(Spanned::new(v.to_owned(), e.span)),
         Some((_, e)) => {
-            out.error("cvlan::invalid-value", e.span, format!("`id {key}=` is empty"), "empty identity", "an IKE identity is an FQDN, e-mail or address, e.g. gw.acme.example");
+            out.error(
+                "cvlan::invalid-value",
+                e.span,
+                format!("`id {key}=` is empty"),
+                "empty identity",
+                "an IKE identity is an FQDN, e-mail or address, e.g. gw.acme.example",
+            );
             None
         }
         None => {
@@ -211,27 +297,57 @@ fn auth(out: &mut Out, node: &Node, rule: &crate::grammar::NodeRule) -> Option<S
     match method.value.as_str() {
         Some("cert") => {
             if let Some((_, e)) = file.or(env) {
-                out.error("cvlan::invalid-value", e.span, "`auth \"cert\"` takes no secret".to_owned(), "not used with cert", "remove it, or use `auth \"psk\"`");
+                out.error(
+                    "cvlan::invalid-value",
+                    e.span,
+                    "`auth \"cert\"` takes no secret".to_owned(),
+                    "not used with cert",
+                    "remove it, or use `auth \"psk\"`",
+                );
             }
             Some(Spanned::new(IpsecAuth::Cert, method.span))
         }
         Some("psk") => {
             let source = match (file, env) {
-                (Some((path, e)), None) => read::parsed(out, path, e, "cvlan::invalid-value", "give an absolute path such as /etc/cloudvlan/psk/branch-17", |p| {
-                    if p.starts_with('/') {
-                        Ok(SecretSource::File(p.into()))
-                    } else {
-                        Err(format!("`{p}` is not an absolute path"))
-                    }
-                })?,
-                (None, Some((var, e))) => read::parsed(out, var, e, "cvlan::invalid-value", "environment variable names are letters, digits and `_`", |v| {
-                    let ok = !v.is_empty()
-                        && !v.starts_with(|c: char| c.is_ascii_digit())
-                        && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-                    if ok { Ok(SecretSource::Env(v.to_owned())) } else { Err(format!("`{v}` is not an environment variable name")) }
-                })?,
+                (Some((path, e)), None) => read::parsed(
+                    out,
+                    path,
+                    e,
+                    "cvlan::invalid-value",
+                    "give an absolute path such as /etc/cloudvlan/psk/branch-17",
+                    |p| {
+                        if p.starts_with('/') {
+                            Ok(SecretSource::File(p.into()))
+                        } else {
+                            Err(format!("`{p}` is not an absolute path"))
+                        }
+                    },
+                )?,
+                (None, Some((var, e))) => read::parsed(
+                    out,
+                    var,
+                    e,
+                    "cvlan::invalid-value",
+                    "environment variable names are letters, digits and `_`",
+                    |v| {
+                        let ok = !v.is_empty()
+                            && !v.starts_with(|c: char| c.is_ascii_digit())
+                            && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                        if ok {
+                            Ok(SecretSource::Env(v.to_owned()))
+                        } else {
+                            Err(format!("`{v}` is not an environment variable name"))
+                        }
+                    },
+                )?,
                 (Some(_), Some((_, e))) => {
-                    out.error("cvlan::invalid-value", e.span, "give either secret-file= or secret-env=, not both".to_owned(), "second source", "keep one of the two");
+                    out.error(
+                        "cvlan::invalid-value",
+                        e.span,
+                        "give either secret-file= or secret-env=, not both".to_owned(),
+                        "second source",
+                        "keep one of the two",
+                    );
                     return None;
                 }
                 (None, None) if read::has_inline_secret(node) => {
@@ -239,7 +355,13 @@ fn auth(out: &mut Out, node: &Node, rule: &crate::grammar::NodeRule) -> Option<S
                     Spanned::new(SecretSource::Env(String::new()), method.span)
                 }
                 (None, None) => {
-                    out.error("cvlan::missing-property", node.name_span, "`auth \"psk\"` needs secret-file= or secret-env=".to_owned(), "no secret source", "add secret-file=\"/etc/cloudvlan/psk/NAME\" or secret-env=\"VARIABLE\"");
+                    out.error(
+                        "cvlan::missing-property",
+                        node.name_span,
+                        "`auth \"psk\"` needs secret-file= or secret-env=".to_owned(),
+                        "no secret source",
+                        "add secret-file=\"/etc/cloudvlan/psk/NAME\" or secret-env=\"VARIABLE\"",
+                    );
                     return None;
                 }
             };
@@ -248,7 +370,13 @@ fn auth(out: &mut Out, node: &Node, rule: &crate::grammar::NodeRule) -> Option<S
         _ => {
             // Never echo the value: an operator may have put the key itself here.
             out.redact.push(method.span);
-            out.error("cvlan::invalid-value", method.span, "the auth method must be \"psk\" or \"cert\"".to_owned(), "unknown method (masked)", "write `auth \"psk\" secret-file=\"…\"` or `auth \"cert\"`");
+            out.error(
+                "cvlan::invalid-value",
+                method.span,
+                "the auth method must be \"psk\" or \"cert\"".to_owned(),
+                "unknown method (masked)",
+                "write `auth \"psk\" secret-file=\"…\"` or `auth \"cert\"`",
+            );
             None
         }
     }
@@ -271,7 +399,12 @@ fn proposals(out: &mut Out, node: &Node, parts: &mut PeerParts) {
     }
 }
 
-fn proposal_item<T>(out: &mut Out, item: &str, entry: &Entry, parse: fn(&str) -> Result<T, ProposalError>) -> Option<Spanned<T>> {
+fn proposal_item<T>(
+    out: &mut Out,
+    item: &str,
+    entry: &Entry,
+    parse: fn(&str) -> Result<T, ProposalError>,
+) -> Option<Spanned<T>> {
     match parse(item.trim()) {
         Ok(p) => Some(Spanned::new(p, entry.span)),
         Err(ProposalError::Unsupported(alg)) => {

@@ -73,7 +73,10 @@ impl Draft {
         for vrouter in &mut self.net.vrouters {
             for peer in &mut vrouter.peers {
                 if peer.local_ts.is_empty() {
-                    peer.local_ts = overlays.iter().map(|o| Spanned::new(*o, peer.name.span)).collect();
+                    peer.local_ts = overlays
+                        .iter()
+                        .map(|o| Spanned::new(*o, peer.name.span))
+                        .collect();
                 }
             }
         }
@@ -99,7 +102,13 @@ impl Draft {
         }
     }
 
-    fn include(&mut self, out: &mut Out, node: &Node, args: &[(&str, &crate::syntax::Entry)], root: bool) {
+    fn include(
+        &mut self,
+        out: &mut Out,
+        node: &Node,
+        args: &[(&str, &crate::syntax::Entry)],
+        root: bool,
+    ) {
         if !root {
             out.error(
                 "cvlan::include",
@@ -115,7 +124,13 @@ impl Draft {
         }
     }
 
-    fn network(&mut self, out: &mut Out, node: &Node, args: &[(&str, &crate::syntax::Entry)], children: &[Node]) {
+    fn network(
+        &mut self,
+        out: &mut Out,
+        node: &Node,
+        args: &[(&str, &crate::syntax::Entry)],
+        children: &[Node],
+    ) {
         if let Some(first) = self.network_at {
             out.push(
                 crate::Diagnostic::error(
@@ -153,9 +168,21 @@ impl Draft {
             let first = args.first();
             match rule.name {
                 "overlay" => {
-                    let cidr = first.and_then(|(v, e)| read::parsed(out, v, e, "cvlan::invalid-cidr", "write the overlay as a CIDR such as \"100.64.0.0/10\"", values::parse_cidr));
+                    let cidr = first.and_then(|(v, e)| {
+                        read::parsed(
+                            out,
+                            v,
+                            e,
+                            "cvlan::invalid-cidr",
+                            "write the overlay as a CIDR such as \"100.64.0.0/10\"",
+                            values::parse_cidr,
+                        )
+                    });
                     match cidr.map(|c| c.map_v4()) {
-                        Some(Spanned { value: Some(v4), span }) => net.overlay = Spanned::new(v4, span),
+                        Some(Spanned {
+                            value: Some(v4),
+                            span,
+                        }) => net.overlay = Spanned::new(v4, span),
                         Some(Spanned { value: None, span }) => out.error(
                             "cvlan::invalid-cidr",
                             span,
@@ -167,9 +194,21 @@ impl Draft {
                     }
                 }
                 "overlay6" => {
-                    let cidr = first.and_then(|(v, e)| read::parsed(out, v, e, "cvlan::invalid-cidr", "write the overlay as a CIDR such as \"fd7a:115c:a1e0::/48\"", values::parse_cidr));
+                    let cidr = first.and_then(|(v, e)| {
+                        read::parsed(
+                            out,
+                            v,
+                            e,
+                            "cvlan::invalid-cidr",
+                            "write the overlay as a CIDR such as \"fd7a:115c:a1e0::/48\"",
+                            values::parse_cidr,
+                        )
+                    });
                     match cidr.map(|c| c.map_v6()) {
-                        Some(Spanned { value: Some(v6), span }) => net.overlay6 = Some(Spanned::new(v6, span)),
+                        Some(Spanned {
+                            value: Some(v6),
+                            span,
+                        }) => net.overlay6 = Some(Spanned::new(v6, span)),
                         Some(Spanned { value: None, span }) => out.error(
                             "cvlan::invalid-cidr",
                             span,
@@ -182,13 +221,20 @@ impl Draft {
                 }
                 "dns" => match read::prop_str(out, child, "domain") {
                     Some((domain, entry)) => {
-                        net.dns_domain = read::parsed(out, domain, entry, "cvlan::invalid-value", "a DNS domain is dot-separated labels, e.g. corp.cvlan", |d| {
-                            if values::is_dns_name(d) {
-                                Ok(d.to_ascii_lowercase())
-                            } else {
-                                Err(format!("`{d}` is not a DNS domain"))
-                            }
-                        });
+                        net.dns_domain = read::parsed(
+                            out,
+                            domain,
+                            entry,
+                            "cvlan::invalid-value",
+                            "a DNS domain is dot-separated labels, e.g. corp.cvlan",
+                            |d| {
+                                if values::is_dns_name(d) {
+                                    Ok(d.to_ascii_lowercase())
+                                } else {
+                                    Err(format!("`{d}` is not a DNS domain"))
+                                }
+                            },
+                        );
                     }
                     None => read::missing_prop(out, child, "domain", "\"corp.cvlan\""),
                 },
@@ -244,7 +290,13 @@ impl Draft {
         });
     }
 
-    fn group(&mut self, out: &mut Out, node: &Node, args: &[(&str, &crate::syntax::Entry)], children: &[Node]) {
+    fn group(
+        &mut self,
+        out: &mut Out,
+        node: &Node,
+        args: &[(&str, &crate::syntax::Entry)],
+        children: &[Node],
+    ) {
         let name = entity_name(out, node, args, "group");
         let mut members = Vec::new();
         for (child, rule) in read::children(out, children, Context::Group) {
@@ -262,10 +314,18 @@ impl Draft {
 
 /// The name argument of a named item (checked as an identifier); when absent, an empty
 /// placeholder pointing at the node.
-fn entity_name(out: &mut Out, node: &Node, args: &[(&str, &crate::syntax::Entry)], kind: &str) -> Spanned<String> {
+fn entity_name(
+    out: &mut Out,
+    node: &Node,
+    args: &[(&str, &crate::syntax::Entry)],
+    kind: &str,
+) -> Spanned<String> {
     match args.first() {
         Some((name, entry)) => read::name(out, name, entry, kind),
-        None => Spanned::new(String::new(), Span::new(node.name_span.source, node.name_span.offset, 0)),
+        None => Spanned::new(
+            String::new(),
+            Span::new(node.name_span.source, node.name_span.offset, 0),
+        ),
     }
 }
 
@@ -275,13 +335,28 @@ fn missing(out: &mut Out, node: &Node, example: &str) {
 }
 
 fn required_host_port(out: &mut Out, node: &Node) -> Spanned<HostPort> {
-    let placeholder = || Spanned::new(HostPort { host: String::new(), port: 0 }, Span::default());
+    let placeholder = || {
+        Spanned::new(
+            HostPort {
+                host: String::new(),
+                port: 0,
+            },
+            Span::default(),
+        )
+    };
     let Some((value, entry)) = read::prop_str(out, node, "address") else {
         missing(out, node, "address=\"host.example:3340\"");
         return placeholder();
     };
-    read::parsed(out, value, entry, "cvlan::invalid-endpoint", "write HOST:PORT, e.g. relay-fra1.acme.example:3340", values::parse_host_port)
-        .unwrap_or_else(placeholder)
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-endpoint",
+        "write HOST:PORT, e.g. relay-fra1.acme.example:3340",
+        values::parse_host_port,
+    )
+    .unwrap_or_else(placeholder)
 }
 
 fn required_key(out: &mut Out, node: &Node) -> Spanned<PublicKey> {
@@ -294,19 +369,46 @@ fn required_key(out: &mut Out, node: &Node) -> Spanned<PublicKey> {
 }
 
 /// Parses a base64 x25519 public key.
-pub(crate) fn key(out: &mut Out, value: &str, entry: &crate::syntax::Entry) -> Option<Spanned<PublicKey>> {
-    read::parsed(out, value, entry, "cvlan::invalid-key", "a public key is 32 bytes in standard base64 (44 characters), as `wg pubkey` or `cvland pubkey` prints it", |v| {
-        v.parse::<PublicKey>().map_err(|e| format!("this public key is {e}"))
-    })
+pub(crate) fn key(
+    out: &mut Out,
+    value: &str,
+    entry: &crate::syntax::Entry,
+) -> Option<Spanned<PublicKey>> {
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-key",
+        "a public key is 32 bytes in standard base64 (44 characters), as `wg pubkey` or `cvland pubkey` prints it",
+        |v| {
+            v.parse::<PublicKey>()
+                .map_err(|e| format!("this public key is {e}"))
+        },
+    )
 }
 
 /// Parses a duration value.
-pub(crate) fn duration(out: &mut Out, value: &str, entry: &crate::syntax::Entry) -> Option<Spanned<Duration>> {
-    read::parsed(out, value, entry, "cvlan::invalid-duration", "durations are NUMBER+UNIT with units s, m, h, d: \"30s\", \"15m\", \"1h30m\", \"180d\"", values::parse_duration)
+pub(crate) fn duration(
+    out: &mut Out,
+    value: &str,
+    entry: &crate::syntax::Entry,
+) -> Option<Spanned<Duration>> {
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-duration",
+        "durations are NUMBER+UNIT with units s, m, h, d: \"30s\", \"15m\", \"1h30m\", \"180d\"",
+        values::parse_duration,
+    )
 }
 
 /// An integer port value of `node`.
-pub(crate) fn port_value(out: &mut Out, node: &Node, entry: &crate::syntax::Entry) -> Option<Spanned<u16>> {
+pub(crate) fn port_value(
+    out: &mut Out,
+    node: &Node,
+    entry: &crate::syntax::Entry,
+) -> Option<Spanned<u16>> {
     match entry.value {
         crate::syntax::Value::Integer(p) if (1..=65535).contains(&p) => {
             Some(Spanned::new(u16::try_from(p).ok()?, entry.span))

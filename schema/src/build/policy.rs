@@ -13,30 +13,64 @@ pub fn policy(draft: &mut Draft, out: &mut Out, children: &[Node]) {
     for (child, rule) in read::children(out, children, Context::Policy) {
         let args = read::string_args(out, child, rule);
         let name = super::entity_name(out, child, &args, "rule");
-        let action = if rule.name == "allow" { Action::Allow } else { Action::Deny };
+        let action = if rule.name == "allow" {
+            Action::Allow
+        } else {
+            Action::Deny
+        };
         let from = selectors(out, child, "from");
         let to = selectors(out, child, "to");
         let proto = read::prop_str(out, child, "proto").and_then(|(v, e)| {
-            read::parsed(out, v, e, "cvlan::invalid-proto", "proto is tcp, udp, icmp or any", values::parse_proto)
+            read::parsed(
+                out,
+                v,
+                e,
+                "cvlan::invalid-proto",
+                "proto is tcp, udp, icmp or any",
+                values::parse_proto,
+            )
         });
         let ports: Vec<_> = read::prop_str(out, child, "ports")
             .and_then(|(v, e)| {
-                read::parsed(out, v, e, "cvlan::invalid-ports", "ports are a comma list of 22, 22/tcp, 1000-2000/udp or *", values::parse_ports)
+                read::parsed(
+                    out,
+                    v,
+                    e,
+                    "cvlan::invalid-ports",
+                    "ports are a comma list of 22, 22/tcp, 1000-2000/udp or *",
+                    values::parse_ports,
+                )
             })
-            .map(|list| list.value.into_iter().map(|p| Spanned::new(p, list.span)).collect())
+            .map(|list| {
+                list.value
+                    .into_iter()
+                    .map(|p| Spanned::new(p, list.span))
+                    .collect()
+            })
             .unwrap_or_default();
         if let (Some(proto), Some(first)) = (&proto, ports.first()) {
             let clash = match proto.value {
                 Proto::Icmp => Some("ICMP has no ports"),
-                Proto::Tcp => ports.iter().any(|p| p.transport == Transport::Udp).then_some("a /udp port with proto=\"tcp\""),
-                Proto::Udp => ports.iter().any(|p| p.transport == Transport::Tcp).then_some("a /tcp port with proto=\"udp\""),
+                Proto::Tcp => ports
+                    .iter()
+                    .any(|p| p.transport == Transport::Udp)
+                    .then_some("a /udp port with proto=\"tcp\""),
+                Proto::Udp => ports
+                    .iter()
+                    .any(|p| p.transport == Transport::Tcp)
+                    .then_some("a /tcp port with proto=\"udp\""),
                 Proto::Any => None,
             };
             if let Some(why) = clash {
                 out.push(
-                    crate::Diagnostic::error("cvlan::invalid-ports", format!("rule `{}`: {why}", name.value), first.span, "these ports")
-                        .with_label(proto.span, "this protocol")
-                        .with_help("drop `ports=` for ICMP, or make the ports match the protocol"),
+                    crate::Diagnostic::error(
+                        "cvlan::invalid-ports",
+                        format!("rule `{}`: {why}", name.value),
+                        first.span,
+                        "these ports",
+                    )
+                    .with_label(proto.span, "this protocol")
+                    .with_help("drop `ports=` for ICMP, or make the ports match the protocol"),
                 );
             }
         }
@@ -79,17 +113,39 @@ fn missing(out: &mut Out, node: &Node, key: &str, example: &str) {
 }
 
 /// `policy-test "DESCRIPTION" { accept|reject … }`.
-pub fn test(draft: &mut Draft, out: &mut Out, node: &Node, args: &[(&str, &Entry)], children: &[Node]) {
+pub fn test(
+    draft: &mut Draft,
+    out: &mut Out,
+    node: &Node,
+    args: &[(&str, &Entry)],
+    children: &[Node],
+) {
     let name = args.first().map_or_else(
-        || Spanned::new(String::new(), Span::new(node.name_span.source, node.name_span.offset, 0)),
+        || {
+            Spanned::new(
+                String::new(),
+                Span::new(node.name_span.source, node.name_span.offset, 0),
+            )
+        },
         |(v, e)| Spanned::new((*v).to_owned(), e.span),
     );
     let mut cases = Vec::new();
     for (child, rule) in read::children(out, children, Context::PolicyTest) {
         read::node_args(out, child, rule);
-        let expect = if rule.name == "accept" { Verdict::Accept } else { Verdict::Reject };
+        let expect = if rule.name == "accept" {
+            Verdict::Accept
+        } else {
+            Verdict::Reject
+        };
         let endpoint = |out: &mut Out, key: &str| match read::prop_str(out, child, key) {
-            Some((v, e)) => read::parsed(out, v, e, "cvlan::invalid-test", "name one node or vrouter, or give one address", values::parse_test_endpoint),
+            Some((v, e)) => read::parsed(
+                out,
+                v,
+                e,
+                "cvlan::invalid-test",
+                "name one node or vrouter, or give one address",
+                values::parse_test_endpoint,
+            ),
             None => {
                 missing(out, child, key, "\"laptop-alice\"");
                 None
@@ -98,7 +154,14 @@ pub fn test(draft: &mut Draft, out: &mut Out, node: &Node, args: &[(&str, &Entry
         let from = endpoint(out, "from");
         let to = endpoint(out, "to");
         let port = match read::prop_str(out, child, "port") {
-            Some((v, e)) => read::parsed(out, v, e, "cvlan::invalid-test", "a test packet's port is N/tcp, N/udp or icmp", values::parse_test_port),
+            Some((v, e)) => read::parsed(
+                out,
+                v,
+                e,
+                "cvlan::invalid-test",
+                "a test packet's port is N/tcp, N/udp or icmp",
+                values::parse_test_port,
+            ),
             None => {
                 missing(out, child, "port", "\"5432/tcp\"");
                 None

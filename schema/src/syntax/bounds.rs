@@ -39,22 +39,66 @@ pub fn check(source: SourceId, text: &str) -> Result<(), Box<Diagnostic>> {
             .with_help("split the file with `include`, or check that this is the right file"),
         ));
     }
-    Scanner {
-        bytes: text.as_bytes(),
-        pos: 0,
-        source,
-    }
-    .run()
-    .map_err(Box::new)
+    Scanner::new(source, text).run().map_err(Box::new)
+}
+
+/// The text inside every comment of `text` (`//` and `/* */`, nested ones as part of their
+/// outer comment), with whitespace runs collapsed to one space. The formatter uses it to
+/// prove that no comment was lost.
+pub fn comments(text: &str) -> Vec<String> {
+    let mut scanner = Scanner::new(SourceId(0), text);
+    scanner.comments = Some(Vec::new());
+    // Bounds were checked before anything is formatted; an error here only ends the scan.
+    scanner.run().ok();
+    scanner
+        .comments
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(start, end)| {
+            let raw = &text[start..end];
+            let inner = raw
+                .strip_prefix("//")
+                .or_else(|| {
+                    raw.strip_prefix("/*")
+                        .map(|r| r.strip_suffix("*/").unwrap_or(r))
+                })
+                .unwrap_or(raw);
+            inner.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// Where the block of the node whose text is `text` closes: the offset just after the last
+/// `}` at nesting level zero, outside strings and comments.
+pub fn block_close(text: &str) -> Option<usize> {
+    let mut scanner = Scanner::new(SourceId(0), text);
+    scanner.closes = Some(Vec::new());
+    scanner.run().ok();
+    scanner.closes.and_then(|c| c.last().copied())
 }
 
 struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
     source: SourceId,
+    /// Byte ranges of comments, when collecting them.
+    comments: Option<Vec<(usize, usize)>>,
+    /// Offsets just after each `}` that returns to level zero, when collecting them.
+    closes: Option<Vec<usize>>,
 }
 
-impl Scanner<'_> {
+impl<'a> Scanner<'a> {
+    fn new(source: SourceId, text: &'a str) -> Self {
+        Scanner {
+            bytes: text.as_bytes(),
+            pos: 0,
+            source,
+            comments: None,
+            closes: None,
+        }
+    }
+
     fn run(&mut self) -> Result<(), Diagnostic> {
         let mut depth = 0usize;
         let mut chain = 0usize;
@@ -76,6 +120,11 @@ impl Scanner<'_> {
                     depth = depth.saturating_sub(1);
                     chain = 0;
                     self.pos += 1;
+                    if depth == 0 {
+                        if let Some(closes) = &mut self.closes {
+                            closes.push(self.pos);
+                        }
+                    }
                 }
                 b'"' => {
                     self.skip_string(0);
@@ -92,8 +141,16 @@ impl Scanner<'_> {
                     chain = 0;
                 }
                 b'/' => match self.bytes.get(self.pos + 1) {
-                    Some(b'/') => self.skip_line(),
-                    Some(b'*') => self.skip_block_comment()?,
+                    Some(b'/') => {
+                        let start = self.pos;
+                        self.skip_line();
+                        self.record_comment(start);
+                    }
+                    Some(b'*') => {
+                        let start = self.pos;
+                        self.skip_block_comment()?;
+                        self.record_comment(start);
+                    }
                     Some(b'-') => {
                         chain += 1;
                         if chain > MAX_SLASHDASH_CHAIN {
@@ -118,6 +175,13 @@ impl Scanner<'_> {
             }
         }
         Ok(())
+    }
+
+    fn record_comment(&mut self, start: usize) {
+        let end = self.pos.min(self.bytes.len());
+        if let Some(comments) = &mut self.comments {
+            comments.push((start, end));
+        }
     }
 
     fn too_deep(&self, at: usize, message: String, label: &str) -> Diagnostic {
@@ -235,7 +299,10 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_files() {
-        assert_eq!(code("a {\n b { c { d } }\n}\n// {{{{\n\"{{{{{\" #\"{{{\"# /* { */"), None);
+        assert_eq!(
+            code("a {\n b { c { d } }\n}\n// {{{{\n\"{{{{{\" #\"{{{\"# /* { */"),
+            None
+        );
     }
 
     #[test]
@@ -244,15 +311,40 @@ mod tests {
         assert_eq!(code(&"{".repeat(MAX_DEPTH + 1)), Some("cvlan::too-deep"));
         assert_eq!(code(&"{".repeat(MAX_DEPTH)), None);
         assert_eq!(code(&"/*".repeat(1000)), Some("cvlan::too-deep"));
-        assert_eq!(code(&format!("/*{}*/", "*a".repeat(1000))), Some("cvlan::too-deep"));
-        assert_eq!(code(&format!("{}a", "/- ".repeat(1000))), Some("cvlan::too-deep"));
+        assert_eq!(
+            code(&format!("/*{}*/", "*a".repeat(1000))),
+            Some("cvlan::too-deep")
+        );
+        assert_eq!(
+            code(&format!("{}a", "/- ".repeat(1000))),
+            Some("cvlan::too-deep")
+        );
     }
 
     #[test]
     fn braces_in_strings_do_not_count() {
-        let text = format!("a \"{}\" #\"{}\"# \"\"\"\n{}\n\"\"\"", "{".repeat(100), "{".repeat(100), "{".repeat(100));
+        let text = format!(
+            "a \"{}\" #\"{}\"# \"\"\"\n{}\n\"\"\"",
+            "{".repeat(100),
+            "{".repeat(100),
+            "{".repeat(100)
+        );
         assert_eq!(code(&text), None);
-        assert_eq!(code("a \"\\\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\""), None);
+        assert_eq!(
+            code("a \"\\\"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{\""),
+            None
+        );
+    }
+
+    #[test]
+    fn finds_comments_and_block_ends() {
+        let text = "a \"// no\" { // one\n  b /* two\n  lines */ }  /* three */ // four\n";
+        assert_eq!(comments(text), vec!["one", "two lines", "three", "four"]);
+        assert_eq!(
+            block_close(text),
+            Some(text.find("}  ").expect("brace") + 1)
+        );
+        assert_eq!(block_close("a \"}\""), None);
     }
 
     #[test]

@@ -247,7 +247,10 @@ impl Reader<'_> {
                 self.node_space()?;
                 if self.at(b"=") {
                     self.pos += 1;
-                    Some((s.clone(), Span::new(self.source, start, after_token - start)))
+                    Some((
+                        s.clone(),
+                        Span::new(self.source, start, after_token - start),
+                    ))
                 } else {
                     self.pos = after_token;
                     None

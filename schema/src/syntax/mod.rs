@@ -42,11 +42,16 @@ pub fn syntax_diagnostics(source: SourceId, text: &str, err: &kdl::KdlError) -> 
                 .clone()
                 .unwrap_or_else(|| "this is not valid KDL".to_owned());
             let label = d.label.clone().unwrap_or_else(|| "here".to_owned());
-            Diagnostic::error("cvlan::syntax", message, Span::new(source, offset, len), label)
-                .with_help(d.help.clone().unwrap_or_else(|| {
-                    "network files are KDL 2.0: quote strings, use #true/#false, close every `{`"
-                        .to_owned()
-                }))
+            Diagnostic::error(
+                "cvlan::syntax",
+                message,
+                Span::new(source, offset, len),
+                label,
+            )
+            .with_help(d.help.clone().unwrap_or_else(|| {
+                "network files are KDL 2.0: quote strings, use #true/#false, close every `{`"
+                    .to_owned()
+            }))
         })
         .collect();
     if out.is_empty() {

@@ -28,9 +28,15 @@ fn both(text: &str) -> (Option<Vec<Node>>, Result<Vec<Node>, Vec<Diagnostic>>) {
 fn flatten(nodes: &[Node]) -> Vec<String> {
     let mut out = Vec::new();
     for n in nodes {
-        out.push(format!("node {:?} {:?} {:?} typed={}", n.name, n.name_span, n.span, n.typed));
+        out.push(format!(
+            "node {:?} {:?} {:?} typed={}",
+            n.name, n.name_span, n.span, n.typed
+        ));
         for e in &n.entries {
-            out.push(format!("  entry {:?} {:?} {:?} typed={}", e.key, e.value, e.span, e.typed));
+            out.push(format!(
+                "  entry {:?} {:?} {:?} typed={}",
+                e.key, e.value, e.span, e.typed
+            ));
         }
         if let Some(c) = &n.children {
             out.push("{".to_owned());
@@ -63,7 +69,10 @@ fn assert_agree(text: &str) {
 #[test]
 fn fast_reader_handles_the_sample_like_kdl() {
     let (fast, kdl) = both(SAMPLE);
-    assert_eq!(fast.expect("fast reader covers the sample"), kdl.expect("valid"));
+    assert_eq!(
+        fast.expect("fast reader covers the sample"),
+        kdl.expect("valid")
+    );
 }
 
 #[test]
@@ -161,7 +170,12 @@ fn terminator() -> impl Strategy<Value = String> {
 
 fn document() -> impl Strategy<Value = String> {
     let leaf = (
-        prop_oneof![Just("n"), Just("\"quoted name\""), Just("node-x"), Just("1bad")],
+        prop_oneof![
+            Just("n"),
+            Just("\"quoted name\""),
+            Just("node-x"),
+            Just("1bad")
+        ],
         prop::collection::vec((separator(), token()), 0..4),
         terminator(),
     )

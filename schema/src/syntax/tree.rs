@@ -84,7 +84,10 @@ impl Node {
 
 /// Converts a parsed KDL document into the tree.
 pub fn from_kdl(source: SourceId, doc: &kdl::KdlDocument) -> Vec<Node> {
-    doc.nodes().iter().map(|n| node_from_kdl(source, n)).collect()
+    doc.nodes()
+        .iter()
+        .map(|n| node_from_kdl(source, n))
+        .collect()
 }
 
 fn span(source: SourceId, s: miette::SourceSpan) -> Span {

@@ -12,7 +12,12 @@ use crate::model::Network;
 use crate::span::{SourceMap, Span, Spanned};
 
 /// The ranges an IPv4 overlay may come from: CGNAT space and RFC 1918.
-const V4_RANGES: [&str; 4] = ["100.64.0.0/10", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const V4_RANGES: [&str; 4] = [
+    "100.64.0.0/10",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+];
 
 pub fn check(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     overlay_ranges(net, diags);
@@ -34,7 +39,9 @@ fn overlay_ranges(net: &Network, diags: &mut Vec<Diagnostic>) {
                 net.overlay.span,
                 "public or reserved range",
             )
-            .with_help("use a range inside 100.64.0.0/10, 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"),
+            .with_help(
+                "use a range inside 100.64.0.0/10, 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16",
+            ),
         );
     } else if v4.prefix_len() > 30 {
         diags.push(
@@ -53,7 +60,10 @@ fn overlay_ranges(net: &Network, diags: &mut Vec<Diagnostic>) {
             diags.push(
                 Diagnostic::error(
                     "cvlan::overlay-range",
-                    format!("overlay6 {} is not a ULA range (inside fc00::/7, /120 or shorter)", v6.value),
+                    format!(
+                        "overlay6 {} is not a ULA range (inside fc00::/7, /120 or shorter)",
+                        v6.value
+                    ),
                     v6.span,
                     "not a ULA range",
                 )
@@ -68,7 +78,8 @@ fn overlaps_net(a: &IpNet, b: &IpNet) -> bool {
 }
 
 fn overlaps(net: &Network, diags: &mut Vec<Diagnostic>) {
-    let mut overlays: Vec<(IpNet, Span, &str)> = vec![(IpNet::V4(net.overlay.value), net.overlay.span, "overlay")];
+    let mut overlays: Vec<(IpNet, Span, &str)> =
+        vec![(IpNet::V4(net.overlay.value), net.overlay.span, "overlay")];
     if let Some(v6) = &net.overlay6 {
         overlays.push((IpNet::V6(v6.value), v6.span, "overlay6"));
     }
@@ -105,7 +116,10 @@ fn overlaps(net: &Network, diags: &mut Vec<Diagnostic>) {
 
 fn pinned(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<IpAddr, Span> = HashMap::new();
-    let nodes = net.nodes.iter().map(|n| (format!("node `{}`", n.name.value), n.addresses.as_slice()));
+    let nodes = net
+        .nodes
+        .iter()
+        .map(|n| (format!("node `{}`", n.name.value), n.addresses.as_slice()));
     let vrouters = net
         .vrouters
         .iter()
@@ -118,7 +132,10 @@ fn pinned(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
                 diags.push(
                     Diagnostic::error(
                         "cvlan::invalid-address",
-                        format!("{owner} pins two {} addresses", if family == 0 { "IPv4" } else { "IPv6" }),
+                        format!(
+                            "{owner} pins two {} addresses",
+                            if family == 0 { "IPv4" } else { "IPv6" }
+                        ),
                         address.span,
                         "second address",
                     )
@@ -150,20 +167,33 @@ fn pinned(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
 
 /// Checks that a pinned address sits inside its overlay and is no network or broadcast
 /// address; false when it does not.
-fn inside_overlay(net: &Network, address: &Spanned<IpAddr>, owner: &str, diags: &mut Vec<Diagnostic>) -> bool {
+fn inside_overlay(
+    net: &Network,
+    address: &Spanned<IpAddr>,
+    owner: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     let (range, reserved): (Option<IpNet>, Vec<IpAddr>) = match address.value {
         IpAddr::V4(_) => {
             let o = net.overlay.value;
-            (Some(IpNet::V4(o)), vec![IpAddr::V4(o.network()), IpAddr::V4(o.broadcast())])
+            (
+                Some(IpNet::V4(o)),
+                vec![IpAddr::V4(o.network()), IpAddr::V4(o.broadcast())],
+            )
         }
         IpAddr::V6(_) => match &net.overlay6 {
-            Some(o) => (Some(IpNet::V6(o.value)), vec![IpAddr::V6(o.value.network())]),
+            Some(o) => (
+                Some(IpNet::V6(o.value)),
+                vec![IpAddr::V6(o.value.network())],
+            ),
             None => (None, Vec::new()),
         },
     };
     let Some(range) = range.filter(|r| r.contains(&address.value)) else {
         let help = match range {
-            Some(r) => format!("pick an address inside {r}, or remove the pin to get one allocated"),
+            Some(r) => {
+                format!("pick an address inside {r}, or remove the pin to get one allocated")
+            }
             None => "declare `overlay6` in the network block to pin IPv6 addresses".to_owned(),
         };
         diags.push(
@@ -181,7 +211,15 @@ fn inside_overlay(net: &Network, address: &Spanned<IpAddr>, owner: &str, diags: 
         diags.push(
             Diagnostic::error(
                 "cvlan::reserved-address",
-                format!("{owner} pins {}, the {} address of {range}", address.value, if address.value == range.network() { "network" } else { "broadcast" }),
+                format!(
+                    "{owner} pins {}, the {} address of {range}",
+                    address.value,
+                    if address.value == range.network() {
+                        "network"
+                    } else {
+                        "broadcast"
+                    }
+                ),
                 address.span,
                 "reserved address",
             )

@@ -32,9 +32,18 @@ impl<'n> Index<'n> {
             .iter()
             .flat_map(|g| g.members.iter().map(|m| m.value.as_str()))
             .collect();
-        users.extend(net.nodes.iter().filter_map(|n| n.owner.as_ref().map(|o| o.value.as_str())));
+        users.extend(
+            net.nodes
+                .iter()
+                .filter_map(|n| n.owner.as_ref().map(|o| o.value.as_str())),
+        );
         Index {
-            nodes: net.nodes.iter().enumerate().map(|(i, n)| (n.name.value.as_str(), i)).collect(),
+            nodes: net
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.name.value.as_str(), i))
+                .collect(),
             vrouters: net.vrouters.iter().map(|v| v.name.value.as_str()).collect(),
             relays: net.relays.iter().map(|r| r.name.value.as_str()).collect(),
             groups: net.groups.iter().map(|g| g.name.value.as_str()).collect(),
@@ -66,7 +75,12 @@ pub fn validate(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>)
 
 /// A diagnostic about `span` that also points at `first`: as a label when both are in one
 /// file, in the message otherwise.
-pub(crate) fn with_first(sources: &SourceMap, mut d: Diagnostic, first: Span, text: &str) -> Diagnostic {
+pub(crate) fn with_first(
+    sources: &SourceMap,
+    mut d: Diagnostic,
+    first: Span,
+    text: &str,
+) -> Diagnostic {
     if first.source == d.span.source {
         d = d.with_label(first, text);
     } else {
@@ -96,7 +110,9 @@ fn unique_names(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>)
                     span,
                     "second declaration",
                 )
-                .with_help(format!("{kind} names are unique within a network; rename one"));
+                .with_help(format!(
+                    "{kind} names are unique within a network; rename one"
+                ));
                 diags.push(with_first(sources, d, first, "first declared"));
             } else {
                 seen.insert(name, span);
@@ -111,10 +127,26 @@ fn unique_names(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>)
             .nodes
             .iter()
             .map(|n| (n.name.value.as_str(), n.name.span))
-            .chain(net.vrouters.iter().map(|v| (v.name.value.as_str(), v.name.span))),
+            .chain(
+                net.vrouters
+                    .iter()
+                    .map(|v| (v.name.value.as_str(), v.name.span)),
+            ),
     );
-    check("relay", &mut net.relays.iter().map(|r| (r.name.value.as_str(), r.name.span)));
-    check("group", &mut net.groups.iter().map(|g| (g.name.value.as_str(), g.name.span)));
+    check(
+        "relay",
+        &mut net
+            .relays
+            .iter()
+            .map(|r| (r.name.value.as_str(), r.name.span)),
+    );
+    check(
+        "group",
+        &mut net
+            .groups
+            .iter()
+            .map(|g| (g.name.value.as_str(), g.name.span)),
+    );
     check(
         "ipsec-peer",
         &mut net
@@ -122,15 +154,23 @@ fn unique_names(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>)
             .iter()
             .flat_map(|v| v.peers.iter().map(|p| (p.name.value.as_str(), p.name.span))),
     );
-    check("rule", &mut net.rules.iter().map(|r| (r.name.value.as_str(), r.name.span)));
+    check(
+        "rule",
+        &mut net
+            .rules
+            .iter()
+            .map(|r| (r.name.value.as_str(), r.name.span)),
+    );
 }
 
 fn keys(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
     let mut seen: HashMap<PublicKey, (Span, String)> = HashMap::new();
-    let controller = net
-        .controller
-        .iter()
-        .map(|c| (Some(&c.public_key), format!("controller `{}`", c.name.value)));
+    let controller = net.controller.iter().map(|c| {
+        (
+            Some(&c.public_key),
+            format!("controller `{}`", c.name.value),
+        )
+    });
     let relays = net
         .relays
         .iter()
@@ -168,7 +208,11 @@ fn keys(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
             .nodes
             .iter()
             .map(|n| ("node", &n.name, n.public_key.is_some()))
-            .chain(net.vrouters.iter().map(|v| ("vrouter", &v.name, v.public_key.is_some())));
+            .chain(
+                net.vrouters
+                    .iter()
+                    .map(|v| ("vrouter", &v.name, v.public_key.is_some())),
+            );
         for (kind, name, has_key) in hosts {
             if !has_key {
                 diags.push(
@@ -196,7 +240,10 @@ fn relays(net: &Network, index: &Index<'_>, sources: &SourceMap, diags: &mut Vec
             Some(&first) => {
                 let d = Diagnostic::error(
                     "cvlan::duplicate-relay-address",
-                    format!("relay `{}` has the same address as another relay", relay.name.value),
+                    format!(
+                        "relay `{}` has the same address as another relay",
+                        relay.name.value
+                    ),
                     relay.address.span,
                     "address used again",
                 )
@@ -218,7 +265,10 @@ fn relays(net: &Network, index: &Index<'_>, sources: &SourceMap, diags: &mut Vec
             diags.push(
                 Diagnostic::error(
                     "cvlan::unknown-reference",
-                    format!("home-relay `{}` of node `{}` is not a relay", relay.value, node.name.value),
+                    format!(
+                        "home-relay `{}` of node `{}` is not a relay",
+                        relay.value, node.name.value
+                    ),
                     relay.span,
                     "no such relay",
                 )
@@ -260,7 +310,11 @@ pub(crate) fn sorted(set: &HashSet<&str>) -> String {
     items.sort_unstable();
     let more = items.len().saturating_sub(20);
     items.truncate(20);
-    let mut text = if items.is_empty() { "none".to_owned() } else { items.join(", ") };
+    let mut text = if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    };
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }

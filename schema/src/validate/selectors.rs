@@ -40,12 +40,16 @@ impl Targets {
     fn new(net: &Network) -> Self {
         let mut prefixes = vec![IpNet::V4(net.overlay.value)];
         prefixes.extend(net.overlay6.iter().map(|o| IpNet::V6(o.value)));
-        prefixes.extend(net.nodes.iter().flat_map(|n| n.routes.iter().map(|r| r.value)));
         prefixes.extend(
-            net.vrouters
+            net.nodes
                 .iter()
-                .flat_map(|v| v.peers.iter().flat_map(|p| p.remote_ts.iter().map(|r| r.value))),
+                .flat_map(|n| n.routes.iter().map(|r| r.value)),
         );
+        prefixes.extend(net.vrouters.iter().flat_map(|v| {
+            v.peers
+                .iter()
+                .flat_map(|p| p.remote_ts.iter().map(|r| r.value))
+        }));
         Targets { prefixes }
     }
 
@@ -56,16 +60,31 @@ impl Targets {
 
 fn unknown(selector: &Spanned<Selector>, message: String, help: String) -> Option<Diagnostic> {
     Some(
-        Diagnostic::error("cvlan::unknown-selector", message, selector.span, "unknown name")
-            .with_help(help),
+        Diagnostic::error(
+            "cvlan::unknown-selector",
+            message,
+            selector.span,
+            "unknown name",
+        )
+        .with_help(help),
     )
 }
 
-fn missing_help<'a>(word: &str, kind: &str, names: impl Iterator<Item = &'a str> + Clone, all: String) -> String {
+fn missing_help<'a>(
+    word: &str,
+    kind: &str,
+    names: impl Iterator<Item = &'a str> + Clone,
+    all: String,
+) -> String {
     suggest::did_you_mean(word, names).unwrap_or_else(|| format!("known {kind}: {all}"))
 }
 
-fn resolve(net: &Network, index: &Index<'_>, targets: &Targets, selector: &Spanned<Selector>) -> Option<Diagnostic> {
+fn resolve(
+    net: &Network,
+    index: &Index<'_>,
+    targets: &Targets,
+    selector: &Spanned<Selector>,
+) -> Option<Diagnostic> {
     match &selector.value {
         Selector::Any => None,
         Selector::Node(name) if index.nodes.contains_key(name.as_str()) => None,
@@ -133,15 +152,24 @@ fn resolve(net: &Network, index: &Index<'_>, targets: &Targets, selector: &Spann
     }
 }
 
-fn test_endpoint(index: &Index<'_>, targets: &Targets, end: &Spanned<TestEndpoint>) -> Option<Diagnostic> {
+fn test_endpoint(
+    index: &Index<'_>,
+    targets: &Targets,
+    end: &Spanned<TestEndpoint>,
+) -> Option<Diagnostic> {
     match &end.value {
         TestEndpoint::Name(name) => {
             if index.nodes.contains_key(name.as_str()) || index.vrouters.contains(name.as_str()) {
                 return None;
             }
-            let names = index.nodes.keys().copied().chain(index.vrouters.iter().copied());
-            let help = suggest::did_you_mean(name, names)
-                .unwrap_or_else(|| "a policy-test names one node or vrouter, or gives one address".to_owned());
+            let names = index
+                .nodes
+                .keys()
+                .copied()
+                .chain(index.vrouters.iter().copied());
+            let help = suggest::did_you_mean(name, names).unwrap_or_else(|| {
+                "a policy-test names one node or vrouter, or gives one address".to_owned()
+            });
             Some(
                 Diagnostic::error(
                     "cvlan::unknown-reference",
