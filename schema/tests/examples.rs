@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cvlan_schema::report::render_human;
-use cvlan_schema::{Checked, load_network};
+use cvlan_schema::{Checked, load_host, load_network};
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -85,10 +85,16 @@ fn invalid_examples_yield_exactly_their_expected_error() {
 }
 
 #[test]
-#[ignore]
-fn show_reports() {
-    for path in kdl_files(&examples_dir().join("invalid")) {
-        let checked = check(&path);
-        println!("{}", render_human(&checked.sources, &checked.diagnostics));
+fn host_examples_are_valid() {
+    let files = kdl_files(&examples_dir().join("host"));
+    assert_eq!(files.len(), 2);
+    for path in files {
+        let checked = load_host(&path).expect("readable");
+        assert!(
+            checked.diagnostics.is_empty(),
+            "{}",
+            render_human(&checked.sources, &checked.diagnostics)
+        );
+        assert!(checked.host.is_some());
     }
 }
