@@ -126,6 +126,8 @@ impl Writer<'_> {
         block_start: usize,
         keep_blank: bool,
     ) {
+        // The canonical form has no byte-order mark.
+        let text = text.trim_start_matches('\u{feff}');
         let mut parts: Vec<&str> = text.split('\n').collect();
         if start == Start::SameLine {
             let first = parts.remove(0).trim();

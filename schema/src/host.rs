@@ -10,7 +10,6 @@ use crate::load::{finish, read_text};
 use crate::read::{self, Out};
 use crate::span::{SourceMap, Span, Spanned};
 use crate::syntax::{self, Entry, Node, Value};
-use crate::values;
 
 /// Default state directory (keys, cached netmap, flow stats).
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/cloudvlan";

@@ -91,7 +91,7 @@ impl SourceMap {
             .map(|(i, s)| (SourceId(u32::try_from(i).unwrap_or(u32::MAX)), s))
     }
 
-    /// Replaces every byte of `span` except `=`, spaces and tabs with `*`, so an inline
+    /// Replaces every byte of `span` except `=` and line breaks with `*`, so an inline
     /// secret never reaches a rendered report. Byte length and line structure are kept.
     pub fn mask(&mut self, span: Span) {
         let Some(source) = self.sources.get_mut(span.source.0 as usize) else {
@@ -104,7 +104,7 @@ impl SourceMap {
             .into_iter()
             .flatten()
         {
-            if !matches!(*b, b'=' | b' ' | b'\t' | b'\n' | b'\r') {
+            if !matches!(*b, b'=' | b'\n' | b'\r') {
                 *b = b'*';
             }
         }

@@ -120,10 +120,8 @@ impl<'a> Scanner<'a> {
                     depth = depth.saturating_sub(1);
                     chain = 0;
                     self.pos += 1;
-                    if depth == 0 {
-                        if let Some(closes) = &mut self.closes {
-                            closes.push(self.pos);
-                        }
+                    if let (0, Some(closes)) = (depth, &mut self.closes) {
+                        closes.push(self.pos);
                     }
                 }
                 b'"' => {

@@ -17,7 +17,9 @@ node "é-ü" { tags "a\tb\"c\\\u{1F600}"; flags #true #false #null -12 }
 empty {}
 "#;
 
-fn both(text: &str) -> (Option<Vec<Node>>, Result<Vec<Node>, Vec<Diagnostic>>) {
+type Parsed = Result<Vec<Node>, Vec<Diagnostic>>;
+
+fn both(text: &str) -> (Option<Vec<Node>>, Parsed) {
     (
         fast::parse(SourceId(0), text),
         parse_with_kdl(SourceId(0), text),
