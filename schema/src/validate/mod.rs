@@ -23,6 +23,8 @@ pub(crate) struct Index<'n> {
     peers: HashSet<&'n str>,
     tags: HashSet<&'n str>,
     users: HashSet<&'n str>,
+    /// How many more "did you mean" searches this run may make.
+    suggestions_left: std::cell::Cell<usize>,
 }
 
 impl<'n> Index<'n> {
@@ -58,6 +60,7 @@ impl<'n> Index<'n> {
                 .flat_map(|n| n.tags.iter().map(|t| t.value.as_str()))
                 .collect(),
             users,
+            suggestions_left: std::cell::Cell::new(0),
         }
     }
 }
@@ -164,42 +167,41 @@ fn unique_names(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>)
 }
 
 fn keys(net: &Network, sources: &SourceMap, diags: &mut Vec<Diagnostic>) {
-    let mut seen: HashMap<PublicKey, (Span, String)> = HashMap::new();
-    let controller = net.controller.iter().map(|c| {
-        (
-            Some(&c.public_key),
-            format!("controller `{}`", c.name.value),
-        )
-    });
+    // Owners are (kind, name) pairs, formatted only when a duplicate is found.
+    let mut seen: HashMap<PublicKey, (Span, &str, &str)> = HashMap::new();
+    let controller = net
+        .controller
+        .iter()
+        .map(|c| (Some(&c.public_key), "controller", c.name.value.as_str()));
     let relays = net
         .relays
         .iter()
-        .map(|r| (Some(&r.public_key), format!("relay `{}`", r.name.value)));
+        .map(|r| (Some(&r.public_key), "relay", r.name.value.as_str()));
     let nodes = net
         .nodes
         .iter()
-        .map(|n| (n.public_key.as_ref(), format!("node `{}`", n.name.value)));
+        .map(|n| (n.public_key.as_ref(), "node", n.name.value.as_str()));
     let vrouters = net
         .vrouters
         .iter()
-        .map(|v| (v.public_key.as_ref(), format!("vrouter `{}`", v.name.value)));
-    for (key, owner) in controller.chain(relays).chain(nodes).chain(vrouters) {
+        .map(|v| (v.public_key.as_ref(), "vrouter", v.name.value.as_str()));
+    for (key, kind, name) in controller.chain(relays).chain(nodes).chain(vrouters) {
         let Some(key) = key.filter(|k| !placeholder(k.span)) else {
             continue;
         };
         match seen.get(&key.value) {
-            Some((first, first_owner)) => {
+            Some(&(first, first_kind, first_name)) => {
                 let d = Diagnostic::error(
                     "cvlan::duplicate-key",
-                    format!("{owner} uses the same public key as {first_owner}"),
+                    format!("{kind} `{name}` uses the same public key as {first_kind} `{first_name}`"),
                     key.span,
                     "key used again",
                 )
                 .with_help("every node, relay, vrouter and controller has its own key; run `cvland pubkey` on each host");
-                diags.push(with_first(sources, d, *first, "first used"));
+                diags.push(with_first(sources, d, first, "first used"));
             }
             None => {
-                seen.insert(key.value, (key.span, owner));
+                seen.insert(key.value, (key.span, kind, name));
             }
         }
     }

@@ -12,6 +12,7 @@ use crate::span::Spanned;
 use crate::suggest;
 
 pub fn check(net: &Network, index: &Index<'_>, diags: &mut Vec<Diagnostic>) {
+    index.suggestions_left.set(SUGGESTION_BUDGET);
     let targets = Targets::new(net);
     for rule in &net.rules {
         for selector in rule.from.iter().chain(&rule.to) {
@@ -70,13 +71,25 @@ fn unknown(selector: &Spanned<Selector>, message: String, help: String) -> Optio
     )
 }
 
+/// Most "did you mean" searches in one run: each scans every name of its kind, so a file
+/// with thousands of unknown names in a 100,000-node network must not cost minutes.
+const SUGGESTION_BUDGET: usize = 200;
+
 fn missing_help<'a>(
+    index: &Index<'_>,
     word: &str,
     kind: &str,
-    names: impl Iterator<Item = &'a str> + Clone,
-    all: String,
+    names: impl Iterator<Item = &'a str>,
+    all: impl FnOnce() -> String,
 ) -> String {
-    suggest::did_you_mean(word, names).unwrap_or_else(|| format!("known {kind}: {all}"))
+    let left = index.suggestions_left.get();
+    let suggestion = if left > 0 {
+        index.suggestions_left.set(left - 1);
+        suggest::did_you_mean(word, names)
+    } else {
+        None
+    };
+    suggestion.unwrap_or_else(|| format!("known {kind}: {}", all()))
 }
 
 fn resolve(
@@ -92,7 +105,7 @@ fn resolve(
             let help = if index.vrouters.contains(name.as_str()) {
                 format!("`{name}` is a vrouter: write `vrouter:{name}`")
             } else {
-                missing_help(name, "nodes", index.nodes.keys().copied(), sorted(&index.nodes.keys().copied().collect()))
+                missing_help(index, name, "nodes", index.nodes.keys().copied(), || sorted(&index.nodes.keys().copied().collect()))
             };
             unknown(selector, format!("no node is named `{name}`"), help)
         }
@@ -100,31 +113,31 @@ fn resolve(
         Selector::Tag(tag) => unknown(
             selector,
             format!("no node carries tag `{tag}`"),
-            missing_help(tag, "tags", index.tags.iter().copied(), sorted(&index.tags)),
+            missing_help(index, tag, "tags", index.tags.iter().copied(), || sorted(&index.tags)),
         ),
         Selector::Group(group) if index.groups.contains(group.as_str()) => None,
         Selector::Group(group) => unknown(
             selector,
             format!("no group is named `{group}`"),
-            missing_help(group, "groups", index.groups.iter().copied(), sorted(&index.groups)),
+            missing_help(index, group, "groups", index.groups.iter().copied(), || sorted(&index.groups)),
         ),
         Selector::User(user) if index.users.contains(user.as_str()) => None,
         Selector::User(user) => unknown(
             selector,
             format!("`{user}` owns no node and is in no group"),
-            missing_help(user, "users", index.users.iter().copied(), sorted(&index.users)),
+            missing_help(index, user, "users", index.users.iter().copied(), || sorted(&index.users)),
         ),
         Selector::Vrouter(name) if index.vrouters.contains(name.as_str()) => None,
         Selector::Vrouter(name) => unknown(
             selector,
             format!("no vrouter is named `{name}`"),
-            missing_help(name, "vrouters", index.vrouters.iter().copied(), sorted(&index.vrouters)),
+            missing_help(index, name, "vrouters", index.vrouters.iter().copied(), || sorted(&index.vrouters)),
         ),
         Selector::Ipsec(peer) if index.peers.contains(peer.as_str()) => None,
         Selector::Ipsec(peer) => unknown(
             selector,
             format!("no ipsec-peer is named `{peer}`"),
-            missing_help(peer, "ipsec peers", index.peers.iter().copied(), sorted(&index.peers)),
+            missing_help(index, peer, "ipsec peers", index.peers.iter().copied(), || sorted(&index.peers)),
         ),
         Selector::Route(name) => match index.nodes.get(name.as_str()) {
             Some(&i) if net.nodes.get(i).is_some_and(|n| !n.routes.is_empty()) => None,
@@ -136,7 +149,7 @@ fn resolve(
             None => unknown(
                 selector,
                 format!("no node is named `{name}`"),
-                missing_help(name, "nodes", index.nodes.keys().copied(), sorted(&index.nodes.keys().copied().collect())),
+                missing_help(index, name, "nodes", index.nodes.keys().copied(), || sorted(&index.nodes.keys().copied().collect())),
             ),
         },
         Selector::Prefix(prefix) if targets.covers(prefix) => None,
@@ -167,9 +180,14 @@ fn test_endpoint(
                 .keys()
                 .copied()
                 .chain(index.vrouters.iter().copied());
-            let help = suggest::did_you_mean(name, names).unwrap_or_else(|| {
-                "a policy-test names one node or vrouter, or gives one address".to_owned()
-            });
+            let left = index.suggestions_left.get();
+            index.suggestions_left.set(left.saturating_sub(1));
+            let help = (left > 0)
+                .then(|| suggest::did_you_mean(name, names))
+                .flatten()
+                .unwrap_or_else(|| {
+                    "a policy-test names one node or vrouter, or gives one address".to_owned()
+                });
             Some(
                 Diagnostic::error(
                     "cvlan::unknown-reference",
