@@ -75,6 +75,7 @@ pub fn children<'n>(
     for child in nodes {
         let Some(rule) = context.rule(&child.name) else {
             unknown_node(out, child, context);
+            skipped(out, child);
             continue;
         };
         // Top-level singletons (`network`, `controller`) have their own codes.
@@ -90,6 +91,7 @@ pub fn children<'n>(
                     .with_label(*first, "first one")
                     .with_help(format!("give `{}` once", rule.name)),
                 );
+                skipped(out, child);
                 continue;
             }
             seen.push((rule.name, child.name_span));
@@ -97,6 +99,23 @@ pub fn children<'n>(
         known.push((child, rule));
     }
     known
+}
+
+/// A node that is reported and then not read still must not leak a secret: its secret-like
+/// properties (and those of its children) are reported and masked.
+fn skipped(out: &mut Out, node: &Node) {
+    for entry in node.props() {
+        if entry
+            .key
+            .as_ref()
+            .is_some_and(|(k, _)| SECRET_PROPS.contains(&k.as_str()))
+        {
+            out.inline_secret(entry, "a secret property");
+        }
+    }
+    for child in node.children.iter().flatten() {
+        skipped(out, child);
+    }
 }
 
 fn unknown_node(out: &mut Out, node: &Node, context: Context) {
