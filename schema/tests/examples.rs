@@ -87,7 +87,7 @@ fn invalid_examples_yield_exactly_their_expected_error() {
 #[test]
 fn host_examples_are_valid() {
     let files = kdl_files(&examples_dir().join("host"));
-    assert_eq!(files.len(), 2);
+    assert!(files.len() >= 2);
     for path in files {
         let checked = load_host(&path).expect("readable");
         assert!(

@@ -89,7 +89,7 @@ pub fn policy(draft: &mut Draft, out: &mut Out, children: &[Node]) {
 /// The comma-separated selectors of property `key`; a missing one is reported.
 fn selectors(out: &mut Out, node: &Node, key: &str) -> Vec<Spanned<crate::model::Selector>> {
     let Some((list, entry)) = read::prop_str(out, node, key) else {
-        missing(out, node, key, "\"tag:eng\"");
+        read::missing_prop(out, node, key, "\"tag:eng\"");
         return Vec::new();
     };
     let mut selectors = Vec::new();
@@ -106,10 +106,6 @@ fn selectors(out: &mut Out, node: &Node, key: &str) -> Vec<Spanned<crate::model:
         }
     }
     selectors
-}
-
-fn missing(out: &mut Out, node: &Node, key: &str, example: &str) {
-    read::missing_prop(out, node, key, example);
 }
 
 /// `policy-test "DESCRIPTION" { accept|reject … }`.
@@ -147,7 +143,7 @@ pub fn test(
                 values::parse_test_endpoint,
             ),
             None => {
-                missing(out, child, key, "\"laptop-alice\"");
+                read::missing_prop(out, child, key, "\"laptop-alice\"");
                 None
             }
         };
@@ -163,7 +159,7 @@ pub fn test(
                 values::parse_test_port,
             ),
             None => {
-                missing(out, child, "port", "\"5432/tcp\"");
+                read::missing_prop(out, child, "port", "\"5432/tcp\"");
                 None
             }
         };
