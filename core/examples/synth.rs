@@ -68,8 +68,35 @@ fn main() {
                 m.rules.len()
             );
         }
+        Some("check") => {
+            let Some(path) = args.get(1) else {
+                eprintln!("usage: synth check FILE");
+                std::process::exit(2);
+            };
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+                eprintln!("cannot read {path}: {e}");
+                std::process::exit(2);
+            });
+            let start = std::time::Instant::now();
+            let checked = cvlan_schema::parse_network(path, &text);
+            let parsed = start.elapsed();
+            let report = cvlan_core::check(checked);
+            let total = start.elapsed();
+            let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
+            println!(
+                "parse+validate {parsed:?}, whole check {total:?}: {} nodes, {} rules, {errors} errors, {} warnings, tests {}/{} passed",
+                report.network.as_ref().map_or(0, |n| n.nodes.len()),
+                report.network.as_ref().map_or(0, |n| n.rules.len()),
+                report.diagnostics.len() - errors,
+                report.tests.passed,
+                report.tests.passed + report.tests.failed,
+            );
+            if let Some(d) = report.diagnostics.iter().find(|d| d.is_error()) {
+                println!("first error: {} {}", d.code, d.message);
+            }
+        }
         _ => {
-            eprintln!("usage: synth gen NODES RULES");
+            eprintln!("usage: synth gen NODES RULES | synth check FILE | synth stages NODES RULES");
             std::process::exit(2);
         }
     }

@@ -3,7 +3,7 @@
 //! the parser's, ordered by file and position.
 
 use cvlan_schema::model::Network;
-use cvlan_schema::{Diagnostic, SourceMap};
+use cvlan_schema::{Checked, Diagnostic, SourceMap};
 
 use crate::alloc::{Allocation, allocate};
 use crate::policy::{PolicyIndex, TestCounts, run_policy_tests, shadowed_rules};
@@ -29,6 +29,12 @@ impl CheckReport {
     pub fn is_ok(&self) -> bool {
         !self.diagnostics.iter().any(Diagnostic::is_error)
     }
+}
+
+/// Runs the checks of cvlan-core on what the parser made of a network file
+/// (`cvlan_schema::load_network` or `parse_network`): `cvlanctl check` is this plus rendering.
+pub fn check(checked: Checked) -> CheckReport {
+    check_parts(checked.sources, checked.network, checked.diagnostics)
 }
 
 /// Runs the checks of cvlan-core on a parsed file: `network` is the parser's model (absent

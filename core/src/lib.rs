@@ -17,4 +17,4 @@ pub mod synth;
 
 pub use addrset::AddrSet;
 pub use alloc::{Addresses, Allocation, Entity, allocate};
-pub use check::{CheckReport, check_parts};
+pub use check::{CheckReport, check, check_parts};

@@ -356,8 +356,17 @@ fn test_cases(network: &Network, spec: &SynthSpec, rng: &mut Rng) -> Vec<Case> {
             };
             from = pick(&rule.from, rng).unwrap_or(from);
             to = pick(&rule.to, rng).unwrap_or(to);
-            if let Some(&(first, _)) = rule.services.ranges().first() {
-                port = service_at(first);
+            // A service of the rule with a real port (tests may not name port 0).
+            let usable = rule.services.ranges().iter().find_map(|&(a, b)| {
+                let p = if matches!(service_at(a), TestPort::Tcp(0) | TestPort::Udp(0)) {
+                    a + 1
+                } else {
+                    a
+                };
+                (p <= b).then_some(p)
+            });
+            if let Some(point) = usable {
+                port = service_at(point);
             }
         }
         let name = |e: crate::alloc::Entity| TestEndpoint::Name(e.name(network).to_string());

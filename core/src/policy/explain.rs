@@ -38,15 +38,6 @@ pub enum EndpointError {
     FamilyMismatch(IpAddr, IpAddr),
 }
 
-/// Reads an endpoint as typed on a command line: an IP address, or a name (optionally
-/// `node:NAME` or `vrouter:NAME`).
-pub fn parse_endpoint(text: &str) -> TestEndpoint {
-    match text.trim().parse::<IpAddr>() {
-        Ok(addr) => TestEndpoint::Address(addr),
-        Err(_) => TestEndpoint::Name(text.trim().to_string()),
-    }
-}
-
 /// One side of an explained packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EndpointInfo {
@@ -105,7 +96,8 @@ pub struct Explanation {
 impl<'a> PolicyIndex<'a> {
     /// Turns a policy-test or explain `from`/`to` pair into the packet's two addresses.
     ///
-    /// A bare name is a node, else a vrouter (`node:`/`vrouter:` force one). An entity gives
+    /// Parse endpoints with `cvlan_schema::values::parse_test_endpoint`. A name is a node, else
+    /// a vrouter (`node:`/`vrouter:` prefixes, if kept, force one). An entity gives
     /// its address in the other side's family when the other side is an address, else IPv4.
     pub fn resolve_pair(
         &self,

@@ -10,9 +10,8 @@ pub mod testrun;
 
 use cvlan_schema::model::Verdict;
 
-pub use explain::{DEFAULT_DENY, EndpointError, Explanation, parse_endpoint, selector_text};
+pub use explain::{DEFAULT_DENY, EndpointError, Explanation, selector_text};
 pub use index::{Decision, Packet, PolicyIndex};
-pub use service::{PortSpecError, parse_port_spec};
 pub use shadow::{SHADOWED_RULE, shadowed_rules};
 pub use testrun::{POLICY_TEST_FAILED, TestCounts, TestRun, run_policy_tests};
 
