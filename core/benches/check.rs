@@ -1,14 +1,15 @@
-//! The scale benchmark of issue 2: a synthetic 100,000-node, 1,000-rule network checked end
-//! to end (allocation, shadowed rules, policy-tests), with each stage alone beside it, and
-//! the netmap of one node. `CVLAN_BENCH_NODES` / `CVLAN_BENCH_RULES` change the size.
+//! The scale benchmark of issue 2: a synthetic 100,000-node, 1,000-rule network.kdl parsed,
+//! validated and checked end to end (`cvlanctl check`: parse, validate, allocate, shadowed
+//! rules, policy-tests), with each stage alone beside it, and the netmap of one node.
+//! `CVLAN_BENCH_NODES` / `CVLAN_BENCH_RULES` change the size.
 #![allow(missing_docs, clippy::unwrap_used)] // criterion's macros generate undocumented items
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use cvlan_core::netmap::NetMapBuilder;
 use cvlan_core::policy::{PolicyIndex, run_policy_tests, shadowed_rules};
 use cvlan_core::synth::{SynthSpec, generate};
-use cvlan_core::{Entity, allocate, check_parts};
-use cvlan_schema::SourceMap;
+use cvlan_core::{Entity, allocate, check};
+use cvlan_schema::parse_network;
 
 fn size(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -27,14 +28,21 @@ fn bench(c: &mut Criterion) {
         rules,
     );
     let synth = generate(&spec);
-    let network = &synth.network;
+    let checked = parse_network("synth.kdl", &synth.text);
+    assert!(checked.is_ok(), "the generated file is valid");
+    let network = &checked.network.clone().unwrap();
     let allocation = allocate(network);
 
     let mut g = c.benchmark_group(format!("{nodes}-nodes-{rules}-rules"));
     g.sample_size(10);
-    g.bench_function("check (allocate, shadowed rules, policy-tests)", |b| {
-        b.iter(|| check_parts(SourceMap::default(), Some(network.clone()), Vec::new()))
+    g.bench_function("cvlanctl check: parse, validate, allocate, shadow, policy-tests", |b| {
+        b.iter(|| {
+            let report = check(parse_network("synth.kdl", &synth.text));
+            assert_eq!(report.tests.failed, 0);
+            report
+        })
     });
+    g.bench_function("parse + validate", |b| b.iter(|| parse_network("synth.kdl", &synth.text)));
     g.bench_function("allocate", |b| b.iter(|| allocate(network)));
     g.bench_function("index + policy-tests", |b| {
         b.iter(|| run_policy_tests(&PolicyIndex::new(network, &allocation)))
