@@ -35,14 +35,19 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group(format!("{nodes}-nodes-{rules}-rules"));
     g.sample_size(10);
-    g.bench_function("cvlanctl check: parse, validate, allocate, shadow, policy-tests", |b| {
-        b.iter(|| {
-            let report = check(parse_network("synth.kdl", &synth.text));
-            assert_eq!(report.tests.failed, 0);
-            report
-        })
+    g.bench_function(
+        "cvlanctl check: parse, validate, allocate, shadow, policy-tests",
+        |b| {
+            b.iter(|| {
+                let report = check(parse_network("synth.kdl", &synth.text));
+                assert_eq!(report.tests.failed, 0);
+                report
+            })
+        },
+    );
+    g.bench_function("parse + validate", |b| {
+        b.iter(|| parse_network("synth.kdl", &synth.text))
     });
-    g.bench_function("parse + validate", |b| b.iter(|| parse_network("synth.kdl", &synth.text)));
     g.bench_function("allocate", |b| b.iter(|| allocate(network)));
     g.bench_function("index + policy-tests", |b| {
         b.iter(|| run_policy_tests(&PolicyIndex::new(network, &allocation)))

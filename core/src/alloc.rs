@@ -18,8 +18,9 @@
 //! to pin its address, which makes it immovable. An overlay with too few free slots gives the
 //! lowest-priority names no address and a `cvlan::overlay-full` error each.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+
+use crate::FastMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use blake2::{Blake2s256, Digest};
@@ -142,7 +143,7 @@ pub struct AddressRow {
 pub struct Allocation {
     nodes: Vec<Addresses>,
     vrouters: Vec<Addresses>,
-    owners: HashMap<IpAddr, Entity>,
+    owners: FastMap<IpAddr, Entity>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -416,7 +417,7 @@ impl Family {
         &self,
         network: &'n Network,
         wants: &[Entity],
-        taken: &HashMap<IpAddr, Entity>,
+        taken: &FastMap<IpAddr, Entity>,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Vec<(Entity, Placed)> {
         let pinned_here: u128 = taken
@@ -448,7 +449,8 @@ impl Family {
             }
         }
 
-        let mut holders: HashMap<u128, Claim<'n>> = HashMap::with_capacity(claims.len());
+        let mut holders: FastMap<u128, Claim<'n>> =
+            FastMap::with_capacity_and_hasher(claims.len(), Default::default());
         let mut queue: Vec<Claim<'n>> = claims.into_iter().rev().collect();
         let limit = self.sequence_len();
         while let Some(mut claim) = queue.pop() {
@@ -495,7 +497,7 @@ impl Family {
             })
             .collect();
         placed.sort_unstable_by_key(|(e, _)| *e);
-        let by_offset: HashMap<u128, Entity> = placed
+        let by_offset: FastMap<u128, Entity> = placed
             .iter()
             .map(|(e, p)| (p.address.wrapping_sub(self.base), *e))
             .collect();

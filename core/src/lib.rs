@@ -15,6 +15,10 @@ pub mod peers;
 pub mod policy;
 pub mod synth;
 
+/// A hash map with a fast (non-cryptographic, randomly seeded) hasher, for the large
+/// internal indexes; nothing here depends on iteration order.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 pub use addrset::AddrSet;
 pub use alloc::{Addresses, Allocation, Entity, allocate};
 pub use check::{CheckReport, check, check_parts};

@@ -10,7 +10,7 @@
 //! signatures form one *class*. Nodes that carry the same tags and owner land in one class,
 //! which is what makes 100,000 nodes tractable: the work is per class pair, not node pair.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use crate::addrset::{Point, Ranges};
 use crate::alloc::Entity;
@@ -131,7 +131,7 @@ impl VisiblePeers {
         }
 
         let mut interner = SigInterner::default();
-        let mut class_ids: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut class_ids: FastMap<Vec<u32>, u32> = FastMap::default();
         let mut classes: Vec<Class> = Vec::new();
         let mut class_of = Vec::with_capacity(entities.len());
         for (k, &e) in entities.iter().enumerate() {
@@ -311,7 +311,7 @@ impl VisiblePeers {
 /// Interns sorted selector-id lists as signature ids.
 #[derive(Default)]
 struct SigInterner {
-    ids: HashMap<Vec<u32>, u32>,
+    ids: FastMap<Vec<u32>, u32>,
     sigs: Vec<Vec<u32>>,
 }
 

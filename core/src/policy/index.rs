@@ -3,7 +3,7 @@
 //! over the rules. It is deliberately the obvious implementation of network-kdl.md; faster
 //! matchers are checked against it.
 
-use std::collections::HashMap;
+use crate::FastMap;
 use std::net::IpAddr;
 
 use cvlan_schema::model::{Action, Network, Selector, TestPort, Verdict};
@@ -68,8 +68,8 @@ pub struct IndexedRule {
 pub struct PolicyIndex<'a> {
     network: &'a Network,
     allocation: &'a Allocation,
-    nodes_by_name: HashMap<&'a str, usize>,
-    vrouters_by_name: HashMap<&'a str, usize>,
+    nodes_by_name: FastMap<&'a str, usize>,
+    vrouters_by_name: FastMap<&'a str, usize>,
     sets: Vec<SelectorSet>,
     rules: Vec<IndexedRule>,
 }
@@ -98,7 +98,7 @@ impl<'a> PolicyIndex<'a> {
             rules: Vec::with_capacity(network.rules.len()),
         };
         let resolver = Resolver::new(&index);
-        let mut ids: HashMap<&Selector, SetId> = HashMap::new();
+        let mut ids: FastMap<&Selector, SetId> = FastMap::default();
         let mut sets = Vec::new();
         let mut id_of = |selector: &'a Selector| {
             *ids.entry(selector).or_insert_with(|| {
@@ -216,14 +216,14 @@ impl<'a> PolicyIndex<'a> {
 /// Lookups needed to resolve selectors: nodes by tag and by owner, group members.
 struct Resolver<'i, 'a> {
     index: &'i PolicyIndex<'a>,
-    by_tag: HashMap<&'a str, Vec<usize>>,
-    by_owner: HashMap<&'a str, Vec<usize>>,
+    by_tag: FastMap<&'a str, Vec<usize>>,
+    by_owner: FastMap<&'a str, Vec<usize>>,
 }
 
 impl<'i, 'a> Resolver<'i, 'a> {
     fn new(index: &'i PolicyIndex<'a>) -> Self {
-        let mut by_tag: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut by_owner: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_tag: FastMap<&str, Vec<usize>> = FastMap::default();
+        let mut by_owner: FastMap<&str, Vec<usize>> = FastMap::default();
         for (i, node) in index.network.nodes.iter().enumerate() {
             for tag in &node.tags {
                 by_tag.entry(tag.value.as_str()).or_default().push(i);

@@ -13,7 +13,10 @@
 //!
 //! Rules whose from, to or services are empty match nothing at all and are not reported here.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use crate::FastMap;
 
 use cvlan_schema::Diagnostic;
 
@@ -41,16 +44,17 @@ struct RuleBox<'s> {
 }
 
 /// Interned rule-level address sets (the union of a rule's selectors) with memoised relations.
-struct Sets {
-    sets: Vec<AddrSet>,
+struct Sets<'i> {
+    /// A rule with one selector borrows the index's set; only unions are built.
+    sets: Vec<Cow<'i, AddrSet>>,
     counts: Vec<u128>,
-    subset: HashMap<(usize, usize), bool>,
-    meets: HashMap<(usize, usize), bool>,
+    subset: FastMap<(usize, usize), bool>,
+    meets: FastMap<(usize, usize), bool>,
     /// Work (range steps) check 2 may still spend over the whole policy.
     budget: usize,
 }
 
-impl Sets {
+impl Sets<'_> {
     fn is_subset(&mut self, a: usize, b: usize) -> bool {
         if a == b {
             return true;
@@ -85,11 +89,14 @@ fn range_count(set: &AddrSet) -> usize {
 
 /// Every shadowed rule of the index's policy, in file order.
 pub fn shadowed_rules<'i>(index: &'i PolicyIndex<'_>) -> Vec<Diagnostic> {
-    let mut interned: HashMap<&[SetId], usize> = HashMap::new();
-    let mut unions: Vec<AddrSet> = Vec::new();
+    let mut interned: FastMap<&[SetId], usize> = FastMap::default();
+    let mut unions: Vec<Cow<'i, AddrSet>> = Vec::new();
     let mut intern = |ids: &'i [SetId]| {
         *interned.entry(ids).or_insert_with(|| {
-            unions.push(index.union_of(ids));
+            unions.push(match ids {
+                [one] => Cow::Borrowed(&index.sets()[*one].addrs),
+                _ => Cow::Owned(index.union_of(ids)),
+            });
             unions.len() - 1
         })
     };
@@ -98,12 +105,12 @@ pub fn shadowed_rules<'i>(index: &'i PolicyIndex<'_>) -> Vec<Diagnostic> {
         .iter()
         .map(|rule| (intern(&rule.from), intern(&rule.to)))
         .collect();
-    let counts = unions.iter().map(AddrSet::count).collect();
+    let counts = unions.iter().map(|u| u.count()).collect();
     let mut sets = Sets {
         sets: unions,
         counts,
-        subset: HashMap::new(),
-        meets: HashMap::new(),
+        subset: FastMap::default(),
+        meets: FastMap::default(),
         budget: POLICY_BUDGET,
     };
     let boxes: Vec<Option<RuleBox<'i>>> = index
@@ -178,7 +185,7 @@ fn union_candidates(
 
 /// Check 2: does the union of `cands` cover `target`? `None` when the work budget ran out.
 fn union_covers(
-    sets: &[AddrSet],
+    sets: &[Cow<'_, AddrSet>],
     target: &RuleBox<'_>,
     cands: &[&RuleBox<'_>],
     budget: &mut usize,
@@ -189,7 +196,7 @@ fn union_covers(
         (1u64 << cands.len()) - 1
     };
     let services: Vec<&ServiceSet> = cands.iter().map(|c| c.services).collect();
-    let mut covered_to: HashMap<u64, bool> = HashMap::new();
+    let mut covered_to: FastMap<u64, bool> = FastMap::default();
     for service_mask in piece_masks(target.services, &services, all, budget)? {
         if service_mask == 0 {
             return Some(false);
