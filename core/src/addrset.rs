@@ -1,7 +1,7 @@
 //! Sets of points as sorted, merged, inclusive ranges: the representation of every resolved
 //! selector (IPv4 and IPv6 addresses) and of service sets (protocol + port, see
 //! [`crate::policy::service`]). Membership is a binary search; union, intersection,
-//! difference and subset are linear merges.
+//! subset and overlap are linear merges (galloping over long stretches).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -117,12 +117,6 @@ impl<T: Point> Ranges<T> {
         self.ranges.get(i).is_some_and(|r| r.0 <= x)
     }
 
-    /// The range containing `x`, if any.
-    pub fn range_containing(&self, x: T) -> Option<(T, T)> {
-        let i = self.ranges.partition_point(|r| r.1 < x);
-        self.ranges.get(i).copied().filter(|r| r.0 <= x)
-    }
-
     /// Every point of `self` or `other` (a linear merge).
     pub fn union(&self, other: &Self) -> Self {
         if other.is_empty() {
@@ -176,35 +170,6 @@ impl<T: Point> Ranges<T> {
                 i += 1;
             } else {
                 j += 1;
-            }
-        }
-        Self { ranges: out }
-    }
-
-    /// Every point of `self` that is not in `other`.
-    pub fn difference(&self, other: &Self) -> Self {
-        let mut out = Vec::new();
-        let mut j = 0;
-        for &(a0, a1) in &self.ranges {
-            let mut start = Some(a0);
-            while let (Some(s), Some(&(b0, b1))) = (start, other.ranges.get(j)) {
-                if b1 < s {
-                    j += 1;
-                    continue;
-                }
-                if b0 > a1 {
-                    break;
-                }
-                if b0 > s {
-                    out.push((s, predecessor(b0)));
-                }
-                start = if b1 >= a1 { None } else { b1.succ() };
-                if b1 <= a1 {
-                    j += 1;
-                }
-            }
-            if let Some(s) = start {
-                out.push((s, a1));
             }
         }
         Self { ranges: out }
@@ -285,11 +250,6 @@ fn push_merged<T: Point>(out: &mut Vec<(T, T)>, (a, b): (T, T)) {
         }
         _ => out.push((a, b)),
     }
-}
-
-fn predecessor<T: Point>(x: T) -> T {
-    // Only called with x > some other point, so x > MIN.
-    T::from_u128(x.to_u128() - 1)
 }
 
 /// The smallest list of CIDR blocks `(start, prefix_len)` that covers `first..=last` exactly.
@@ -482,7 +442,6 @@ mod tests {
             let to_vec = |s: &Ranges<u32>| naive(s.ranges());
             prop_assert_eq!(to_vec(&sa.union(&sb)), na.union(&nb).copied().collect());
             prop_assert_eq!(to_vec(&sa.intersection(&sb)), na.intersection(&nb).copied().collect());
-            prop_assert_eq!(to_vec(&sa.difference(&sb)), na.difference(&nb).copied().collect());
             prop_assert_eq!(sa.is_subset(&sb), na.is_subset(&nb));
             prop_assert_eq!(sa.intersects(&sb), !na.is_disjoint(&nb));
             prop_assert_eq!(sa.count(), na.len() as u128);
@@ -513,14 +472,6 @@ mod tests {
                 "0.0.0.0/0".parse::<IpNet>().unwrap(),
                 "::/0".parse().unwrap()
             ]
-        );
-        assert_eq!(
-            Ranges::<u32>::full().difference(&Ranges::full()),
-            Ranges::empty()
-        );
-        assert_eq!(
-            Ranges::<u32>::full().difference(&Ranges::range(0, 9)),
-            Ranges::range(10, u32::MAX)
         );
     }
 

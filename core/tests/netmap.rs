@@ -28,7 +28,8 @@ fn corp() -> Network {
                 .owner("alice@x.example")
                 .tag("eng")
                 .key(key(1))
-                .endpoint("198.51.100.7:51820".parse().unwrap()),
+                .endpoint("198.51.100.7:51820".parse().unwrap())
+                .home_relay("fra1"),
         )
         .node(NodeSpec::new("db-1").tag("db").key(key(2)))
         .node(NodeSpec::new("db-2").tag("db").key(key(3)))
@@ -73,6 +74,8 @@ fn a_netmap_holds_what_the_node_may_see() {
     let m = map(&net, "laptop");
     assert_eq!(m.node.name, "laptop");
     assert_eq!(m.node.public_key, Some(key(1)));
+    assert_eq!(m.node.home_relay.as_deref(), Some("fra1"));
+    assert_eq!(m.node.endpoints[0].to_string(), "198.51.100.7:51820");
     let names: Vec<_> = m.peers.iter().map(|p| (p.name.as_str(), p.kind)).collect();
     assert_eq!(
         names,
