@@ -139,3 +139,28 @@ fn generated_text_parses_to_its_model_and_passes() {
     );
     assert_eq!(pa.rows(parsed), pb.rows(&synth.network));
 }
+
+#[test]
+fn a_failing_test_labels_the_deciding_rule_line() {
+    let text = POLICY.replace(
+        r#"accept from="laptop" to="db-1" port="22/tcp""#,
+        r#"reject from="laptop" to="db-1" port="5432/tcp""#,
+    );
+    let report = check(parse_network("policy.kdl", &text));
+    assert_eq!((report.tests.passed, report.tests.failed), (1, 1));
+    let failed = report
+        .diagnostics
+        .iter()
+        .find(|d| d.code == POLICY_TEST_FAILED)
+        .unwrap();
+    assert!(
+        failed.message.contains("rule \"eng-db\""),
+        "{}",
+        failed.message
+    );
+    assert_eq!(
+        (line(&report, failed, 0), line(&report, failed, 1)),
+        (17, 12)
+    );
+    assert!(failed.help.is_some());
+}

@@ -442,7 +442,7 @@ fn passing_tests_count_and_failing_ones_name_the_rule() {
         d.message
     );
     assert_eq!(d.labels.len(), 2);
-    assert_eq!(d.labels[1].span, flipped.rules[2].name.span);
+    assert_eq!(d.labels[1].span, flipped.rules[2].span);
     assert!(
         d.help
             .as_deref()

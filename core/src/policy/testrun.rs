@@ -108,7 +108,7 @@ fn check_case(index: &PolicyIndex<'_>, test: &str, case: &TestCase) -> Option<Di
                 case.span,
                 format!("expected {expected}"),
             )
-            .with_label(rule.name.span, format!("rule \"{name}\" ({action}) decides this packet"))
+            .with_label(rule.span, format!("rule \"{name}\" ({action}) decides this packet"))
             .with_help(format!(
                 "change rule \"{name}\" or add an earlier rule for this packet, or fix the test; {explain}"
             ))
