@@ -1,0 +1,3 @@
+//! The `cvlan-lab` command line.
+
+fn main() {}
