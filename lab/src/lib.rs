@@ -7,4 +7,14 @@
 pub mod topology;
 
 pub use topology::{LoadError, Topology, TopologyError};
+pub mod bins;
+pub mod command;
+pub mod cvland;
+pub mod naming;
+pub mod nat;
 pub mod netfile;
+pub mod netplan;
+pub mod process;
+pub mod record;
+pub mod require;
+pub mod wireguard;

@@ -211,7 +211,7 @@ fn insertion(text: &str, node: &KdlNode, line: &str) -> (usize, String) {
 }
 
 /// A KDL quoted string (always quoted, so keys and endpoints read alike).
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
