@@ -206,20 +206,9 @@ impl Proc {
 
     /// Stops the process: SIGTERM, then SIGKILL after `grace`. Returns when it is gone.
     pub fn stop(&mut self, grace: Duration) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if matches!(child.try_wait(), Ok(None)) {
-            signal(self.pid, Signal::SIGTERM);
-            let deadline = Instant::now() + grace;
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                let _ = child.kill();
-            }
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child, grace);
         }
-        let _ = child.wait();
     }
 
     /// Lets the process run on after this handle is gone (for a lab left running).
@@ -232,6 +221,21 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.stop(STOP_GRACE);
     }
+}
+
+/// Stops `child`: SIGTERM, then SIGKILL after `grace`; reaps it.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    if matches!(child.try_wait(), Ok(None)) {
+        signal(child.id(), Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
 }
 
 /// Sends `sig` to `pid`, ignoring a process that is already gone.
