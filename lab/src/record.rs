@@ -167,10 +167,10 @@ impl LabRecord {
         }
         for ns in self.namespaces.iter().rev() {
             kill_namespace_processes(ns);
-            if let Err(e) = command::run("ip", &["netns", "del", ns]) {
-                if namespace_exists(ns) {
-                    failures.push(e.to_string());
-                }
+            if let Err(e) = command::run("ip", &["netns", "del", ns])
+                && namespace_exists(ns)
+            {
+                failures.push(e.to_string());
             }
         }
         for host in self.hosts.values() {
@@ -180,10 +180,10 @@ impl LabRecord {
                 );
             }
         }
-        if self.run_dir.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&self.run_dir) {
-                failures.push(format!("cannot remove {}: {e}", self.run_dir.display()));
-            }
+        if self.run_dir.exists()
+            && let Err(e) = std::fs::remove_dir_all(&self.run_dir)
+        {
+            failures.push(format!("cannot remove {}: {e}", self.run_dir.display()));
         }
         failures
     }

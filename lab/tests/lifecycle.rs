@@ -2,6 +2,8 @@
 //! processes and run directory; two labs of one topology run side by side; a lab left
 //! running is found in the records and torn down from them.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap like the tests they serve
+
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 

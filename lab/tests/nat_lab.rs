@@ -2,6 +2,8 @@
 //! and a symmetric NAT router: connectivity, the NAT's port mapping as the receivers see it,
 //! the NAT's inbound filter, and conntrack flushing.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap like the tests they serve
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 

@@ -2,6 +2,8 @@
 //! network.kdl the hosts follow, interfaces configured from it with `wg`, and overlay traffic
 //! between a public peer and peers behind endpoint-independent and symmetric NATs.
 
+#![allow(clippy::unwrap_used)] // test helpers unwrap like the tests they serve
+
 use std::os::unix::fs::PermissionsExt;
 
 use cvlan_lab::{Lab, LabOptions, netfile, require_root};

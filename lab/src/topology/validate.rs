@@ -239,8 +239,10 @@ impl<'a> Validator<'a> {
                             "invalid node name",
                         ));
                     }
-                    if let (Some(ep), Some(span)) = (&node.endpoint, endpoint_span) {
-                        if host.address_on(ep).is_none() {
+                    if let (Some(ep), Some(span)) = (&node.endpoint, endpoint_span)
+                        && host.address_on(ep).is_none()
+                    {
+                        {
                             self.problem(
                                 Problem::new(
                                     "cvlan-lab::bad-endpoint",
