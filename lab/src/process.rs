@@ -151,11 +151,6 @@ impl Proc {
         &self.name
     }
 
-    /// Its log file.
-    pub fn log(&self) -> &Path {
-        &self.log
-    }
-
     /// Waits until `ready` holds, the process exits, `timeout` passes or `interrupt` is set.
     pub fn wait_ready(
         &mut self,
