@@ -5,6 +5,12 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+/// No tool the lab runs may take longer than this (coreutils `timeout` enforces it), so a
+/// hanging tool fails the lab instead of hanging it.
+const TIMEOUT_SECS: &str = "60";
+/// `timeout`'s exit code when it had to stop the tool.
+const TIMED_OUT: i32 = 124;
+
 /// A tool that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
@@ -49,15 +55,16 @@ pub fn run_in<S: AsRef<OsStr>>(
     run("ip", &all)
 }
 
-/// Runs `program args…` feeding `input` on stdin.
+/// Runs `program args…` feeding `input` on stdin; it is stopped after a minute.
 pub fn run_with_input<S: AsRef<OsStr>>(
     program: &str,
     args: &[S],
     input: Option<&[u8]>,
 ) -> Result<Output, CommandError> {
     let command = command_line(program, args);
-    let mut cmd = Command::new(program);
-    cmd.args(args)
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=5", TIMEOUT_SECS, program])
+        .args(args)
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -75,14 +82,17 @@ pub fn run_with_input<S: AsRef<OsStr>>(
     }
     let output = child.wait_with_output().map_err(spawn_err)?;
     if output.status.success() {
-        Ok(output)
-    } else {
-        Err(CommandError::Failed {
-            command,
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
+        return Ok(output);
     }
+    let mut stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    if output.status.code() == Some(TIMED_OUT) {
+        stderr = format!("timed out after {TIMEOUT_SECS} s {stderr}");
+    }
+    Err(CommandError::Failed {
+        command,
+        status: output.status,
+        stderr,
+    })
 }
 
 /// `program arg arg…` for messages.

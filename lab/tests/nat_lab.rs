@@ -43,18 +43,25 @@ fn start() -> Lab {
 }
 
 /// What `receiver` saw as the source of a datagram sent from `host` with source port 40000.
+/// socat gives up after 2 s without traffic, so a lost datagram (say, one that arrived before
+/// the observer bound its port) costs a retry, never a hang.
 fn observed(lab: &Lab, host: &str, receiver: &str) -> String {
     let to = format!("UDP:{receiver}:7000,sourceport=40000,reuseaddr");
-    let mut socat = lab
-        .host(host)
-        .spawn(&["socat", "-t", "10", "STDIO", &to])
-        .unwrap();
-    socat.stdin.as_mut().unwrap().write_all(b"probe\n").unwrap();
-    let mut line = String::new();
-    BufReader::new(socat.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    line.trim().to_owned()
+    for _ in 0..5 {
+        let mut socat = lab
+            .host(host)
+            .spawn(&["socat", "-T", "2", "STDIO", &to])
+            .unwrap();
+        socat.stdin.as_mut().unwrap().write_all(b"probe\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(socat.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.trim().is_empty() {
+            return line.trim().to_owned();
+        }
+    }
+    panic!("{receiver} never answered {host}");
 }
 
 #[test]
