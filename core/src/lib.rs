@@ -3,7 +3,7 @@
 //! No IO, no clock, no randomness of its own. From a validated [`cvlan_schema::model::Network`]
 //! it allocates overlay addresses ([`alloc`]), evaluates and explains policy
 //! ([`policy`]), runs policy-tests and finds shadowed rules, computes which peers each node may
-//! see ([`peers`]) and each node's network map with deltas ([`netmap`]). [`check`] is the whole
+//! see ([`peers`]) and each node's network map with deltas ([`netmap`]). [`check()`] is the whole
 //! pipeline behind `cvlanctl check`; [`synth`] generates large synthetic networks for benches.
 
 pub mod addrset;
