@@ -14,7 +14,7 @@
 //! Rules whose from, to or services are empty match nothing at all and are not reported here.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use crate::FastMap;
 
@@ -239,9 +239,11 @@ fn piece_masks<T: Point>(
     parts: &[&Ranges<T>],
     mask: u64,
     budget: &mut usize,
-) -> Option<HashSet<u64>> {
+) -> Option<BTreeSet<u64>> {
     let active: Vec<usize> = (0..parts.len()).filter(|k| mask & (1 << k) != 0).collect();
-    let mut masks = HashSet::new();
+    // Ordered, so the work spent before an early exit (and so the budget left for later
+    // rules) does not depend on hashing: the warnings are the same on every run.
+    let mut masks = BTreeSet::new();
     let mut starts = Vec::new();
     for &(a, b) in target.ranges() {
         starts.clear();
