@@ -440,6 +440,35 @@ impl v1::Diagnostic {
     }
 }
 
+impl From<v1::Diagnostic> for cvlan_schema::report::JsonDiagnostic {
+    /// The wire form back in the JSON shape of `cvlanctl check --format json`, so a daemon's
+    /// rejection reads exactly like an offline check.
+    fn from(d: v1::Diagnostic) -> Self {
+        let severity = match d.severity() {
+            v1::Severity::Warning => Severity::Warning,
+            v1::Severity::Error | v1::Severity::Unspecified => Severity::Error,
+        };
+        cvlan_schema::report::JsonDiagnostic {
+            severity: severity.as_str().to_owned(),
+            code: d.code,
+            message: d.message,
+            file: d.file,
+            line: d.line as usize,
+            column: d.column as usize,
+            labels: d
+                .labels
+                .into_iter()
+                .map(|l| cvlan_schema::report::JsonLabel {
+                    line: l.line as usize,
+                    column: l.column as usize,
+                    text: l.text,
+                })
+                .collect(),
+            help: d.help,
+        }
+    }
+}
+
 fn saturating_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }

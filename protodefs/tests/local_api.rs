@@ -144,6 +144,7 @@ async fn unary_and_stream_calls_round_trip_over_the_socket() {
         .watch_events(v1::WatchEventsRequest {
             start: Some(v1::watch_events_request::Start::Last(3)),
             kinds: vec![],
+            follow: true,
         })
         .await
         .expect("stream opens")

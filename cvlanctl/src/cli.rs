@@ -1,0 +1,223 @@
+//! The command line, declared once: parsing, `--help`, the man page and shell completions
+//! all come from these definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The socket a local cvland listens on unless cvland.kdl says otherwise.
+pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
+
+/// cvlanctl: check, format and explain network.kdl files, and inspect a running node.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cvlanctl",
+    version,
+    about = "Check, format and explain network.kdl; inspect a running CloudVLAN node",
+    long_about = "cvlanctl is the operator's and the script's interface to CloudVLAN.\n\n\
+        Offline commands (check, fmt, addresses, policy explain --file) read network.kdl \
+        files and need no daemon. Live commands (status, peers, ping, whois, events, policy) \
+        ask the local cvland over its Unix socket.\n\n\
+        Every table is also available as one JSON document with --json.\n\n\
+        Exit codes: 0 success; 1 the answer is \"no\" (invalid file, failing policy-test, \
+        fmt --check would change a file, ping got no reply, explain --exit-code rejected); \
+        2 could not run (usage, file not found, daemon not reachable).",
+    after_help = "Examples:\n  \
+        cvlanctl check network.kdl\n  \
+        cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp\n  \
+        cvlanctl status\n  \
+        cvlanctl --socket /run/cvlan-lab/ab12cd/alpha/cvland.sock peers --json"
+)]
+pub struct Cli {
+    /// The local API socket of the daemon to ask (live commands).
+    #[arg(long, global = true, env = "CVLAN_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate network.kdl files and run their policy-tests.
+    #[command(after_help = "Human diagnostics go to stderr; --format json prints\n\
+        {\"ok\":bool,\"diagnostics\":[…],\"tests\":{\"passed\":N,\"failed\":N}} on stdout.\n\n\
+        Examples:\n  cvlanctl check network.kdl\n  cvlanctl check --format json examples/*.kdl | jq '.diagnostics[].code'")]
+    Check(CheckArgs),
+
+    /// Rewrite network.kdl files in canonical form, keeping comments.
+    #[command(after_help = "Examples:\n  cvlanctl fmt network.kdl\n  \
+        cvlanctl fmt --check network.kdl   # exit 1 and name the file when it would change")]
+    Fmt(FmtArgs),
+
+    /// The overlay address every node and vrouter of a network gets.
+    #[command(
+        after_help = "Pinned addresses are kept; every other name gets an address derived \
+        from its name, the same on every host.\n\nExample:\n  cvlanctl addresses --file network.kdl --json"
+    )]
+    Addresses(FileArg),
+
+    /// Policy: explain a verdict, show hit counters, run policy-tests.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// This node: name, addresses, key, source and revision, last apply, peers, uptime.
+    #[command(after_help = "Example:\n  cvlanctl status --json | jq .revision")]
+    Status,
+
+    /// One row per peer: addresses, key, endpoint, path, last handshake, traffic, latency.
+    #[command(
+        after_help = "Example:\n  cvlanctl peers\n  cvlanctl peers --json | jq '.peers[] | select(.path == \"direct\")'"
+    )]
+    Peers,
+
+    /// Ping a node through the tunnel and show the round-trip time and path taken.
+    #[command(
+        after_help = "Exit code 1 when no probe got a reply.\n\nExample:\n  cvlanctl ping db-1 -c 3"
+    )]
+    Ping(PingArgs),
+
+    /// Which node, vrouter, routed prefix or ipsec peer owns an overlay address.
+    #[command(after_help = "Example:\n  cvlanctl whois 100.64.0.10")]
+    Whois(WhoisArgs),
+
+    /// The daemon's events: applies, rejections, peers, handshakes.
+    #[command(
+        after_help = "Without --follow, prints the buffered events and exits.\n\n\
+        Example:\n  cvlanctl events --follow --kind peer"
+    )]
+    Events(EventsArgs),
+
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  cvlanctl completions bash > /etc/bash_completion.d/cvlanctl"
+    )]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  cvlanctl man | man -l -")]
+    Man,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Output format: miette's report on stderr, or one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+
+    /// The network.kdl files to check (each a whole network).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Graphical diagnostics on stderr.
+    Human,
+    /// One JSON document on stdout.
+    Json,
+}
+
+/// `fmt`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Change nothing; exit 1 and name each file that is not in canonical form.
+    #[arg(long)]
+    pub check: bool,
+
+    /// The files to format in place.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// A `--file` argument.
+#[derive(Debug, Args)]
+pub struct FileArg {
+    /// The network.kdl file.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Which rule decides a packet, and why each selector matched.
+    #[command(
+        after_help = "X and Y are node or vrouter names or addresses; SPEC is N/tcp, \
+        N/udp or icmp.\n\nExample:\n  cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp"
+    )]
+    Explain(ExplainArgs),
+}
+
+/// `policy explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The network.kdl whose policy is evaluated.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The sender: a node or vrouter name, or an address.
+    #[arg(long, value_name = "X")]
+    pub from: String,
+
+    /// The receiver: a node or vrouter name, or an address.
+    #[arg(long, value_name = "Y")]
+    pub to: String,
+
+    /// The destination: N/tcp, N/udp or icmp.
+    #[arg(long, value_name = "SPEC")]
+    pub port: String,
+
+    /// Exit 1 when the verdict is reject.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// `ping`.
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// A node or vrouter name, or an overlay address.
+    pub node: String,
+
+    /// How many probes to send.
+    #[arg(short = 'c', long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+}
+
+/// `whois`.
+#[derive(Debug, Args)]
+pub struct WhoisArgs {
+    /// An overlay address (IPv4 or IPv6).
+    pub address: String,
+}
+
+/// `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Keep printing new events as they happen.
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// Only events of these kinds (`peer` selects `peer.added`, `peer.handshake`, …).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+
+    /// How many buffered events to show first.
+    #[arg(long, default_value_t = 100)]
+    pub last: u32,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,71 @@
+//! `cvlanctl check`: parse, validate and run policy-tests, for people (miette's report on
+//! stderr) or scripts (one JSON document on stdout).
+
+use cvlan_schema::report::{JsonDiagnostic, render_human, to_json};
+use serde::Serialize;
+
+use crate::cli::{CheckArgs, Format};
+use crate::offline::load_checked;
+use crate::outcome::{Answer, Outcome};
+use crate::output::{print_err, print_json, print_text};
+
+/// The JSON document of `check --format json`.
+#[derive(Debug, Serialize)]
+struct CheckJson {
+    ok: bool,
+    diagnostics: Vec<JsonDiagnostic>,
+    tests: TestsJson,
+}
+
+/// Policy-test counts over every file checked.
+#[derive(Debug, Default, Serialize)]
+struct TestsJson {
+    passed: usize,
+    failed: usize,
+}
+
+/// Runs `check`.
+pub fn run(args: &CheckArgs, json: bool) -> Outcome {
+    let json = json || args.format == Format::Json;
+    let mut document = CheckJson {
+        ok: true,
+        diagnostics: Vec::new(),
+        tests: TestsJson::default(),
+    };
+    for path in &args.files {
+        let report = load_checked(path)?;
+        let ok = report.is_ok();
+        document.ok &= ok;
+        document.tests.passed += report.tests.passed;
+        document.tests.failed += report.tests.failed;
+        if json {
+            document
+                .diagnostics
+                .extend(to_json(&report.sources, &report.diagnostics));
+            continue;
+        }
+        if !report.diagnostics.is_empty() {
+            print_err(&render_human(&report.sources, &report.diagnostics));
+        }
+        let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = report.diagnostics.len() - errors;
+        let verdict = if ok { "ok" } else { "invalid" };
+        print_text(&format!(
+            "{}: {verdict} ({errors} error{}, {warnings} warning{}, {} policy-test{} passed, {} failed)",
+            path.display(),
+            plural(errors),
+            plural(warnings),
+            report.tests.passed,
+            plural(report.tests.passed),
+            report.tests.failed,
+        ))?;
+    }
+    if json {
+        print_json(&document)?;
+    }
+    Ok(Answer::from_ok(document.ok))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
