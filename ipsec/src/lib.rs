@@ -5,6 +5,7 @@
 //! `poll_transmit`, and what happened comes out of `poll_event`.
 
 pub mod crypto;
+pub mod esp;
 pub mod transforms;
 pub mod ts;
 pub mod wire;
