@@ -126,14 +126,14 @@ fn esp_for(p: &EspProposal, create_child: bool) -> EspProposal {
 
 /// The responder's ESP choice: the first of ours that an offered ESP proposal allows
 /// (`create_child`: in CREATE_CHILD_SA, where a PFS group is negotiated). Returns ours as
-/// negotiated and the peer's SPI from that proposal.
-pub fn choose_esp(offered: &[Proposal], ours: &[EspProposal], create_child: bool) -> Option<(EspProposal, u32)> {
+/// negotiated, the peer's SPI and the number of the offered proposal.
+pub fn choose_esp(offered: &[Proposal], ours: &[EspProposal], create_child: bool) -> Option<(EspProposal, u32, u8)> {
     ours.iter().find_map(|mine| {
         let mine = esp_for(mine, create_child);
         let w = esp_to_wire(&mine, 0, 0, true);
         offered.iter().find_map(|o| {
             let spi = <[u8; 4]>::try_from(o.spi.as_slice()).ok().map(u32::from_be_bytes)?;
-            (spi != 0 && allows(o, &w)).then_some((mine, spi))
+            (spi != 0 && allows(o, &w)).then_some((mine, spi, o.num))
         })
     })
 }
