@@ -128,12 +128,11 @@ pub fn narrow(proposed: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<
     let mut out: Vec<TrafficSelector> = Vec::new();
     for p in proposed {
         for a in allowed {
-            if let Some(i) = p.intersect(a) {
-                if !out.iter().any(|o| o.covers(&i)) {
+            if let Some(i) = p.intersect(a)
+                && !out.iter().any(|o| o.covers(&i)) {
                     out.retain(|o| !i.covers(o));
                     out.push(i);
                 }
-            }
         }
     }
     out

@@ -102,7 +102,7 @@ impl SymKey {
         let icv_len = self.icv_len();
         let iv_len = self.iv_len();
         let min = aad_len + iv_len + icv_len;
-        if buf.len() < min || (buf.len() - min) % self.block_len() != 0 {
+        if buf.len() < min || !(buf.len() - min).is_multiple_of(self.block_len()) {
             return Err(CryptoError::Malformed);
         }
         let body_end = buf.len() - icv_len;
@@ -128,7 +128,7 @@ impl SymKey {
         let icv_len = self.icv_len();
         let iv_len = self.iv_len();
         let min = aad_len + iv_len + icv_len;
-        if buf.len() < min || (buf.len() - min) % self.block_len() != 0 {
+        if buf.len() < min || !(buf.len() - min).is_multiple_of(self.block_len()) {
             return Err(CryptoError::Malformed);
         }
         let body_end = buf.len() - icv_len;

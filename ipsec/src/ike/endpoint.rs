@@ -80,7 +80,8 @@ pub struct Endpoint {
     pub(super) core: Core,
     pub(super) sas: HashMap<IkeSaId, IkeSa>,
     by_spi: HashMap<u64, IkeSaId>,
-    /// Half-open responder SAs by (initiator address, initiator SPI).
+    /// Responder SAs by (initiator address, initiator SPI), so a repeated IKE_SA_INIT
+    /// request reaches its SA instead of creating another.
     by_init: HashMap<(SocketAddr, u64), IkeSaId>,
     cookies: CookieSecrets,
     cookie_rotate_at: Instant,
@@ -234,7 +235,8 @@ impl Endpoint {
                 let r = self.with_sa(now, id, |sa, ctx| sa.handle(ctx, local, remote, header, bytes));
                 return r.unwrap_or(Received::Dropped(DropReason::UnknownIkeSpi));
             }
-            let need_cookie = self.by_init.len() >= self.core.config.cookie_threshold;
+            let half_open = self.sas.values().filter(|s| s.state == IkeState::InitReplied).count();
+            let need_cookie = half_open >= self.core.config.cookie_threshold;
             let mut fx = Effects::default();
             let cookies = need_cookie.then_some(&self.cookies);
             let result = respond_init(&mut self.core.ctx(now, &mut fx), local, remote, bytes, cookies);
@@ -303,14 +305,13 @@ impl Endpoint {
         }
         let dead: Vec<IkeSaId> = self.sas.values().filter(|s| s.state == IkeState::Dead).map(|s| s.id).collect();
         for id in dead {
-            if let Some(sa) = self.sas.remove(&id) {
-                if self.by_spi.get(&sa.local_spi()) == Some(&id) {
+            if let Some(sa) = self.sas.remove(&id)
+                && self.by_spi.get(&sa.local_spi()) == Some(&id) {
                     self.by_spi.remove(&sa.local_spi());
                 }
-            }
         }
         let sas = &self.sas;
-        self.by_init.retain(|_, id| sas.get(id).is_some_and(|s| s.state == IkeState::InitReplied));
+        self.by_init.retain(|_, id| sas.contains_key(id));
         self.rebuild_outbound();
         self.refresh_timeout();
     }

@@ -41,11 +41,10 @@ impl IkeSa {
             let found = ctx.children.values().find(|c| c.ike == self.id && c.esp.spi_out() == *spi_out);
             let Some((spi_in, replaced)) = found.map(|c| (c.esp.spi_in(), c.replaced)) else { continue };
             let reason = if replaced.is_some() { DownReason::Rekeyed } else { DownReason::DeletedByPeer };
-            if let Some((successor, _)) = replaced {
-                if let Some(s) = ctx.children.get_mut(&successor) {
+            if let Some((successor, _)) = replaced
+                && let Some(s) = ctx.children.get_mut(&successor) {
                     s.outbound_active = true;
                 }
-            }
             self.remove_child(ctx, spi_in, reason);
             ours.push(spi_in);
         }

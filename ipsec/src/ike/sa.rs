@@ -347,13 +347,12 @@ impl IkeSa {
             let Some(out) = self.outstanding.take() else { return Received::Ike };
             self.handle_response(ctx, out.pending, msg);
         } else {
-            if let Some((id, resp)) = &self.last_response {
-                if *id == header.message_id {
+            if let Some((id, resp)) = &self.last_response
+                && *id == header.message_id {
                     let resp = resp.clone();
                     self.transmit(ctx, &resp);
                     return Received::Ike;
                 }
-            }
             if header.message_id != self.peer_msg_id {
                 return ctx.stats.drop(D::MessageIdOutOfWindow);
             }
@@ -470,11 +469,8 @@ impl IkeSa {
     }
 
     fn release(&mut self, ctx: &mut Ctx<'_>) {
-        match self.outstanding.take().map(|o| o.pending) {
-            Some(Pending::Auth(req) | Pending::CreateChild(req)) => {
-                ctx.reserved_spis.remove(&req.spi_in);
-            }
-            _ => {}
+        if let Some(Pending::Auth(req) | Pending::CreateChild(req)) = self.outstanding.take().map(|o| o.pending) {
+            ctx.reserved_spis.remove(&req.spi_in);
         }
         self.state = IkeState::Dead;
         self.tasks.clear();
@@ -512,8 +508,8 @@ impl IkeSa {
     /// Timers: retransmission and give-up, lifetimes, DPD, keepalives.
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, esp_last_inbound: Option<Instant>) {
         let now = ctx.now;
-        if let Some(out) = self.outstanding.as_mut() {
-            if now >= out.next_retransmit {
+        if let Some(out) = self.outstanding.as_mut()
+            && now >= out.next_retransmit {
                 if out.tries >= ctx.config.retransmit_tries {
                     if self.established.is_some() {
                         self.die(ctx, DownReason::PeerDead);
@@ -528,7 +524,6 @@ impl IkeSa {
                 ctx.stats.retransmits += 1;
                 self.transmit(ctx, &bytes);
             }
-        }
         if self.state == IkeState::InitReplied && now >= self.created + ctx.config.half_open_timeout {
             self.fail(ctx, SaError::Timeout);
             return;
