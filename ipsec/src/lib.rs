@@ -14,6 +14,7 @@ pub mod ts;
 pub mod wire;
 
 pub use ike::{
-    ChildSaInfo, DownReason, DropReason, Endpoint, EndpointConfig, EndpointError, EspTransmit, Event, IkeSaId, IkeSaInfo,
-    IkeState, PeerConfig, PeerId, Psk, Received, SaError, SendError, Side, Stats, Transmit,
+    ChildSaInfo, DownReason, DropReason, Endpoint, EndpointConfig, EndpointError, EspTransmit,
+    Event, IkeSaId, IkeSaInfo, IkeState, PeerConfig, PeerId, Psk, Received, SaError, SendError,
+    Side, Stats, Transmit,
 };

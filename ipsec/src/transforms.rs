@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-pub use cvlan_schema::proposal::{DhGroup, EspProposal, Encryption, IkeProposal, Integrity, Prf};
+pub use cvlan_schema::proposal::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
 
 use crate::wire::{Proposal, ProtocolId, Transform, TransformType};
 
@@ -42,9 +42,12 @@ fn encr_transform(e: Encryption) -> Transform {
         Encryption::AesGcm16 { key_bits } => (ENCR_AES_GCM_16, key_bits),
         Encryption::AesCbc { key_bits } => (ENCR_AES_CBC, key_bits),
     };
-    Transform { kind: TransformType::ENCR, id, key_len: Some(bits) }
+    Transform {
+        kind: TransformType::ENCR,
+        id,
+        key_len: Some(bits),
+    }
 }
-
 
 fn integ_id(i: Integrity) -> u16 {
     match i {
@@ -54,7 +57,6 @@ fn integ_id(i: Integrity) -> u16 {
     }
 }
 
-
 fn prf_id(p: Prf) -> u16 {
     match p {
         Prf::HmacSha256 => PRF_HMAC_SHA2_256,
@@ -63,9 +65,12 @@ fn prf_id(p: Prf) -> u16 {
     }
 }
 
-
 fn transform(kind: TransformType, id: u16) -> Transform {
-    Transform { kind, id, key_len: None }
+    Transform {
+        kind,
+        id,
+        key_len: None,
+    }
 }
 
 /// An IKE proposal as an SA payload proposal numbered `num`, with `spi` (empty initially,
@@ -77,7 +82,12 @@ pub fn ike_to_wire(p: &IkeProposal, num: u8, spi: Vec<u8>) -> Proposal {
         transforms.push(transform(TransformType::INTEG, integ_id(i)));
     }
     transforms.push(transform(TransformType::DH, dh_id(p.dh)));
-    Proposal { num, protocol: ProtocolId::Ike, spi, transforms }
+    Proposal {
+        num,
+        protocol: ProtocolId::Ike,
+        spi,
+        transforms,
+    }
 }
 
 /// An ESP proposal as an SA payload proposal; `with_dh` adds its PFS group (used in
@@ -91,7 +101,12 @@ pub fn esp_to_wire(p: &EspProposal, num: u8, spi: u32, with_dh: bool) -> Proposa
         transforms.push(transform(TransformType::DH, dh_id(g)));
     }
     transforms.push(transform(TransformType::ESN, ESN_NONE));
-    Proposal { num, protocol: ProtocolId::Esp, spi: spi.to_be_bytes().to_vec(), transforms }
+    Proposal {
+        num,
+        protocol: ProtocolId::Esp,
+        spi: spi.to_be_bytes().to_vec(),
+        transforms,
+    }
 }
 
 /// True if a responder's answer holds exactly the transforms of `wanted`.
@@ -107,7 +122,10 @@ fn allows(offered: &Proposal, wanted: &Proposal) -> bool {
         || offered.of_type(TransformType::DH).any(|t| t.id == 0);
     offered.protocol == wanted.protocol
         && dh_optional
-        && wanted.transforms.iter().all(|t| offered.transforms.contains(t))
+        && wanted
+            .transforms
+            .iter()
+            .all(|t| offered.transforms.contains(t))
 }
 
 /// The responder's choice: the first of our IKE proposals that some offered proposal
@@ -115,24 +133,36 @@ fn allows(offered: &Proposal, wanted: &Proposal) -> bool {
 pub fn choose_ike(offered: &[Proposal], ours: &[IkeProposal]) -> Option<(IkeProposal, u8)> {
     ours.iter().find_map(|mine| {
         let w = ike_to_wire(mine, 0, Vec::new());
-        offered.iter().find(|o| allows(o, &w)).map(|o| (*mine, o.num))
+        offered
+            .iter()
+            .find(|o| allows(o, &w))
+            .map(|o| (*mine, o.num))
     })
 }
 
 /// Our ESP proposal as negotiated: with its DH group only in CREATE_CHILD_SA.
 fn esp_for(p: &EspProposal, create_child: bool) -> EspProposal {
-    EspProposal { dh: p.dh.filter(|_| create_child), ..*p }
+    EspProposal {
+        dh: p.dh.filter(|_| create_child),
+        ..*p
+    }
 }
 
 /// The responder's ESP choice: the first of ours that an offered ESP proposal allows
 /// (`create_child`: in CREATE_CHILD_SA, where a PFS group is negotiated). Returns ours as
 /// negotiated, the peer's SPI and the number of the offered proposal.
-pub fn choose_esp(offered: &[Proposal], ours: &[EspProposal], create_child: bool) -> Option<(EspProposal, u32, u8)> {
+pub fn choose_esp(
+    offered: &[Proposal],
+    ours: &[EspProposal],
+    create_child: bool,
+) -> Option<(EspProposal, u32, u8)> {
     ours.iter().find_map(|mine| {
         let mine = esp_for(mine, create_child);
         let w = esp_to_wire(&mine, 0, 0, true);
         offered.iter().find_map(|o| {
-            let spi = <[u8; 4]>::try_from(o.spi.as_slice()).ok().map(u32::from_be_bytes)?;
+            let spi = <[u8; 4]>::try_from(o.spi.as_slice())
+                .ok()
+                .map(u32::from_be_bytes)?;
             (spi != 0 && allows(o, &w)).then_some((mine, spi, o.num))
         })
     })
@@ -140,12 +170,19 @@ pub fn choose_esp(offered: &[Proposal], ours: &[EspProposal], create_child: bool
 
 /// Reads the single proposal a responder answered with, checking it is one we offered.
 pub fn accepted_ike(answer: &Proposal, offered: &[IkeProposal]) -> Option<IkeProposal> {
-    offered.iter().copied().find(|o| same_set(&answer.transforms, &ike_to_wire(o, 0, Vec::new())))
+    offered
+        .iter()
+        .copied()
+        .find(|o| same_set(&answer.transforms, &ike_to_wire(o, 0, Vec::new())))
 }
 
 /// Reads the single ESP proposal a responder answered with, checking we offered it; returns
 /// it as negotiated with the responder's SPI.
-pub fn accepted_esp(answer: &Proposal, offered: &[EspProposal], create_child: bool) -> Option<(EspProposal, u32)> {
+pub fn accepted_esp(
+    answer: &Proposal,
+    offered: &[EspProposal],
+    create_child: bool,
+) -> Option<(EspProposal, u32)> {
     let spi = u32::from_be_bytes(answer.spi.as_slice().try_into().ok()?);
     if answer.protocol != ProtocolId::Esp || spi == 0 {
         return None;

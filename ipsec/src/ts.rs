@@ -54,20 +54,36 @@ impl TrafficSelector {
             (TS_IPV4, 16) => {
                 let s: [u8; 4] = r.take(4)?.try_into().map_err(|_| WireError::Truncated)?;
                 let e: [u8; 4] = r.take(4)?.try_into().map_err(|_| WireError::Truncated)?;
-                (IpAddr::from(Ipv4Addr::from(s)), IpAddr::from(Ipv4Addr::from(e)))
+                (
+                    IpAddr::from(Ipv4Addr::from(s)),
+                    IpAddr::from(Ipv4Addr::from(e)),
+                )
             }
             (TS_IPV6, 40) => {
                 let s: [u8; 16] = r.take(16)?.try_into().map_err(|_| WireError::Truncated)?;
                 let e: [u8; 16] = r.take(16)?.try_into().map_err(|_| WireError::Truncated)?;
-                (IpAddr::from(Ipv6Addr::from(s)), IpAddr::from(Ipv6Addr::from(e)))
+                (
+                    IpAddr::from(Ipv6Addr::from(s)),
+                    IpAddr::from(Ipv6Addr::from(e)),
+                )
             }
             _ => return Err(WireError::Malformed("traffic selector type")),
         };
-        Ok(Self { ip_proto, start_port, end_port, start, end })
+        Ok(Self {
+            ip_proto,
+            start_port,
+            end_port,
+            start,
+            end,
+        })
     }
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        let (kind, len): (u8, u16) = if self.is_v4() { (TS_IPV4, 16) } else { (TS_IPV6, 40) };
+        let (kind, len): (u8, u16) = if self.is_v4() {
+            (TS_IPV4, 16)
+        } else {
+            (TS_IPV6, 40)
+        };
         out.extend_from_slice(&[kind, self.ip_proto]);
         out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.start_port.to_be_bytes());
@@ -129,10 +145,11 @@ pub fn narrow(proposed: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<
     for p in proposed {
         for a in allowed {
             if let Some(i) = p.intersect(a)
-                && !out.iter().any(|o| o.covers(&i)) {
-                    out.retain(|o| !i.covers(o));
-                    out.push(i);
-                }
+                && !out.iter().any(|o| o.covers(&i))
+            {
+                out.retain(|o| !i.covers(o));
+                out.push(i);
+            }
         }
     }
     out
@@ -171,7 +188,11 @@ impl PacketFlow {
                 let s: [u8; 4] = packet[12..16].try_into().ok()?;
                 let d: [u8; 4] = packet[16..20].try_into().ok()?;
                 let fragment_offset = u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff;
-                let l4 = if fragment_offset == 0 { &packet[ihl..] } else { &[][..] };
+                let l4 = if fragment_offset == 0 {
+                    &packet[ihl..]
+                } else {
+                    &[][..]
+                };
                 (IpAddr::from(s), IpAddr::from(d), packet[9], l4)
             }
             6 => {
@@ -186,12 +207,20 @@ impl PacketFlow {
         };
         let has_ports = matches!(proto, 6 | 17 | 132) && l4.len() >= 4;
         let port = |i: usize| has_ports.then(|| u16::from_be_bytes([l4[i], l4[i + 1]]));
-        Some(Self { src, dst, proto, src_port: port(0), dst_port: port(2) })
+        Some(Self {
+            src,
+            dst,
+            proto,
+            src_port: port(0),
+            dst_port: port(2),
+        })
     }
 
     /// True if this flow, sent from `local` side selectors to `remote` ones, is allowed.
     pub fn matches(&self, src_ts: &[TrafficSelector], dst_ts: &[TrafficSelector]) -> bool {
-        src_ts.iter().any(|t| t.contains_addr(self.src) && t.matches_l4(self.proto, self.src_port))
+        src_ts
+            .iter()
+            .any(|t| t.contains_addr(self.src) && t.matches_l4(self.proto, self.src_port))
             && dst_ts
                 .iter()
                 .any(|t| t.contains_addr(self.dst) && t.matches_l4(self.proto, self.dst_port))
@@ -200,10 +229,12 @@ impl PacketFlow {
 
 impl fmt::Display for TrafficSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cidr = (0..=if self.is_v4() { 32 } else { 128 }).rev().find_map(|len| {
-            let n = IpNet::new(self.start, len).ok()?;
-            (n.network() == self.start && n.broadcast() == self.end).then_some(n)
-        });
+        let cidr = (0..=if self.is_v4() { 32 } else { 128 })
+            .rev()
+            .find_map(|len| {
+                let n = IpNet::new(self.start, len).ok()?;
+                (n.network() == self.start && n.broadcast() == self.end).then_some(n)
+            });
         match cidr {
             Some(n) => write!(f, "{n}")?,
             None => write!(f, "{}..{}", self.start, self.end)?,
@@ -212,7 +243,9 @@ impl fmt::Display for TrafficSelector {
         match (self.ip_proto, any_port) {
             (0, true) => Ok(()),
             (p, true) => write!(f, "[{p}]"),
-            (p, false) if self.start_port == self.end_port => write!(f, "[{p}/{}]", self.start_port),
+            (p, false) if self.start_port == self.end_port => {
+                write!(f, "[{p}/{}]", self.start_port)
+            }
             (p, false) => write!(f, "[{p}/{}-{}]", self.start_port, self.end_port),
         }
     }

@@ -115,7 +115,9 @@ impl DhPrivate {
         }
         match &self.secret {
             Secret::X25519(s) => {
-                let p: [u8; 32] = peer.try_into().map_err(|_| CryptoError::InvalidPublicValue)?;
+                let p: [u8; 32] = peer
+                    .try_into()
+                    .map_err(|_| CryptoError::InvalidPublicValue)?;
                 let shared = s.diffie_hellman(&x25519_dalek::PublicKey::from(p));
                 let out = Zeroizing::new(shared.as_bytes().to_vec());
                 if bool::from(out.ct_eq(&[0u8; 32][..])) {
@@ -147,5 +149,7 @@ impl DhPrivate {
 
 /// `base ^ exponent mod p` for the MODP group, constant time in the exponent.
 fn modp_pow(base: &U2048, exponent: &U2048) -> U2048 {
-    DynResidue::new(base, MODP2048_PARAMS).pow_bounded_exp(exponent, MODP_EXPONENT_BITS).retrieve()
+    DynResidue::new(base, MODP2048_PARAMS)
+        .pow_bounded_exp(exponent, MODP_EXPONENT_BITS)
+        .retrieve()
 }

@@ -47,12 +47,25 @@ pub fn skeyseed(alg: Prf, ni: &[u8], nr: &[u8], shared: &[u8]) -> Zeroizing<Vec<
 }
 
 /// SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) for a rekeyed IKE SA.
-pub fn skeyseed_rekey(alg: Prf, old_sk_d: &[u8], shared: &[u8], ni: &[u8], nr: &[u8]) -> Zeroizing<Vec<u8>> {
+pub fn skeyseed_rekey(
+    alg: Prf,
+    old_sk_d: &[u8],
+    shared: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+) -> Zeroizing<Vec<u8>> {
     prf(alg, old_sk_d, &[shared, ni, nr])
 }
 
 /// {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr).
-pub fn ike_keys(p: &IkeProposal, skeyseed: &[u8], ni: &[u8], nr: &[u8], spi_i: u64, spi_r: u64) -> IkeKeys {
+pub fn ike_keys(
+    p: &IkeProposal,
+    skeyseed: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+    spi_i: u64,
+    spi_r: u64,
+) -> IkeKeys {
     let plen = prf_len(p.prf);
     let ilen = integ_len(p.encryption, p.integrity);
     let elen = encr_key_len(p.encryption);
@@ -89,7 +102,14 @@ pub struct ChildKeys {
 
 /// KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr), split as encryption then integrity key for
 /// initiator-to-responder, then the same for responder-to-initiator (RFC 7296 section 2.17).
-pub fn child_keys(prf_alg: Prf, sk_d: &[u8], esp: &EspProposal, shared: Option<&[u8]>, ni: &[u8], nr: &[u8]) -> ChildKeys {
+pub fn child_keys(
+    prf_alg: Prf,
+    sk_d: &[u8],
+    esp: &EspProposal,
+    shared: Option<&[u8]>,
+    ni: &[u8],
+    nr: &[u8],
+) -> ChildKeys {
     let elen = encr_key_len(esp.encryption);
     let ilen = integ_len(esp.encryption, esp.integrity);
     let seed = Zeroizing::new([shared.unwrap_or(&[]), ni, nr].concat());

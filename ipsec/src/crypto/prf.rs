@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 use crate::transforms::{Integrity, Prf};
 
 fn hmac_parts<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut m =
+        <M as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     for p in parts {
         m.update(p);
     }

@@ -5,7 +5,8 @@ use super::keys::IkeKeys;
 use super::sym::SymKey;
 use crate::transforms::IkeProposal;
 use crate::wire::{
-    Header, HEADER_LEN, Message, PAYLOAD_HEADER_LEN, Payload, PayloadType, WireError, encode_payloads, parse_payloads,
+    HEADER_LEN, Header, Message, PAYLOAD_HEADER_LEN, Payload, PayloadType, WireError,
+    encode_payloads, parse_payloads,
 };
 
 /// Why a protected message could not be opened.
@@ -36,7 +37,11 @@ impl SkCrypto {
         let i = SymKey::new(p.encryption, p.integrity, &keys.ei, &keys.ai)?;
         let r = SymKey::new(p.encryption, p.integrity, &keys.er, &keys.ar)?;
         let (out, inbound) = if initiator { (i, r) } else { (r, i) };
-        Some(Self { out, inbound, counter: 0 })
+        Some(Self {
+            out,
+            inbound,
+            counter: 0,
+        })
     }
 
     /// A protected message: `header` (its length and next payload are filled in) followed
@@ -76,10 +81,16 @@ impl SkCrypto {
         };
         let aad_len = bytes.len() - data.len();
         let mut buf = bytes.to_vec();
-        let range = self.inbound.open(&mut buf, aad_len).map_err(|_| OpenError::Integrity)?;
+        let range = self
+            .inbound
+            .open(&mut buf, aad_len)
+            .map_err(|_| OpenError::Integrity)?;
         let plain = &buf[range];
         let pad = *plain.last().ok_or(OpenError::Inner(WireError::Truncated))? as usize;
-        let inner_len = plain.len().checked_sub(pad + 1).ok_or(OpenError::Inner(WireError::BadLength))?;
+        let inner_len = plain
+            .len()
+            .checked_sub(pad + 1)
+            .ok_or(OpenError::Inner(WireError::BadLength))?;
         let inner = parse_payloads(first, &plain[..inner_len]).map_err(OpenError::Inner)?;
         msg.payloads.extend(inner);
         Ok(msg)

@@ -2,7 +2,7 @@
 //! and 8-byte explicit IV (RFC 4106, RFC 5282), or AES-CBC with a truncated HMAC (RFC 3602,
 //! RFC 4868). Both work in place on a buffer laid out as `aad | iv | plaintext | icv`.
 
-use aes::cipher::{BlockEncrypt, BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit};
+use aes::cipher::{BlockDecryptMut, BlockEncrypt, BlockEncryptMut, InnerIvInit, KeyInit};
 use aes::{Aes128, Aes256};
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::aead::consts::{U12, U16};
@@ -34,7 +34,12 @@ pub struct SymKey {
 impl SymKey {
     /// Keys from the key schedule: `ekey` is the AES key (with the salt appended for GCM),
     /// `akey` the integrity key (empty for GCM). `None` if a length is wrong.
-    pub fn new(enc: Encryption, integ: Option<Integrity>, ekey: &[u8], akey: &[u8]) -> Option<Self> {
+    pub fn new(
+        enc: Encryption,
+        integ: Option<Integrity>,
+        ekey: &[u8],
+        akey: &[u8],
+    ) -> Option<Self> {
         let mut salt = [0u8; 4];
         let kind = match enc {
             Encryption::AesGcm16 { key_bits } => {
@@ -46,8 +51,12 @@ impl SymKey {
                     _ => return None,
                 }
             }
-            Encryption::AesCbc { key_bits: 128 } => Kind::Cbc128(Box::new(Aes128::new_from_slice(ekey).ok()?)),
-            Encryption::AesCbc { key_bits: 256 } => Kind::Cbc256(Box::new(Aes256::new_from_slice(ekey).ok()?)),
+            Encryption::AesCbc { key_bits: 128 } => {
+                Kind::Cbc128(Box::new(Aes128::new_from_slice(ekey).ok()?))
+            }
+            Encryption::AesCbc { key_bits: 256 } => {
+                Kind::Cbc256(Box::new(Aes256::new_from_slice(ekey).ok()?))
+            }
             Encryption::AesCbc { .. } => return None,
         };
         let integ = match kind {
@@ -110,10 +119,20 @@ impl SymKey {
         let (body, icv) = rest.split_at_mut(body_end - aad_len - iv_len);
         let (aad, iv) = head.split_at(aad_len);
         match &self.kind {
-            Kind::Gcm128(k) => icv.copy_from_slice(&gcm_seal(k.as_ref(), self.nonce(iv), aad, body)?),
-            Kind::Gcm256(k) => icv.copy_from_slice(&gcm_seal(k.as_ref(), self.nonce(iv), aad, body)?),
-            Kind::Cbc128(a) => cbc_encrypt(cbc::Encryptor::inner_iv_slice_init(a.as_ref().clone(), iv), body)?,
-            Kind::Cbc256(a) => cbc_encrypt(cbc::Encryptor::inner_iv_slice_init(a.as_ref().clone(), iv), body)?,
+            Kind::Gcm128(k) => {
+                icv.copy_from_slice(&gcm_seal(k.as_ref(), self.nonce(iv), aad, body)?)
+            }
+            Kind::Gcm256(k) => {
+                icv.copy_from_slice(&gcm_seal(k.as_ref(), self.nonce(iv), aad, body)?)
+            }
+            Kind::Cbc128(a) => cbc_encrypt(
+                cbc::Encryptor::inner_iv_slice_init(a.as_ref().clone(), iv),
+                body,
+            )?,
+            Kind::Cbc256(a) => cbc_encrypt(
+                cbc::Encryptor::inner_iv_slice_init(a.as_ref().clone(), iv),
+                body,
+            )?,
         }
         if let Some((alg, key)) = &self.integ {
             let (covered, icv) = buf.split_at_mut(body_end);
@@ -124,7 +143,11 @@ impl SymKey {
 
     /// Verifies and decrypts in place; returns the plaintext's range in `buf` (padding
     /// still included).
-    pub fn open(&self, buf: &mut [u8], aad_len: usize) -> Result<std::ops::Range<usize>, CryptoError> {
+    pub fn open(
+        &self,
+        buf: &mut [u8],
+        aad_len: usize,
+    ) -> Result<std::ops::Range<usize>, CryptoError> {
         let icv_len = self.icv_len();
         let iv_len = self.iv_len();
         let min = aad_len + iv_len + icv_len;
@@ -144,8 +167,14 @@ impl SymKey {
         match &self.kind {
             Kind::Gcm128(k) => gcm_open(k.as_ref(), self.nonce(iv), aad, body, icv)?,
             Kind::Gcm256(k) => gcm_open(k.as_ref(), self.nonce(iv), aad, body, icv)?,
-            Kind::Cbc128(a) => cbc_decrypt(cbc::Decryptor::inner_iv_slice_init(a.as_ref().clone(), iv), body)?,
-            Kind::Cbc256(a) => cbc_decrypt(cbc::Decryptor::inner_iv_slice_init(a.as_ref().clone(), iv), body)?,
+            Kind::Cbc128(a) => cbc_decrypt(
+                cbc::Decryptor::inner_iv_slice_init(a.as_ref().clone(), iv),
+                body,
+            )?,
+            Kind::Cbc256(a) => cbc_decrypt(
+                cbc::Decryptor::inner_iv_slice_init(a.as_ref().clone(), iv),
+                body,
+            )?,
         }
         Ok(aad_len + iv_len..body_end)
     }
@@ -158,11 +187,23 @@ impl SymKey {
     }
 }
 
-fn gcm_seal<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(a: &A, nonce: [u8; 12], aad: &[u8], body: &mut [u8]) -> Result<Tag, CryptoError> {
-    a.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, body).map_err(|_| CryptoError::Malformed)
+fn gcm_seal<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+    a: &A,
+    nonce: [u8; 12],
+    aad: &[u8],
+    body: &mut [u8],
+) -> Result<Tag, CryptoError> {
+    a.encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, body)
+        .map_err(|_| CryptoError::Malformed)
 }
 
-fn gcm_open<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(a: &A, nonce: [u8; 12], aad: &[u8], body: &mut [u8], icv: &[u8]) -> Result<(), CryptoError> {
+fn gcm_open<A: AeadInPlace<NonceSize = U12, TagSize = U16>>(
+    a: &A,
+    nonce: [u8; 12],
+    aad: &[u8],
+    body: &mut [u8],
+    icv: &[u8],
+) -> Result<(), CryptoError> {
     a.decrypt_in_place_detached(Nonce::from_slice(&nonce), aad, body, Tag::from_slice(icv))
         .map_err(|_| CryptoError::IntegrityCheck)
 }

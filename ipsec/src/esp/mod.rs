@@ -92,7 +92,13 @@ pub struct EspSa {
 
 impl EspSa {
     /// A child SA's data plane from its keys.
-    pub fn new(spi_in: u32, spi_out: u32, inbound: SymKey, outbound: SymKey, limits: TrafficLimits) -> Self {
+    pub fn new(
+        spi_in: u32,
+        spi_out: u32,
+        inbound: SymKey,
+        outbound: SymKey,
+        limits: TrafficLimits,
+    ) -> Self {
         Self {
             spi_in,
             spi_out,
@@ -161,7 +167,10 @@ impl EspSa {
         if self.hard_expired() {
             return Err(EspError::Expired);
         }
-        let seq = self.seq_out.checked_add(1).ok_or(EspError::SequenceExhausted)?;
+        let seq = self
+            .seq_out
+            .checked_add(1)
+            .ok_or(EspError::SequenceExhausted)?;
         let align = self.outbound.block_len().max(4);
         let pad = (align - (packet.len() + 2) % align) % align;
         let iv_len = self.outbound.iv_len();
@@ -171,11 +180,14 @@ impl EspSa {
         out.extend_from_slice(&self.spi_out.to_be_bytes());
         out.extend_from_slice(&seq.to_be_bytes());
         out.resize(ESP_HEADER_LEN + iv_len, 0);
-        self.outbound.iv_for_counter(u64::from(seq), &mut out[ESP_HEADER_LEN..]);
+        self.outbound
+            .iv_for_counter(u64::from(seq), &mut out[ESP_HEADER_LEN..]);
         out.extend_from_slice(packet);
         out.extend((1..=pad as u8).chain([pad as u8, next_header]));
         out.resize(total, 0);
-        self.outbound.seal(out, ESP_HEADER_LEN).map_err(|_| EspError::Malformed)?;
+        self.outbound
+            .seal(out, ESP_HEADER_LEN)
+            .map_err(|_| EspError::Malformed)?;
         self.seq_out = seq;
         self.counters.bytes_out += packet.len() as u64;
         self.counters.packets_out += 1;
@@ -193,10 +205,13 @@ impl EspSa {
         }
         let seq = u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]);
         self.replay.check(seq)?;
-        let plain = self.inbound.open(datagram, ESP_HEADER_LEN).map_err(|e| match e {
-            crate::crypto::CryptoError::IntegrityCheck => EspError::Integrity,
-            _ => EspError::Malformed,
-        })?;
+        let plain = self
+            .inbound
+            .open(datagram, ESP_HEADER_LEN)
+            .map_err(|e| match e {
+                crate::crypto::CryptoError::IntegrityCheck => EspError::Integrity,
+                _ => EspError::Malformed,
+            })?;
         self.replay.accept(seq)?;
         let p = &datagram[plain.clone()];
         if p.len() < 2 {
@@ -205,7 +220,11 @@ impl EspSa {
         let pad = p[p.len() - 2] as usize;
         let next_header = p[p.len() - 1];
         let inner_len = p.len().checked_sub(pad + 2).ok_or(EspError::BadPadding)?;
-        if !p[inner_len..inner_len + pad].iter().enumerate().all(|(i, b)| *b as usize == i + 1) {
+        if !p[inner_len..inner_len + pad]
+            .iter()
+            .enumerate()
+            .all(|(i, b)| *b as usize == i + 1)
+        {
             return Err(EspError::BadPadding);
         }
         if next_header == NEXT_HEADER_NONE {

@@ -30,7 +30,10 @@ pub struct ReplayWindow {
 
 impl Default for ReplayWindow {
     fn default() -> Self {
-        Self { top: 0, bits: [0; WORDS] }
+        Self {
+            top: 0,
+            bits: [0; WORDS],
+        }
     }
 }
 
@@ -57,7 +60,11 @@ impl ReplayWindow {
             return Err(ReplayError::TooOld);
         }
         let (w, m) = Self::bit(seq);
-        if self.bits[w] & m != 0 { Err(ReplayError::Replayed) } else { Ok(()) }
+        if self.bits[w] & m != 0 {
+            Err(ReplayError::Replayed)
+        } else {
+            Ok(())
+        }
     }
 
     /// Records `seq` once its packet's ICV verified; checks again so a caller cannot

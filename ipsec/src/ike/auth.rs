@@ -16,7 +16,14 @@ const AUTH_PSK: u8 = 2;
 const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
 
 /// AUTH = prf(prf(PSK, "Key Pad for IKEv2"), message | nonce | prf(SK_p, ID body)).
-pub fn psk_auth(alg: Prf, psk: &[u8], message: &[u8], nonce: &[u8], sk_p: &[u8], id: &Identification) -> Zeroizing<Vec<u8>> {
+pub fn psk_auth(
+    alg: Prf,
+    psk: &[u8],
+    message: &[u8],
+    nonce: &[u8],
+    sk_p: &[u8],
+    id: &Identification,
+) -> Zeroizing<Vec<u8>> {
     let key = prf(alg, psk, &[KEY_PAD]);
     let maced_id = prf(alg, sk_p, &[&id.body()]);
     prf(alg, &key, &[message, nonce, &maced_id])
@@ -36,10 +43,19 @@ impl IkeSa {
 
     /// The initiator sends IKE_AUTH with its identity, AUTH and the first child SA.
     pub(crate) fn send_auth_request(&mut self, ctx: &mut Ctx<'_>) {
-        let (Some(peer), Some(alg)) = (self.peer, self.prf_alg()) else { return };
+        let (Some(peer), Some(alg)) = (self.peer, self.prf_alg()) else {
+            return;
+        };
         let Some(cfg) = ctx.peer(peer) else { return };
         let idi = cfg.local_identity();
-        let auth = psk_auth(alg, cfg.psk.bytes(), &self.init_request, &self.nr, &self.sk_pi, &idi);
+        let auth = psk_auth(
+            alg,
+            cfg.psk.bytes(),
+            &self.init_request,
+            &self.nr,
+            &self.sk_pi,
+            &idi,
+        );
         let proposals: Vec<_> = cfg.esp_proposals.clone();
         let (local_ts, remote_ts) = (cfg.local_ts.clone(), cfg.remote_ts.clone());
         let idr = cfg.remote_identity();
@@ -47,18 +63,50 @@ impl IkeSa {
         let payloads = vec![
             Payload::IdI(idi),
             Payload::IdR(idr),
-            Payload::Auth { method: AUTH_PSK, data: auth.to_vec() },
-            Payload::Sa(proposals.iter().enumerate().map(|(i, p)| esp_to_wire(p, i as u8 + 1, spi_in, false)).collect()),
+            Payload::Auth {
+                method: AUTH_PSK,
+                data: auth.to_vec(),
+            },
+            Payload::Sa(
+                proposals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| esp_to_wire(p, i as u8 + 1, spi_in, false))
+                    .collect(),
+            ),
             Payload::TsI(local_ts.clone()),
             Payload::TsR(remote_ts.clone()),
         ];
         self.state = IkeState::AuthSent;
-        let req = ChildRequest { old_spi: None, spi_in, nonce: self.ni.clone(), dh: None, proposals, local_ts, remote_ts };
-        self.send_request(ctx, ExchangeType::IkeAuth, &payloads, Pending::Auth(Box::new(req)));
+        let req = ChildRequest {
+            old_spi: None,
+            spi_in,
+            nonce: self.ni.clone(),
+            dh: None,
+            proposals,
+            local_ts,
+            remote_ts,
+        };
+        self.send_request(
+            ctx,
+            ExchangeType::IkeAuth,
+            &payloads,
+            Pending::Auth(Box::new(req)),
+        );
     }
 
-    fn verify_psk(&self, cfg: &PeerConfig, msg_bytes: &[u8], nonce: &[u8], sk_p: &[u8], id: &Identification, auth: (u8, &[u8])) -> bool {
-        let Some(alg) = self.prf_alg() else { return false };
+    fn verify_psk(
+        &self,
+        cfg: &PeerConfig,
+        msg_bytes: &[u8],
+        nonce: &[u8],
+        sk_p: &[u8],
+        id: &Identification,
+        auth: (u8, &[u8]),
+    ) -> bool {
+        let Some(alg) = self.prf_alg() else {
+            return false;
+        };
         let want = psk_auth(alg, cfg.psk.bytes(), msg_bytes, nonce, sk_p, id);
         auth.0 == AUTH_PSK && auth.1.len() == want.len() && bool::from(want.ct_eq(auth.1))
     }
@@ -66,12 +114,18 @@ impl IkeSa {
     /// Becomes established: timers, keepalives, event.
     pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, peer: PeerId) {
         self.start_lifetimes(ctx, peer);
-        ctx.events.push_back(Event::IkeSaUp { peer, ike: self.id, remote: self.remote });
+        ctx.events.push_back(Event::IkeSaUp {
+            peer,
+            ike: self.id,
+            remote: self.remote,
+        });
     }
 
     /// Marks the SA established and arms its rekey, expiry and keepalive timers.
     pub(crate) fn start_lifetimes(&mut self, ctx: &mut Ctx<'_>, peer: PeerId) {
-        let Some(life) = ctx.peer(peer).map(|p| p.ike_lifetime) else { return };
+        let Some(life) = ctx.peer(peer).map(|p| p.ike_lifetime) else {
+            return;
+        };
         self.peer = Some(peer);
         self.state = IkeState::Established;
         self.established = Some(ctx.now);
@@ -84,36 +138,83 @@ impl IkeSa {
 
     /// The responder handles IKE_AUTH.
     pub(crate) fn handle_auth_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, msg: Message) {
-        let idi = msg.payloads.iter().find_map(|p| if let Payload::IdI(i) = p { Some(i) } else { None });
-        let idr = msg.payloads.iter().find_map(|p| if let Payload::IdR(i) = p { Some(i) } else { None });
+        let idi = msg.payloads.iter().find_map(|p| {
+            if let Payload::IdI(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let idr = msg.payloads.iter().find_map(|p| {
+            if let Payload::IdR(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
         let (Some(idi), Some(auth)) = (idi, find_auth(&msg)) else {
-            self.send_response(ctx, ExchangeType::IkeAuth, msg_id, &[notify(NotifyType::INVALID_SYNTAX, Vec::new())]);
+            self.send_response(
+                ctx,
+                ExchangeType::IkeAuth,
+                msg_id,
+                &[notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+            );
             self.fail(ctx, SaError::Protocol("IKE_AUTH without IDi or AUTH"));
             return;
         };
         let peer = self.candidates.iter().copied().find(|c| {
-            ctx.peer(*c).is_some_and(|p| p.remote_identity() == *idi && idr.is_none_or(|r| *r == p.local_identity()))
+            ctx.peer(*c).is_some_and(|p| {
+                p.remote_identity() == *idi && idr.is_none_or(|r| *r == p.local_identity())
+            })
         });
         let Some((peer, cfg)) = peer.and_then(|p| ctx.peer(p).map(|c| (p, c.clone()))) else {
-            self.send_response(ctx, ExchangeType::IkeAuth, msg_id, &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())]);
+            self.send_response(
+                ctx,
+                ExchangeType::IkeAuth,
+                msg_id,
+                &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())],
+            );
+            self.candidates.clear();
             self.fail(ctx, SaError::NoMatchingPeer);
             return;
         };
         self.peer = Some(peer);
-        let (req, nr, sk_pi) = (self.init_request.clone(), self.nr.clone(), self.sk_pi.clone());
+        let (req, nr, sk_pi) = (
+            self.init_request.clone(),
+            self.nr.clone(),
+            self.sk_pi.clone(),
+        );
         if !self.verify_psk(&cfg, &req, &nr, &sk_pi, idi, auth) {
-            self.send_response(ctx, ExchangeType::IkeAuth, msg_id, &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())]);
+            self.send_response(
+                ctx,
+                ExchangeType::IkeAuth,
+                msg_id,
+                &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())],
+            );
             self.fail(ctx, SaError::AuthenticationFailed(Side::Local));
             return;
         }
         let Some(alg) = self.prf_alg() else { return };
         let our_id = cfg.local_identity();
-        let our_auth = psk_auth(alg, cfg.psk.bytes(), &self.init_response, &self.ni, &self.sk_pr, &our_id);
+        let our_auth = psk_auth(
+            alg,
+            cfg.psk.bytes(),
+            &self.init_response,
+            &self.ni,
+            &self.sk_pr,
+            &our_id,
+        );
         self.establish(ctx, peer);
         if msg.notify(NotifyType::INITIAL_CONTACT).is_some() {
             ctx.replace_others.push((peer, self.id));
         }
-        let mut payloads = vec![Payload::IdR(our_id), Payload::Auth { method: AUTH_PSK, data: our_auth.to_vec() }];
+        let mut payloads = vec![
+            Payload::IdR(our_id),
+            Payload::Auth {
+                method: AUTH_PSK,
+                data: our_auth.to_vec(),
+            },
+        ];
         let (ni, nr) = (self.ni.clone(), self.nr.clone());
         match self.respond_child(ctx, &cfg, &msg, &ni, &nr, None) {
             Ok(child_payloads) => payloads.extend(child_payloads),
@@ -130,13 +231,20 @@ impl IkeSa {
     }
 
     /// The initiator handles the IKE_AUTH response.
-    pub(crate) fn handle_auth_response(&mut self, ctx: &mut Ctx<'_>, req: ChildRequest, msg: Message) {
+    pub(crate) fn handle_auth_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        req: ChildRequest,
+        msg: Message,
+    ) {
         let child_spi = req.spi_in;
         let auth = find_auth(&msg);
         if auth.is_none() {
             ctx.reserved_spis.remove(&child_spi);
             let error = match error_notify(&msg) {
-                Some(NotifyType::AUTHENTICATION_FAILED) => SaError::AuthenticationFailed(Side::Remote),
+                Some(NotifyType::AUTHENTICATION_FAILED) => {
+                    SaError::AuthenticationFailed(Side::Remote)
+                }
                 Some(NotifyType::NO_PROPOSAL_CHOSEN) => SaError::NoProposalChosen(Side::Remote),
                 Some(n) => SaError::PeerError(n),
                 None => SaError::Protocol("IKE_AUTH response without AUTH"),
@@ -145,16 +253,34 @@ impl IkeSa {
             return;
         }
         let Some(peer) = self.peer else { return };
-        let Some(cfg) = ctx.peer(peer).cloned() else { return };
-        let idr = msg.payloads.iter().find_map(|p| if let Payload::IdR(i) = p { Some(i) } else { None });
-        let (resp, ni, sk_pr) = (self.init_response.clone(), self.ni.clone(), self.sk_pr.clone());
+        let Some(cfg) = ctx.peer(peer).cloned() else {
+            return;
+        };
+        let idr = msg.payloads.iter().find_map(|p| {
+            if let Payload::IdR(i) = p {
+                Some(i)
+            } else {
+                None
+            }
+        });
+        let (resp, ni, sk_pr) = (
+            self.init_response.clone(),
+            self.ni.clone(),
+            self.sk_pr.clone(),
+        );
         let ok = match (idr, auth) {
-            (Some(idr), Some(auth)) => *idr == cfg.remote_identity() && self.verify_psk(&cfg, &resp, &ni, &sk_pr, idr, auth),
+            (Some(idr), Some(auth)) => {
+                *idr == cfg.remote_identity()
+                    && self.verify_psk(&cfg, &resp, &ni, &sk_pr, idr, auth)
+            }
             _ => false,
         };
         if !ok {
             ctx.reserved_spis.remove(&child_spi);
-            self.send_final(ctx, &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())]);
+            self.send_final(
+                ctx,
+                &[notify(NotifyType::AUTHENTICATION_FAILED, Vec::new())],
+            );
             self.fail(ctx, SaError::AuthenticationFailed(Side::Local));
             return;
         }

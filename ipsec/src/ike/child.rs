@@ -55,8 +55,20 @@ impl Child {
 }
 
 fn ts_payloads(msg: &Message) -> (Option<&[TrafficSelector]>, Option<&[TrafficSelector]>) {
-    let tsi = msg.payloads.iter().find_map(|p| if let Payload::TsI(t) = p { Some(t.as_slice()) } else { None });
-    let tsr = msg.payloads.iter().find_map(|p| if let Payload::TsR(t) = p { Some(t.as_slice()) } else { None });
+    let tsi = msg.payloads.iter().find_map(|p| {
+        if let Payload::TsI(t) = p {
+            Some(t.as_slice())
+        } else {
+            None
+        }
+    });
+    let tsr = msg.payloads.iter().find_map(|p| {
+        if let Payload::TsR(t) = p {
+            Some(t.as_slice())
+        } else {
+            None
+        }
+    });
     (tsi, tsr)
 }
 
@@ -84,7 +96,11 @@ impl IkeSa {
         let k = child_keys(prf, &self.sk_d, &n.esp, n.shared, n.ni, n.nr);
         let i_to_r = SymKey::new(n.esp.encryption, n.esp.integrity, &k.ei, &k.ai)?;
         let r_to_i = SymKey::new(n.esp.encryption, n.esp.integrity, &k.er, &k.ar)?;
-        let (inbound, outbound) = if n.exchange_initiator { (r_to_i, i_to_r) } else { (i_to_r, r_to_i) };
+        let (inbound, outbound) = if n.exchange_initiator {
+            (r_to_i, i_to_r)
+        } else {
+            (i_to_r, r_to_i)
+        };
         let now = ctx.now;
         let rekey_at = now + ctx.jittered(life);
         ctx.reserved_spis.insert(n.spi_in);
@@ -131,16 +147,24 @@ impl IkeSa {
     ) -> Result<Vec<Payload>, (NotifyType, Vec<u8>)> {
         let create_child = rekey_of.is_some();
         let offered = find_sa(msg).ok_or((NotifyType::INVALID_SYNTAX, Vec::new()))?;
-        let (esp, spi_out, num) =
-            choose_esp(offered, &cfg.esp_proposals, create_child).ok_or((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()))?;
+        let (esp, spi_out, num) = choose_esp(offered, &cfg.esp_proposals, create_child)
+            .ok_or((NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()))?;
         let mut ke_payload = None;
         let mut shared: Option<Zeroizing<Vec<u8>>> = None;
         if let Some(group) = esp.dh {
             let want = dh_id(group);
-            let ke = find_ke(msg).filter(|(g, _)| *g == want).ok_or((NotifyType::INVALID_KE_PAYLOAD, want.to_be_bytes().to_vec()))?;
+            let ke = find_ke(msg)
+                .filter(|(g, _)| *g == want)
+                .ok_or((NotifyType::INVALID_KE_PAYLOAD, want.to_be_bytes().to_vec()))?;
             let dh = DhPrivate::generate(group, ctx.rng);
-            shared = Some(dh.shared(ke.1).map_err(|_| (NotifyType::INVALID_SYNTAX, Vec::new()))?);
-            ke_payload = Some(Payload::Ke { group: want, data: dh.public() });
+            shared = Some(
+                dh.shared(ke.1)
+                    .map_err(|_| (NotifyType::INVALID_SYNTAX, Vec::new()))?,
+            );
+            ke_payload = Some(Payload::Ke {
+                group: want,
+                data: dh.public(),
+            });
         }
         let (Some(tsi), Some(tsr)) = ts_payloads(msg) else {
             return Err((NotifyType::INVALID_SYNTAX, Vec::new()));
@@ -151,7 +175,9 @@ impl IkeSa {
             return Err((NotifyType::TS_UNACCEPTABLE, Vec::new()));
         }
         let spi_in = ctx.alloc_esp_spi();
-        let Some(peer) = self.peer else { return Err((NotifyType::INVALID_SYNTAX, Vec::new())) };
+        let Some(peer) = self.peer else {
+            return Err((NotifyType::INVALID_SYNTAX, Vec::new()));
+        };
         let installed = self.install_child(
             ctx,
             peer,
@@ -184,7 +210,13 @@ impl IkeSa {
 
     /// The initiator's half: checks the responder's answer to `req` and installs the child;
     /// returns its inbound SPI.
-    pub(crate) fn accept_child(&mut self, ctx: &mut Ctx<'_>, msg: &Message, req: &ChildRequest, nr: &[u8]) -> Result<u32, SaError> {
+    pub(crate) fn accept_child(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg: &Message,
+        req: &ChildRequest,
+        nr: &[u8],
+    ) -> Result<u32, SaError> {
         let create_child = req.old_spi.is_some();
         if let Some(n) = error_notify(msg) {
             return Err(match n {
@@ -200,12 +232,19 @@ impl IkeSa {
         .ok_or(SaError::Protocol("child SA proposal we did not offer"))?;
         let shared = match esp.dh {
             Some(group) => {
-                let dh = req.dh.as_ref().filter(|d| d.group() == group).ok_or(SaError::Protocol("KE group"))?;
+                let dh = req
+                    .dh
+                    .as_ref()
+                    .filter(|d| d.group() == group)
+                    .ok_or(SaError::Protocol("KE group"))?;
                 let (g, ke) = find_ke(msg).ok_or(SaError::Protocol("missing KE"))?;
                 if g != dh_id(group) {
                     return Err(SaError::Protocol("KE group"));
                 }
-                Some(dh.shared(ke).map_err(|_| SaError::Protocol("invalid KE value"))?)
+                Some(
+                    dh.shared(ke)
+                        .map_err(|_| SaError::Protocol("invalid KE value"))?,
+                )
             }
             None => None,
         };

@@ -81,8 +81,16 @@ impl PeerConfig {
             local_id: peer.local_id.value.clone(),
             remote_id: peer.remote_id.value.clone(),
             psk,
-            local_ts: peer.local_ts.iter().map(|n| TrafficSelector::from_net(n.value)).collect(),
-            remote_ts: peer.remote_ts.iter().map(|n| TrafficSelector::from_net(n.value)).collect(),
+            local_ts: peer
+                .local_ts
+                .iter()
+                .map(|n| TrafficSelector::from_net(n.value))
+                .collect(),
+            remote_ts: peer
+                .remote_ts
+                .iter()
+                .map(|n| TrafficSelector::from_net(n.value))
+                .collect(),
             ike_proposals: peer.ike_proposals.iter().map(|p| p.value).collect(),
             esp_proposals: peer.esp_proposals.iter().map(|p| p.value).collect(),
             ike_lifetime: peer.ike_lifetime.value,

@@ -21,10 +21,16 @@ pub(crate) fn min_nonce(a: &[u8], b: &[u8]) -> Vec<u8> {
 impl IkeSa {
     /// Starts rekeying the child with inbound SPI `old`.
     pub(crate) fn start_child_rekey(&mut self, ctx: &mut Ctx<'_>, old: u32) {
-        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else { return };
+        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else {
+            return;
+        };
         let proposals = cfg.esp_proposals.clone();
         let group = proposals.first().and_then(|p| p.dh);
-        let Some(child) = ctx.children.get_mut(&old).filter(|c| c.ike == self.id && c.replaced.is_none() && !c.rekeying && !c.deleting) else {
+        let Some(child) = ctx
+            .children
+            .get_mut(&old)
+            .filter(|c| c.ike == self.id && c.replaced.is_none() && !c.rekeying && !c.deleting)
+        else {
             return;
         };
         child.rekeying = true;
@@ -50,40 +56,78 @@ impl IkeSa {
                 kind: NotifyType::REKEY_SA,
                 data: Vec::new(),
             }),
-            Payload::Sa(req.proposals.iter().enumerate().map(|(i, p)| esp_to_wire(p, i as u8 + 1, req.spi_in, true)).collect()),
+            Payload::Sa(
+                req.proposals
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| esp_to_wire(p, i as u8 + 1, req.spi_in, true))
+                    .collect(),
+            ),
             Payload::Nonce(req.nonce.clone()),
         ];
         if let Some(dh) = &req.dh {
-            payloads.push(Payload::Ke { group: crate::transforms::dh_id(dh.group()), data: dh.public() });
+            payloads.push(Payload::Ke {
+                group: crate::transforms::dh_id(dh.group()),
+                data: dh.public(),
+            });
         }
         payloads.push(Payload::TsI(req.local_ts.clone()));
         payloads.push(Payload::TsR(req.remote_ts.clone()));
-        self.send_request(ctx, ExchangeType::CreateChildSa, &payloads, Pending::CreateChild(Box::new(req)));
+        self.send_request(
+            ctx,
+            ExchangeType::CreateChildSa,
+            &payloads,
+            Pending::CreateChild(Box::new(req)),
+        );
     }
 
     /// Handles a CREATE_CHILD_SA request: an IKE SA rekey or a child rekey.
-    pub(crate) fn handle_create_child_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, msg: Message) {
-        let is_ike = msg.payloads.iter().any(|p| matches!(p, Payload::Sa(s) if s.iter().any(|x| x.protocol == ProtocolId::Ike)));
+    pub(crate) fn handle_create_child_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        msg: Message,
+    ) {
+        let is_ike = msg.payloads.iter().any(
+            |p| matches!(p, Payload::Sa(s) if s.iter().any(|x| x.protocol == ProtocolId::Ike)),
+        );
         if is_ike {
             return self.handle_rekey_ike_request(ctx, msg_id, msg);
         }
         let reply = |sa: &mut IkeSa, ctx: &mut Ctx<'_>, kind: NotifyType, data: Vec<u8>| {
-            sa.send_response(ctx, ExchangeType::CreateChildSa, msg_id, &[notify(kind, data)]);
+            sa.send_response(
+                ctx,
+                ExchangeType::CreateChildSa,
+                msg_id,
+                &[notify(kind, data)],
+            );
         };
         let Some(rekey) = msg.notify(NotifyType::REKEY_SA) else {
             return reply(self, ctx, NotifyType::NO_ADDITIONAL_SAS, Vec::new());
         };
-        let old_out = <[u8; 4]>::try_from(rekey.spi.as_slice()).map(u32::from_be_bytes).unwrap_or(0);
-        let old = ctx.children.values().find(|c| c.ike == self.id && c.esp.spi_out() == old_out).map(|c| c.esp.spi_in());
+        let old_out = <[u8; 4]>::try_from(rekey.spi.as_slice())
+            .map(u32::from_be_bytes)
+            .unwrap_or(0);
+        let old = ctx
+            .children
+            .values()
+            .find(|c| c.ike == self.id && c.esp.spi_out() == old_out)
+            .map(|c| c.esp.spi_in());
         let Some(old) = old else {
             return reply(self, ctx, NotifyType::CHILD_SA_NOT_FOUND, Vec::new());
         };
-        let busy_ike = matches!(self.outstanding.as_ref().map(|o| &o.pending), Some(Pending::RekeyIke(_)));
+        let busy_ike = matches!(
+            self.outstanding.as_ref().map(|o| &o.pending),
+            Some(Pending::RekeyIke(_))
+        );
         let replaced = ctx.children.get(&old).is_some_and(|c| c.replaced.is_some());
         if self.state != IkeState::Established || busy_ike || replaced {
             return reply(self, ctx, NotifyType::TEMPORARY_FAILURE, Vec::new());
         }
-        let (Some(cfg), Some(ni)) = (self.peer.and_then(|p| ctx.peer(p)).cloned(), IkeSa::nonce_of(&msg)) else {
+        let (Some(cfg), Some(ni)) = (
+            self.peer.and_then(|p| ctx.peer(p)).cloned(),
+            IkeSa::nonce_of(&msg),
+        ) else {
             return reply(self, ctx, NotifyType::INVALID_SYNTAX, Vec::new());
         };
         let nr = ctx.nonce();
@@ -91,7 +135,10 @@ impl IkeSa {
             Ok(payloads) => {
                 self.send_response(ctx, ExchangeType::CreateChildSa, msg_id, &payloads);
                 let new = match payloads.first() {
-                    Some(Payload::Sa(s)) => s.first().and_then(|p| p.spi.as_slice().try_into().ok()).map(u32::from_be_bytes),
+                    Some(Payload::Sa(s)) => s
+                        .first()
+                        .and_then(|p| p.spi.as_slice().try_into().ok())
+                        .map(u32::from_be_bytes),
                     _ => None,
                 };
                 let Some(new) = new else { return };
@@ -104,7 +151,11 @@ impl IkeSa {
                     }
                 }
                 if let Some(peer) = self.peer {
-                    ctx.events.push_back(Event::ChildSaRekeyed { peer, old_spi_in: old, new_spi_in: new });
+                    ctx.events.push_back(Event::ChildSaRekeyed {
+                        peer,
+                        old_spi_in: old,
+                        new_spi_in: new,
+                    });
                 }
             }
             Err((kind, data)) => reply(self, ctx, kind, data),
@@ -112,7 +163,12 @@ impl IkeSa {
     }
 
     /// Handles the answer to our child rekey.
-    pub(crate) fn handle_create_child_response(&mut self, ctx: &mut Ctx<'_>, mut req: ChildRequest, msg: Message) {
+    pub(crate) fn handle_create_child_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut req: ChildRequest,
+        msg: Message,
+    ) {
         let Some(old) = req.old_spi else { return };
         let Some(peer) = self.peer else { return };
         if !ctx.children.contains_key(&old) {
@@ -147,7 +203,9 @@ impl IkeSa {
             }
             _ => {}
         }
-        let Some(nr) = IkeSa::nonce_of(&msg) else { return };
+        let Some(nr) = IkeSa::nonce_of(&msg) else {
+            return;
+        };
         match self.accept_child(ctx, &msg, &req, &nr) {
             Ok(new) => self.finish_child_rekey(ctx, old, new, min_nonce(&req.nonce, &nr)),
             Err(error) => {
@@ -187,7 +245,11 @@ impl IkeSa {
                     c.replaced = Some((new, ctx.now));
                     c.outbound_active = false;
                 }
-                ctx.events.push_back(Event::ChildSaRekeyed { peer, old_spi_in: old, new_spi_in: new });
+                ctx.events.push_back(Event::ChildSaRekeyed {
+                    peer,
+                    old_spi_in: old,
+                    new_spi_in: new,
+                });
                 self.queue(ctx, Task::DeleteChild(old));
             }
         }

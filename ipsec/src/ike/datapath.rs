@@ -56,7 +56,8 @@ impl Endpoint {
                 return r;
             }
         };
-        let flow_ok = PacketFlow::of(&datagram[range.clone()]).is_some_and(|f| f.matches(&child.remote_ts, &child.local_ts));
+        let flow_ok = PacketFlow::of(&datagram[range.clone()])
+            .is_some_and(|f| f.matches(&child.remote_ts, &child.local_ts));
         if !flow_ok {
             return stats.drop(DropReason::PolicyMismatch);
         }
@@ -66,24 +67,40 @@ impl Endpoint {
         if child.esp.take_soft_expiry() {
             let _ = self.queue(now, ike, Task::RekeyChild(spi));
         }
-        Received::Decrypted { peer, spi_in: spi, packet: range }
+        Received::Decrypted {
+            peer,
+            spi_in: spi,
+            packet: range,
+        }
     }
 
     /// Seals an inner IP packet for `peer` into `out` (cleared and reused); the caller sends
     /// `out` from `src` to `dst` as returned.
-    pub fn encrypt(&mut self, now: Instant, peer: PeerId, packet: &[u8], out: &mut Vec<u8>) -> Result<EspTransmit, SendError> {
+    pub fn encrypt(
+        &mut self,
+        now: Instant,
+        peer: PeerId,
+        packet: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<EspTransmit, SendError> {
         let flow = PacketFlow::of(packet).ok_or(SendError::NotIp)?;
         let candidates = self.outbound.get(&peer).ok_or(SendError::NoChildSa)?;
         let mut found = None;
         for (spi, src, dst) in candidates {
-            let Some(child) = self.core.children.get_mut(spi) else { continue };
+            let Some(child) = self.core.children.get_mut(spi) else {
+                continue;
+            };
             if flow.matches(&child.local_ts, &child.remote_ts) {
                 found = Some((*spi, *src, *dst));
                 break;
             }
         }
         let (spi, src, dst) = found.ok_or(SendError::NoChildSa)?;
-        let child = self.core.children.get_mut(&spi).ok_or(SendError::NoChildSa)?;
+        let child = self
+            .core
+            .children
+            .get_mut(&spi)
+            .ok_or(SendError::NoChildSa)?;
         let sealed = child.esp.seal(packet, out);
         let ike = child.ike;
         let soft = child.esp.take_soft_expiry();
@@ -93,7 +110,11 @@ impl Endpoint {
                 if soft {
                     let _ = self.queue(now, ike, Task::RekeyChild(spi));
                 }
-                Ok(EspTransmit { src, dst, spi_in: spi })
+                Ok(EspTransmit {
+                    src,
+                    dst,
+                    spi_in: spi,
+                })
             }
             Err(e) => {
                 if matches!(e, EspError::Expired | EspError::SequenceExhausted) {

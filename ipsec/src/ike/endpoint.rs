@@ -14,7 +14,7 @@ use super::config::{EndpointConfig, PeerConfig, PeerId};
 use super::event::{DownReason, DropReason, Event, IkeSaId, Received, Stats, Transmit};
 use super::init::{CookieSecrets, respond_init};
 use super::nat::{KEEPALIVE, NON_ESP_MARKER};
-use super::sa::{Ctx, IkeSa, IkeState, Task};
+use super::sa::{Ctx, IkeSa, IkeState, Task, with_marker};
 use crate::wire::{ExchangeType, Header};
 
 /// Why an endpoint operation was refused.
@@ -87,7 +87,16 @@ pub struct Endpoint {
     cookie_rotate_at: Instant,
     /// Per peer, the children that may carry outbound traffic with the addresses to use.
     pub(super) outbound: HashMap<PeerId, Vec<(u32, SocketAddr, SocketAddr)>>,
+    /// Last responses of SAs that are gone (typically the answer to a Delete), so a
+    /// retransmitted request still gets its answer: local SPI → tombstone.
+    tombstones: HashMap<u64, Tombstone>,
     next_timeout: Option<Instant>,
+}
+
+struct Tombstone {
+    until: Instant,
+    msg_id: u32,
+    transmit: Transmit,
 }
 
 /// How often the cookie secret changes.
@@ -95,7 +104,11 @@ const COOKIE_ROTATION: std::time::Duration = std::time::Duration::from_secs(120)
 
 impl Endpoint {
     /// An endpoint with no peers; `rng` supplies every nonce, SPI and private value.
-    pub fn new(config: EndpointConfig, mut rng: Box<dyn CryptoRngCore + Send>, now: Instant) -> Self {
+    pub fn new(
+        config: EndpointConfig,
+        mut rng: Box<dyn CryptoRngCore + Send>,
+        now: Instant,
+    ) -> Self {
         let mut current = [0u8; 32];
         rng.fill_bytes(&mut current);
         Self {
@@ -113,9 +126,14 @@ impl Endpoint {
             sas: HashMap::new(),
             by_spi: HashMap::new(),
             by_init: HashMap::new(),
-            cookies: CookieSecrets { version: 0, current, previous: current },
+            cookies: CookieSecrets {
+                version: 0,
+                current,
+                previous: current,
+            },
             cookie_rotate_at: now + COOKIE_ROTATION,
             outbound: HashMap::new(),
+            tombstones: HashMap::new(),
             next_timeout: Some(now + COOKIE_ROTATION),
         }
     }
@@ -134,7 +152,12 @@ impl Endpoint {
     /// Replaces a peer's settings; established SAs keep their negotiated parameters and
     /// pick up lifetimes and proposals at their next rekey.
     pub fn update_peer(&mut self, id: PeerId, peer: PeerConfig) -> Result<(), EndpointError> {
-        let slot = self.core.peers.get_mut(id.0 as usize).and_then(Option::as_mut).ok_or(EndpointError::UnknownPeer)?;
+        let slot = self
+            .core
+            .peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(EndpointError::UnknownPeer)?;
         *slot = peer;
         Ok(())
     }
@@ -147,11 +170,19 @@ impl Endpoint {
     /// Removes a peer: its SAs are deleted (one Delete sent, not retransmitted) at once.
     pub fn remove_peer(&mut self, now: Instant, id: PeerId) -> Result<(), EndpointError> {
         self.peer(id).ok_or(EndpointError::UnknownPeer)?;
-        let ids: Vec<IkeSaId> = self.sas.values().filter(|s| s.peer == Some(id)).map(|s| s.id).collect();
+        let ids: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| s.peer == Some(id))
+            .map(|s| s.id)
+            .collect();
         for sa in ids {
             self.with_sa(now, sa, |sa, ctx| {
                 if sa.is_established() {
-                    let del = crate::wire::Delete { protocol: crate::wire::ProtocolId::Ike, spis: Vec::new() };
+                    let del = crate::wire::Delete {
+                        protocol: crate::wire::ProtocolId::Ike,
+                        spis: Vec::new(),
+                    };
                     sa.send_final(ctx, &[crate::wire::Payload::Delete(del)]);
                 }
                 sa.die(ctx, DownReason::DeletedLocally);
@@ -164,11 +195,14 @@ impl Endpoint {
     /// Starts an IKE SA to a peer with a fixed address.
     pub fn initiate(&mut self, now: Instant, peer: PeerId) -> Result<IkeSaId, EndpointError> {
         let cfg = self.peer(peer).ok_or(EndpointError::UnknownPeer)?;
-        let Remote::Address(addr) = cfg.remote else { return Err(EndpointError::NoRemoteAddress) };
+        let Remote::Address(addr) = cfg.remote else {
+            return Err(EndpointError::NoRemoteAddress);
+        };
         let remote = SocketAddr::new(addr, cfg.remote_port);
         let local = SocketAddr::new(self.core.config.local_ip, self.core.config.ike_port);
         let mut fx = Effects::default();
-        let sa = IkeSa::initiate(&mut self.core.ctx(now, &mut fx), peer, local, remote).ok_or(EndpointError::UnknownPeer)?;
+        let sa = IkeSa::initiate(&mut self.core.ctx(now, &mut fx), peer, local, remote)
+            .ok_or(EndpointError::UnknownPeer)?;
         let id = sa.id;
         fx.new_sas.push(sa);
         self.settle(now, fx);
@@ -177,7 +211,12 @@ impl Endpoint {
 
     /// Rekeys a child SA (by our inbound SPI) now.
     pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), EndpointError> {
-        let ike = self.core.children.get(&spi_in).ok_or(EndpointError::UnknownChildSa)?.ike;
+        let ike = self
+            .core
+            .children
+            .get(&spi_in)
+            .ok_or(EndpointError::UnknownChildSa)?
+            .ike;
         self.queue(now, ike, Task::RekeyChild(spi_in))
     }
 
@@ -193,11 +232,21 @@ impl Endpoint {
 
     /// Deletes one child SA.
     pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), EndpointError> {
-        let ike = self.core.children.get(&spi_in).ok_or(EndpointError::UnknownChildSa)?.ike;
+        let ike = self
+            .core
+            .children
+            .get(&spi_in)
+            .ok_or(EndpointError::UnknownChildSa)?
+            .ike;
         self.queue(now, ike, Task::DeleteChild(spi_in))
     }
 
-    pub(super) fn queue(&mut self, now: Instant, ike: IkeSaId, task: Task) -> Result<(), EndpointError> {
+    pub(super) fn queue(
+        &mut self,
+        now: Instant,
+        ike: IkeSaId,
+        task: Task,
+    ) -> Result<(), EndpointError> {
         if !self.sas.get(&ike).is_some_and(IkeSa::is_established) {
             return Err(EndpointError::UnknownIkeSa);
         }
@@ -207,7 +256,13 @@ impl Endpoint {
 
     /// Handles one received UDP payload. `local` is the address it arrived on (its port
     /// tells plain IKE from NAT-T), `remote` where it came from. ESP is decrypted in place.
-    pub fn handle_datagram(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, datagram: &mut [u8]) -> Received {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Received {
         if local.port() != self.core.config.natt_port {
             return self.handle_ike(now, local, remote, datagram);
         }
@@ -224,22 +279,43 @@ impl Endpoint {
         self.handle_esp(now, datagram)
     }
 
-    fn handle_ike(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr, bytes: &[u8]) -> Received {
+    fn handle_ike(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+    ) -> Received {
         let header = match Header::parse(bytes) {
             Ok(h) => h,
-            Err(crate::wire::WireError::Truncated) => return self.core.stats.drop(DropReason::Truncated),
+            Err(crate::wire::WireError::Truncated) => {
+                return self.core.stats.drop(DropReason::Truncated);
+            }
             Err(_) => return self.core.stats.drop(DropReason::Malformed),
         };
-        if header.exchange == ExchangeType::IkeSaInit && !header.is_response() && header.spi_r == 0 {
+        if header.exchange == ExchangeType::IkeSaInit && !header.is_response() && header.spi_r == 0
+        {
             if let Some(id) = self.by_init.get(&(remote, header.spi_i)).copied() {
-                let r = self.with_sa(now, id, |sa, ctx| sa.handle(ctx, local, remote, header, bytes));
+                let r = self.with_sa(now, id, |sa, ctx| {
+                    sa.handle(ctx, local, remote, header, bytes)
+                });
                 return r.unwrap_or(Received::Dropped(DropReason::UnknownIkeSpi));
             }
-            let half_open = self.sas.values().filter(|s| s.state == IkeState::InitReplied).count();
+            let half_open = self
+                .sas
+                .values()
+                .filter(|s| s.state == IkeState::InitReplied)
+                .count();
             let need_cookie = half_open >= self.core.config.cookie_threshold;
             let mut fx = Effects::default();
             let cookies = need_cookie.then_some(&self.cookies);
-            let result = respond_init(&mut self.core.ctx(now, &mut fx), local, remote, bytes, cookies);
+            let result = respond_init(
+                &mut self.core.ctx(now, &mut fx),
+                local,
+                remote,
+                bytes,
+                cookies,
+            );
             return match result {
                 Ok(sa) => {
                     self.by_init.insert((remote, header.spi_i), sa.id);
@@ -256,16 +332,36 @@ impl Endpoint {
         if header.check_version().is_err() {
             return self.core.stats.drop(DropReason::BadVersion);
         }
-        let ours = if header.is_initiator() { header.spi_r } else { header.spi_i };
+        let ours = if header.is_initiator() {
+            header.spi_r
+        } else {
+            header.spi_i
+        };
         let Some(id) = self.by_spi.get(&ours).copied() else {
+            if let Some(t) = self
+                .tombstones
+                .get(&ours)
+                .filter(|t| !header.is_response() && t.msg_id == header.message_id)
+            {
+                self.core.stats.ike_out += 1;
+                self.core.transmits.push_back(t.transmit.clone());
+                return Received::Ike;
+            }
             return self.core.stats.drop(DropReason::UnknownIkeSpi);
         };
-        let r = self.with_sa(now, id, |sa, ctx| sa.handle(ctx, local, remote, header, bytes));
+        let r = self.with_sa(now, id, |sa, ctx| {
+            sa.handle(ctx, local, remote, header, bytes)
+        });
         r.unwrap_or(Received::Dropped(DropReason::UnknownIkeSpi))
     }
 
     /// Runs `f` on one SA with a context over the rest, then applies its effects.
-    pub(super) fn with_sa<R>(&mut self, now: Instant, id: IkeSaId, f: impl FnOnce(&mut IkeSa, &mut Ctx<'_>) -> R) -> Option<R> {
+    pub(super) fn with_sa<R>(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        f: impl FnOnce(&mut IkeSa, &mut Ctx<'_>) -> R,
+    ) -> Option<R> {
         let mut fx = Effects::default();
         let mut sa = self.sas.remove(&id)?;
         let r = f(&mut sa, &mut self.core.ctx(now, &mut fx));
@@ -294,8 +390,12 @@ impl Endpoint {
                 }
             }
             for (peer, keep) in replace {
-                let old: Vec<IkeSaId> =
-                    self.sas.values().filter(|s| s.peer == Some(peer) && s.id != keep && s.established.is_some()).map(|s| s.id).collect();
+                let old: Vec<IkeSaId> = self
+                    .sas
+                    .values()
+                    .filter(|s| s.peer == Some(peer) && s.id != keep && s.established.is_some())
+                    .map(|s| s.id)
+                    .collect();
                 for id in old {
                     if let Some(sa) = self.sas.get_mut(&id) {
                         sa.die(&mut self.core.ctx(now, &mut fx), DownReason::Replaced);
@@ -303,12 +403,36 @@ impl Endpoint {
                 }
             }
         }
-        let dead: Vec<IkeSaId> = self.sas.values().filter(|s| s.state == IkeState::Dead).map(|s| s.id).collect();
+        let dead: Vec<IkeSaId> = self
+            .sas
+            .values()
+            .filter(|s| s.state == IkeState::Dead)
+            .map(|s| s.id)
+            .collect();
+        let config = &self.core.config;
+        let keep = config.retransmit_base * 2u32.saturating_pow(config.retransmit_tries + 1);
         for id in dead {
-            if let Some(sa) = self.sas.remove(&id)
-                && self.by_spi.get(&sa.local_spi()) == Some(&id) {
-                    self.by_spi.remove(&sa.local_spi());
-                }
+            let Some(sa) = self.sas.remove(&id) else {
+                continue;
+            };
+            if self.by_spi.get(&sa.local_spi()) == Some(&id) {
+                self.by_spi.remove(&sa.local_spi());
+            }
+            if let Some((msg_id, bytes)) = &sa.last_response {
+                let transmit = Transmit {
+                    src: sa.local,
+                    dst: sa.remote,
+                    bytes: with_marker(config, sa.local, &bytes),
+                };
+                self.tombstones.insert(
+                    sa.local_spi(),
+                    Tombstone {
+                        until: now + keep,
+                        msg_id: *msg_id,
+                        transmit,
+                    },
+                );
+            }
         }
         let sas = &self.sas;
         self.by_init.retain(|_, id| sas.contains_key(id));
@@ -318,12 +442,20 @@ impl Endpoint {
 
     fn rebuild_outbound(&mut self) {
         self.outbound.clear();
-        let mut spis: Vec<(&u32, &Child)> = self.core.children.iter().filter(|(_, c)| c.outbound_active).collect();
+        let mut spis: Vec<(&u32, &Child)> = self
+            .core
+            .children
+            .iter()
+            .filter(|(_, c)| c.outbound_active)
+            .collect();
         // Newest first, so a rekeyed child takes over from the one it replaces.
         spis.sort_by(|a, b| b.1.installed.cmp(&a.1.installed).then(a.0.cmp(b.0)));
         for (spi, c) in spis {
             if let Some(sa) = self.sas.get(&c.ike) {
-                self.outbound.entry(c.peer).or_default().push((*spi, sa.local, sa.remote));
+                self.outbound
+                    .entry(c.peer)
+                    .or_default()
+                    .push((*spi, sa.local, sa.remote));
             }
         }
     }
@@ -335,7 +467,11 @@ impl Endpoint {
             let dpd = s.peer.and_then(|p| peers.get(p.0 as usize)?.as_ref()?.dpd);
             s.next_timeout(config, dpd)
         });
-        let child_t = self.core.children.values().map(|c| c.next_timeout(config.rekeyed_child_grace));
+        let child_t = self
+            .core
+            .children
+            .values()
+            .map(|c| c.next_timeout(config.rekeyed_child_grace));
         self.next_timeout = sa_t.chain(child_t).chain([self.cookie_rotate_at]).min();
     }
 
@@ -377,6 +513,7 @@ impl Endpoint {
             self.cookies.version = self.cookies.version.wrapping_add(1);
             self.cookie_rotate_at = now + COOKIE_ROTATION;
         }
+        self.tombstones.retain(|_, t| t.until > now);
         self.child_timers(now);
         let mut esp_seen: HashMap<IkeSaId, Instant> = HashMap::new();
         for c in self.core.children.values() {
@@ -426,13 +563,21 @@ impl Endpoint {
         for (ike, spi, action) in work {
             let established = self.sas.get(&ike).is_some_and(IkeSa::is_established);
             let _ = match (action, established) {
-                (ChildAction::Rekey, true) => self.with_sa(now, ike, |sa, ctx| sa.queue(ctx, Task::RekeyChild(spi))),
-                (ChildAction::Delete, true) => self.with_sa(now, ike, |sa, ctx| sa.queue(ctx, Task::DeleteChild(spi))),
+                (ChildAction::Rekey, true) => {
+                    self.with_sa(now, ike, |sa, ctx| sa.queue(ctx, Task::RekeyChild(spi)))
+                }
+                (ChildAction::Delete, true) => {
+                    self.with_sa(now, ike, |sa, ctx| sa.queue(ctx, Task::DeleteChild(spi)))
+                }
                 (ChildAction::Rekey, false) => None,
                 _ => {
                     if let Some(c) = self.core.children.remove(&spi) {
                         self.core.reserved_spis.remove(&spi);
-                        self.core.events.push_back(Event::ChildSaDown { peer: c.peer, spi_in: spi, reason: DownReason::Expired });
+                        self.core.events.push_back(Event::ChildSaDown {
+                            peer: c.peer,
+                            spi_in: spi,
+                            reason: DownReason::Expired,
+                        });
                     }
                     None
                 }
@@ -447,4 +592,3 @@ enum ChildAction {
     Delete,
     Remove,
 }
-

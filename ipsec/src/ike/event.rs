@@ -54,7 +54,13 @@ pub enum SaError {
 
 impl fmt::Display for SaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let by = |s: &Side| if *s == Side::Local { "we refused" } else { "peer refused" };
+        let by = |s: &Side| {
+            if *s == Side::Local {
+                "we refused"
+            } else {
+                "peer refused"
+            }
+        };
         match self {
             Self::AuthenticationFailed(s) => write!(f, "authentication failed ({})", by(s)),
             Self::NoProposalChosen(s) => write!(f, "no proposal chosen ({})", by(s)),

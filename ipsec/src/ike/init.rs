@@ -40,7 +40,12 @@ impl CookieSecrets {
 
 impl IkeSa {
     /// Creates an initiator SA for `peer` and sends IKE_SA_INIT.
-    pub fn initiate(ctx: &mut Ctx<'_>, peer: PeerId, local: SocketAddr, remote: SocketAddr) -> Option<IkeSa> {
+    pub fn initiate(
+        ctx: &mut Ctx<'_>,
+        peer: PeerId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<IkeSa> {
         let cfg = ctx.peer(peer)?;
         let offered = cfg.ike_proposals.clone();
         let group = offered.first()?.dh;
@@ -60,9 +65,17 @@ impl IkeSa {
         if let Some(c) = &self.cookie {
             payloads.push(notify(NotifyType::COOKIE, c.clone()));
         }
-        let proposals = self.offered.iter().enumerate().map(|(i, p)| ike_to_wire(p, i as u8 + 1, Vec::new())).collect();
+        let proposals = self
+            .offered
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ike_to_wire(p, i as u8 + 1, Vec::new()))
+            .collect();
         payloads.push(Payload::Sa(proposals));
-        payloads.push(Payload::Ke { group: dh_id(dh.group()), data: dh.public() });
+        payloads.push(Payload::Ke {
+            group: dh_id(dh.group()),
+            data: dh.public(),
+        });
         payloads.push(Payload::Nonce(self.ni.clone()));
         payloads.extend(natd_payloads(ctx, self.spi_i, 0, self.remote));
         let bytes = self.plain_message(ExchangeType::IkeSaInit, 0, false, payloads);
@@ -88,9 +101,16 @@ impl IkeSa {
             return Received::Ike;
         }
         if let Some(n) = msg.notify(NotifyType::INVALID_KE_PAYLOAD) {
-            let group = n.data.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])).and_then(dh_from_id);
+            let group = n
+                .data
+                .get(..2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .and_then(dh_from_id);
             match group.filter(|g| self.offered.iter().any(|p| p.dh == *g)) {
-                Some(g) if self.init_retries < MAX_INIT_RETRIES && Some(g) != self.dh.as_ref().map(|d| d.group()) => {
+                Some(g)
+                    if self.init_retries < MAX_INIT_RETRIES
+                        && Some(g) != self.dh.as_ref().map(|d| d.group()) =>
+                {
                     self.init_retries += 1;
                     self.dh = Some(DhPrivate::generate(g, ctx.rng));
                     self.send_init_request(ctx);
@@ -107,8 +127,13 @@ impl IkeSa {
             self.fail(ctx, e);
             return Received::Ike;
         }
-        let (Some(proposal), Some((group, ke)), Some(nr)) = (find_sa(&msg), find_ke(&msg), find_nonce(&msg)) else {
-            self.fail(ctx, SaError::Protocol("IKE_SA_INIT response lacks SA, KE or Nonce"));
+        let (Some(proposal), Some((group, ke)), Some(nr)) =
+            (find_sa(&msg), find_ke(&msg), find_nonce(&msg))
+        else {
+            self.fail(
+                ctx,
+                SaError::Protocol("IKE_SA_INIT response lacks SA, KE or Nonce"),
+            );
             return Received::Ike;
         };
         let chosen = match proposal {
@@ -116,7 +141,10 @@ impl IkeSa {
             _ => None,
         };
         let Some(chosen) = chosen.filter(|c| Some(dh_id(c.dh)) == Some(group)) else {
-            self.fail(ctx, SaError::Protocol("responder chose a proposal we did not offer"));
+            self.fail(
+                ctx,
+                SaError::Protocol("responder chose a proposal we did not offer"),
+            );
             return Received::Ike;
         };
         if msg.header.spi_r == 0 {
@@ -157,7 +185,9 @@ impl IkeSa {
     /// Installs the SK_* keys derived from `seed`.
     pub(crate) fn install_keys(&mut self, chosen: IkeProposal, seed: &[u8]) -> bool {
         let keys = ike_keys(&chosen, seed, &self.ni, &self.nr, self.spi_i, self.spi_r);
-        let Some(sk) = SkCrypto::new(&keys, &chosen, self.initiator) else { return false };
+        let Some(sk) = SkCrypto::new(&keys, &chosen, self.initiator) else {
+            return false;
+        };
         self.sk = Some(sk);
         self.proposal = Some(chosen);
         self.sk_d = keys.d;
@@ -168,7 +198,9 @@ impl IkeSa {
 
     fn natd_present(&self, msg: &Message) -> bool {
         msg.notify(NotifyType::NAT_DETECTION_SOURCE_IP).is_some()
-            && msg.notify(NotifyType::NAT_DETECTION_DESTINATION_IP).is_some()
+            && msg
+                .notify(NotifyType::NAT_DETECTION_DESTINATION_IP)
+                .is_some()
     }
 
     /// Compares the peer's NAT detection hashes with the addresses we see.
@@ -178,7 +210,9 @@ impl IkeSa {
             return;
         }
         let theirs_of_us = natd_hash(self.spi_i, spi_r, self.local);
-        self.nat_local = msg.notify(NotifyType::NAT_DETECTION_DESTINATION_IP).is_some_and(|n| n.data != theirs_of_us);
+        self.nat_local = msg
+            .notify(NotifyType::NAT_DETECTION_DESTINATION_IP)
+            .is_some_and(|n| n.data != theirs_of_us);
         let of_them = natd_hash(self.spi_i, spi_r, self.remote);
         self.nat_remote = !msg.payloads.iter().any(|p| {
             matches!(p, Payload::Notify(n) if n.kind == NotifyType::NAT_DETECTION_SOURCE_IP && n.data == of_them)
@@ -198,12 +232,20 @@ pub(crate) fn nonzero_spi(ctx: &mut Ctx<'_>) -> u64 {
 
 /// NAT_DETECTION_SOURCE_IP (deliberately not matching, so the peer always uses UDP
 /// encapsulation: ESP here only exists inside UDP) and NAT_DETECTION_DESTINATION_IP.
-pub(crate) fn natd_payloads(ctx: &mut Ctx<'_>, spi_i: u64, spi_r: u64, remote: SocketAddr) -> [Payload; 2] {
+pub(crate) fn natd_payloads(
+    ctx: &mut Ctx<'_>,
+    spi_i: u64,
+    spi_r: u64,
+    remote: SocketAddr,
+) -> [Payload; 2] {
     let mut fake = vec![0u8; 20];
     ctx.rng.fill_bytes(&mut fake);
     [
         notify(NotifyType::NAT_DETECTION_SOURCE_IP, fake),
-        notify(NotifyType::NAT_DETECTION_DESTINATION_IP, natd_hash(spi_i, spi_r, remote)),
+        notify(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            natd_hash(spi_i, spi_r, remote),
+        ),
     ]
 }
 
@@ -229,16 +271,33 @@ pub(crate) fn find_nonce(msg: &Message) -> Option<&[u8]> {
 }
 
 /// Answers an IKE_SA_INIT request without creating state.
-fn stateless_reply(ctx: &mut Ctx<'_>, local: SocketAddr, remote: SocketAddr, req: &Header, kind: NotifyType, data: Vec<u8>) {
-    let header = Header { spi_r: 0, flags: FLAG_RESPONSE, version: 0x20, message_id: 0, ..*req };
-    let bytes = Message { header, payloads: vec![notify(kind, data)] }.encode();
-    let mut out = Vec::with_capacity(bytes.len() + 4);
-    if local.port() == ctx.config.natt_port {
-        out.extend_from_slice(&super::nat::NON_ESP_MARKER);
+fn stateless_reply(
+    ctx: &mut Ctx<'_>,
+    local: SocketAddr,
+    remote: SocketAddr,
+    req: &Header,
+    kind: NotifyType,
+    data: Vec<u8>,
+) {
+    let header = Header {
+        spi_r: 0,
+        flags: FLAG_RESPONSE,
+        version: 0x20,
+        message_id: 0,
+        ..*req
+    };
+    let bytes = Message {
+        header,
+        payloads: vec![notify(kind, data)],
     }
-    out.extend_from_slice(&bytes);
+    .encode();
+    let out = super::sa::with_marker(ctx.config, local, &bytes);
     ctx.stats.ike_out += 1;
-    ctx.transmits.push_back(super::event::Transmit { src: local, dst: remote, bytes: out });
+    ctx.transmits.push_back(super::event::Transmit {
+        src: local,
+        dst: remote,
+        bytes: out,
+    });
 }
 
 /// The responder's handling of a new IKE_SA_INIT request; returns the half-open SA when
@@ -252,19 +311,42 @@ pub(crate) fn respond_init(
 ) -> Result<IkeSa, Received> {
     let header = Header::parse(bytes).map_err(|_| ctx.stats.drop(DropReason::Malformed))?;
     if header.check_version().is_err() {
-        stateless_reply(ctx, local, remote, &header, NotifyType::INVALID_MAJOR_VERSION, Vec::new());
+        stateless_reply(
+            ctx,
+            local,
+            remote,
+            &header,
+            NotifyType::INVALID_MAJOR_VERSION,
+            Vec::new(),
+        );
         return Err(ctx.stats.drop(DropReason::BadVersion));
     }
     let msg = match Message::parse(bytes) {
         Ok(m) => m,
         Err(crate::wire::WireError::UnsupportedCritical(t)) => {
-            stateless_reply(ctx, local, remote, &header, NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD, vec![t]);
+            stateless_reply(
+                ctx,
+                local,
+                remote,
+                &header,
+                NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                vec![t],
+            );
             return Err(ctx.stats.drop(DropReason::UnsupportedCritical));
         }
         Err(_) => return Err(ctx.stats.drop(DropReason::Malformed)),
     };
-    let (Some(offered), Some((group, ke)), Some(ni)) = (find_sa(&msg), find_ke(&msg), find_nonce(&msg)) else {
-        stateless_reply(ctx, local, remote, &header, NotifyType::INVALID_SYNTAX, Vec::new());
+    let (Some(offered), Some((group, ke)), Some(ni)) =
+        (find_sa(&msg), find_ke(&msg), find_nonce(&msg))
+    else {
+        stateless_reply(
+            ctx,
+            local,
+            remote,
+            &header,
+            NotifyType::INVALID_SYNTAX,
+            Vec::new(),
+        );
         return Err(ctx.stats.drop(DropReason::Malformed));
     };
     if let Some(secrets) = cookies {
@@ -272,7 +354,13 @@ pub(crate) fn respond_init(
             Some(c) if secrets.valid(&c.data, ni, remote, header.spi_i) => {}
             Some(_) => return Err(ctx.stats.drop(DropReason::InvalidCookie)),
             None => {
-                let c = cookie(secrets.version, &secrets.current, ni, remote.ip(), header.spi_i);
+                let c = cookie(
+                    secrets.version,
+                    &secrets.current,
+                    ni,
+                    remote.ip(),
+                    header.spi_i,
+                );
                 stateless_reply(ctx, local, remote, &header, NotifyType::COOKIE, c);
                 return Err(ctx.stats.drop(DropReason::CookieRequired));
             }
@@ -289,26 +377,69 @@ pub(crate) fn respond_init(
             }
         }
     }
-    let ours: Vec<IkeProposal> = candidates.iter().filter_map(|c| ctx.peer(*c)).flat_map(|p| p.ike_proposals.clone()).collect();
+    let ours: Vec<IkeProposal> = candidates
+        .iter()
+        .filter_map(|c| ctx.peer(*c))
+        .flat_map(|p| p.ike_proposals.clone())
+        .collect();
     let Some((chosen, num)) = choose_ike(offered, &ours) else {
-        stateless_reply(ctx, local, remote, &header, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+        stateless_reply(
+            ctx,
+            local,
+            remote,
+            &header,
+            NotifyType::NO_PROPOSAL_CHOSEN,
+            Vec::new(),
+        );
         let peer = (candidates.len() == 1).then(|| candidates[0]);
-        let error = if candidates.is_empty() { SaError::NoMatchingPeer } else { SaError::NoProposalChosen(Side::Local) };
-        ctx.events.push_back(super::event::Event::IkeSaFailed { peer, remote, error });
-        return Err(ctx.stats.drop(if candidates.is_empty() { DropReason::NoPeer } else { DropReason::NoProposal }));
+        let error = if candidates.is_empty() {
+            SaError::NoMatchingPeer
+        } else {
+            SaError::NoProposalChosen(Side::Local)
+        };
+        ctx.events.push_back(super::event::Event::IkeSaFailed {
+            peer,
+            remote,
+            error,
+        });
+        return Err(ctx.stats.drop(if candidates.is_empty() {
+            DropReason::NoPeer
+        } else {
+            DropReason::NoProposal
+        }));
     };
     if group != dh_id(chosen.dh) {
-        stateless_reply(ctx, local, remote, &header, NotifyType::INVALID_KE_PAYLOAD, dh_id(chosen.dh).to_be_bytes().to_vec());
+        stateless_reply(
+            ctx,
+            local,
+            remote,
+            &header,
+            NotifyType::INVALID_KE_PAYLOAD,
+            dh_id(chosen.dh).to_be_bytes().to_vec(),
+        );
         return Err(ctx.stats.drop(DropReason::InvalidKe));
     }
     let dh = DhPrivate::generate(chosen.dh, ctx.rng);
     let Ok(shared) = dh.shared(ke) else {
-        stateless_reply(ctx, local, remote, &header, NotifyType::INVALID_SYNTAX, Vec::new());
+        stateless_reply(
+            ctx,
+            local,
+            remote,
+            &header,
+            NotifyType::INVALID_SYNTAX,
+            Vec::new(),
+        );
         return Err(ctx.stats.drop(DropReason::InvalidKe));
     };
     let mut sa = IkeSa::new(ctx.alloc_ike_id(), false, local, remote, ctx.now);
     sa.state = IkeState::InitReplied;
-    sa.candidates = candidates.into_iter().filter(|c| ctx.peer(*c).is_some_and(|p| p.ike_proposals.contains(&chosen))).collect();
+    sa.candidates = candidates
+        .into_iter()
+        .filter(|c| {
+            ctx.peer(*c)
+                .is_some_and(|p| p.ike_proposals.contains(&chosen))
+        })
+        .collect();
     sa.spi_i = header.spi_i;
     sa.spi_r = nonzero_spi(ctx);
     sa.ni = ni.to_vec();
@@ -321,7 +452,10 @@ pub(crate) fn respond_init(
     sa.detect_nat(&msg, 0);
     let mut payloads = vec![
         Payload::Sa(vec![ike_to_wire(&chosen, num, Vec::new())]),
-        Payload::Ke { group, data: dh.public() },
+        Payload::Ke {
+            group,
+            data: dh.public(),
+        },
         Payload::Nonce(sa.nr.clone()),
     ];
     if sa.natd_present(&msg) {

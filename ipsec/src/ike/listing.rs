@@ -110,7 +110,8 @@ impl Endpoint {
                         remote_ts: c.remote_ts.clone(),
                         counters: c.esp.counters(),
                         installed_for: now.saturating_duration_since(c.installed),
-                        rekey_in: (c.replaced.is_none() && !c.deleting).then(|| c.rekey_at.saturating_duration_since(now)),
+                        rekey_in: (c.replaced.is_none() && !c.deleting)
+                            .then(|| c.rekey_at.saturating_duration_since(now)),
                         outbound_active: c.outbound_active,
                     })
                     .collect();
@@ -131,7 +132,10 @@ impl Endpoint {
                     nat_local: sa.nat_local,
                     nat_remote: sa.nat_remote,
                     established_for: sa.established.map(|t| now.saturating_duration_since(t)),
-                    rekey_in: sa.rekey_at.filter(|_| sa.is_established()).map(|t| t.saturating_duration_since(now)),
+                    rekey_in: sa
+                        .rekey_at
+                        .filter(|_| sa.is_established())
+                        .map(|t| t.saturating_duration_since(now)),
                     children,
                 }
             })

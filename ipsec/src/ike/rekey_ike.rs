@@ -30,29 +30,62 @@ struct Successor<'a> {
 impl IkeSa {
     /// Starts rekeying this IKE SA.
     pub(crate) fn start_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
-        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else { return };
+        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else {
+            return;
+        };
         let proposals = cfg.ike_proposals.clone();
-        let Some(group) = self.proposal.map(|p| p.dh).or(proposals.first().map(|p| p.dh)) else { return };
-        let req = IkeRekeyRequest { spi: nonzero_spi(ctx), nonce: ctx.nonce(), dh: DhPrivate::generate(group, ctx.rng) };
+        let Some(group) = self
+            .proposal
+            .map(|p| p.dh)
+            .or(proposals.first().map(|p| p.dh))
+        else {
+            return;
+        };
+        let req = IkeRekeyRequest {
+            spi: nonzero_spi(ctx),
+            nonce: ctx.nonce(),
+            dh: DhPrivate::generate(group, ctx.rng),
+        };
         self.send_ike_rekey(ctx, req);
     }
 
     fn send_ike_rekey(&mut self, ctx: &mut Ctx<'_>, req: IkeRekeyRequest) {
-        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else { return };
+        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else {
+            return;
+        };
         let spi = req.spi.to_be_bytes().to_vec();
-        let proposals = cfg.ike_proposals.iter().enumerate().map(|(i, p)| ike_to_wire(p, i as u8 + 1, spi.clone())).collect();
+        let proposals = cfg
+            .ike_proposals
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ike_to_wire(p, i as u8 + 1, spi.clone()))
+            .collect();
         let payloads = [
             Payload::Sa(proposals),
             Payload::Nonce(req.nonce.clone()),
-            Payload::Ke { group: dh_id(req.dh.group()), data: req.dh.public() },
+            Payload::Ke {
+                group: dh_id(req.dh.group()),
+                data: req.dh.public(),
+            },
         ];
-        self.send_request(ctx, ExchangeType::CreateChildSa, &payloads, Pending::RekeyIke(Box::new(req)));
+        self.send_request(
+            ctx,
+            ExchangeType::CreateChildSa,
+            &payloads,
+            Pending::RekeyIke(Box::new(req)),
+        );
     }
 
     /// Builds the successor SA; children stay where they are until the caller moves them.
     fn successor(&self, ctx: &mut Ctx<'_>, s: Successor<'_>) -> Option<IkeSa> {
         let (peer, old) = (self.peer?, self.proposal?);
-        let mut sa = IkeSa::new(ctx.alloc_ike_id(), s.initiator, self.local, self.remote, ctx.now);
+        let mut sa = IkeSa::new(
+            ctx.alloc_ike_id(),
+            s.initiator,
+            self.local,
+            self.remote,
+            ctx.now,
+        );
         sa.peer = Some(peer);
         sa.spi_i = s.spi_i;
         sa.spi_r = s.spi_r;
@@ -85,17 +118,34 @@ impl IkeSa {
     }
 
     /// Answers a peer's request to rekey this IKE SA.
-    pub(crate) fn handle_rekey_ike_request(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, msg: Message) {
+    pub(crate) fn handle_rekey_ike_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        msg: Message,
+    ) {
         let reply = |sa: &mut IkeSa, ctx: &mut Ctx<'_>, kind: NotifyType, data: Vec<u8>| {
-            sa.send_response(ctx, ExchangeType::CreateChildSa, msg_id, &[notify(kind, data)]);
+            sa.send_response(
+                ctx,
+                ExchangeType::CreateChildSa,
+                msg_id,
+                &[notify(kind, data)],
+            );
         };
-        let busy_child = matches!(self.outstanding.as_ref().map(|o| &o.pending), Some(Pending::CreateChild(_)));
+        let busy_child = matches!(
+            self.outstanding.as_ref().map(|o| &o.pending),
+            Some(Pending::CreateChild(_))
+        );
         if self.state != IkeState::Established || busy_child {
             return reply(self, ctx, NotifyType::TEMPORARY_FAILURE, Vec::new());
         }
-        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else { return };
+        let Some(cfg) = self.peer.and_then(|p| ctx.peer(p)) else {
+            return;
+        };
         let ours = cfg.ike_proposals.clone();
-        let (Some(offered), Some((group, ke)), Some(ni)) = (find_sa(&msg), find_ke(&msg), find_nonce(&msg)) else {
+        let (Some(offered), Some((group, ke)), Some(ni)) =
+            (find_sa(&msg), find_ke(&msg), find_nonce(&msg))
+        else {
             return reply(self, ctx, NotifyType::INVALID_SYNTAX, Vec::new());
         };
         let Some((chosen, num)) = choose_ike(offered, &ours) else {
@@ -111,30 +161,57 @@ impl IkeSa {
             return reply(self, ctx, NotifyType::INVALID_SYNTAX, Vec::new());
         };
         if group != dh_id(chosen.dh) {
-            return reply(self, ctx, NotifyType::INVALID_KE_PAYLOAD, dh_id(chosen.dh).to_be_bytes().to_vec());
+            return reply(
+                self,
+                ctx,
+                NotifyType::INVALID_KE_PAYLOAD,
+                dh_id(chosen.dh).to_be_bytes().to_vec(),
+            );
         }
         let dh = DhPrivate::generate(chosen.dh, ctx.rng);
         let Ok(shared) = dh.shared(ke) else {
             return reply(self, ctx, NotifyType::INVALID_SYNTAX, Vec::new());
         };
         let (ni, nr, our_spi) = (ni.to_vec(), ctx.nonce(), nonzero_spi(ctx));
-        let succ = Successor { initiator: false, spi_i: peer_spi, spi_r: our_spi, ni: &ni, nr: &nr, chosen, shared: &shared };
+        let succ = Successor {
+            initiator: false,
+            spi_i: peer_spi,
+            spi_r: our_spi,
+            ni: &ni,
+            nr: &nr,
+            chosen,
+            shared: &shared,
+        };
         let Some(new) = self.successor(ctx, succ) else {
             return reply(self, ctx, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
         };
         let payloads = [
-            Payload::Sa(vec![ike_to_wire(&chosen, num, our_spi.to_be_bytes().to_vec())]),
+            Payload::Sa(vec![ike_to_wire(
+                &chosen,
+                num,
+                our_spi.to_be_bytes().to_vec(),
+            )]),
             Payload::Nonce(nr.clone()),
-            Payload::Ke { group, data: dh.public() },
+            Payload::Ke {
+                group,
+                data: dh.public(),
+            },
         ];
         self.send_response(ctx, ExchangeType::CreateChildSa, msg_id, &payloads);
         let new_id = new.id;
         IkeSa::move_children(ctx, self.id, new_id);
         if let Some(peer) = self.peer {
-            ctx.events.push_back(Event::IkeSaRekeyed { peer, old: self.id, new: new_id });
+            ctx.events.push_back(Event::IkeSaRekeyed {
+                peer,
+                old: self.id,
+                new: new_id,
+            });
         }
         ctx.new_sas.push(new);
-        if matches!(self.outstanding.as_ref().map(|o| &o.pending), Some(Pending::RekeyIke(_))) {
+        if matches!(
+            self.outstanding.as_ref().map(|o| &o.pending),
+            Some(Pending::RekeyIke(_))
+        ) {
             // Collision: our own rekey is in flight; decide when its answer arrives.
             self.peer_rekey = Some((new_id, min_nonce(&ni, &nr)));
         } else {
@@ -143,8 +220,19 @@ impl IkeSa {
     }
 
     /// Handles the answer to our IKE SA rekey.
-    pub(crate) fn handle_rekey_ike_response(&mut self, ctx: &mut Ctx<'_>, mut req: IkeRekeyRequest, msg: Message) {
-        let Some(ours) = self.peer.and_then(|p| ctx.peer(p)).map(|c| c.ike_proposals.clone()) else { return };
+    pub(crate) fn handle_rekey_ike_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut req: IkeRekeyRequest,
+        msg: Message,
+    ) {
+        let Some(ours) = self
+            .peer
+            .and_then(|p| ctx.peer(p))
+            .map(|c| c.ike_proposals.clone())
+        else {
+            return;
+        };
         match error_notify(&msg) {
             Some(NotifyType::INVALID_KE_PAYLOAD) => {
                 let group = msg
@@ -168,7 +256,12 @@ impl IkeSa {
         let parsed = match (find_sa(&msg), find_ke(&msg), find_nonce(&msg)) {
             (Some([p]), Some((group, ke)), Some(nr)) => accepted_ike(p, &ours)
                 .filter(|c| dh_id(c.dh) == group && c.dh == req.dh.group())
-                .zip(<[u8; 8]>::try_from(p.spi.as_slice()).ok().map(u64::from_be_bytes).filter(|s| *s != 0))
+                .zip(
+                    <[u8; 8]>::try_from(p.spi.as_slice())
+                        .ok()
+                        .map(u64::from_be_bytes)
+                        .filter(|s| *s != 0),
+                )
                 .map(|(c, spi)| (c, spi, ke.to_vec(), nr.to_vec())),
             _ => None,
         };
@@ -180,8 +273,18 @@ impl IkeSa {
             self.rekey_at = Some(ctx.now + RETRY_LATER);
             return;
         };
-        let succ = Successor { initiator: true, spi_i: req.spi, spi_r: peer_spi, ni: &req.nonce, nr: &nr, chosen, shared: &shared };
-        let Some(mut new) = self.successor(ctx, succ) else { return };
+        let succ = Successor {
+            initiator: true,
+            spi_i: req.spi,
+            spi_r: peer_spi,
+            ni: &req.nonce,
+            nr: &nr,
+            chosen,
+            shared: &shared,
+        };
+        let Some(mut new) = self.successor(ctx, succ) else {
+            return;
+        };
         let new_id = new.id;
         let our_min = min_nonce(&req.nonce, &nr);
         match self.peer_rekey.take() {
@@ -194,9 +297,17 @@ impl IkeSa {
             }
             collided => {
                 IkeSa::move_children(ctx, self.id, new_id);
+                if let Some((theirs, _)) = &collided {
+                    // We answered the peer's rekey first and moved the children there.
+                    IkeSa::move_children(ctx, *theirs, new_id);
+                }
                 if let Some(peer) = self.peer {
                     let old = collided.as_ref().map_or(self.id, |(theirs, _)| *theirs);
-                    ctx.events.push_back(Event::IkeSaRekeyed { peer, old, new: new_id });
+                    ctx.events.push_back(Event::IkeSaRekeyed {
+                        peer,
+                        old,
+                        new: new_id,
+                    });
                 }
                 if let Some((theirs, _)) = collided {
                     ctx.superseded.push((theirs, new_id));

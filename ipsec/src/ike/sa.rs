@@ -19,7 +19,8 @@ use crate::crypto::sk::{OpenError, SkCrypto};
 use crate::transforms::{EspProposal, IkeProposal};
 use crate::ts::TrafficSelector;
 use crate::wire::{
-    ExchangeType, FLAG_INITIATOR, FLAG_RESPONSE, Header, Message, Notify, NotifyType, Payload, WireError,
+    ExchangeType, FLAG_INITIATOR, FLAG_RESPONSE, Header, Message, Notify, NotifyType, Payload,
+    WireError,
 };
 
 /// Where an IKE SA is in its life.
@@ -188,7 +189,13 @@ pub(crate) struct IkeSa {
 
 impl IkeSa {
     /// A fresh IKE SA shell; the exchange modules fill in the rest.
-    pub fn new(id: IkeSaId, initiator: bool, local: SocketAddr, remote: SocketAddr, now: Instant) -> Self {
+    pub fn new(
+        id: IkeSaId,
+        initiator: bool,
+        local: SocketAddr,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Self {
         Self {
             id,
             peer: None,
@@ -232,7 +239,11 @@ impl IkeSa {
 
     /// Our SPI, by which the endpoint finds this SA.
     pub fn local_spi(&self) -> u64 {
-        if self.initiator { self.spi_i } else { self.spi_r }
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
     }
 
     pub fn is_established(&self) -> bool {
@@ -241,13 +252,13 @@ impl IkeSa {
 
     /// Wraps bytes for the wire: with the non-ESP marker on the NAT-T port.
     pub fn transmit(&self, ctx: &mut Ctx<'_>, bytes: &[u8]) {
-        let mut out = Vec::with_capacity(bytes.len() + 4);
-        if self.local.port() == ctx.config.natt_port {
-            out.extend_from_slice(&NON_ESP_MARKER);
-        }
-        out.extend_from_slice(bytes);
+        let out = with_marker(ctx.config, self.local, bytes);
         ctx.stats.ike_out += 1;
-        ctx.transmits.push_back(Transmit { src: self.local, dst: self.remote, bytes: out });
+        ctx.transmits.push_back(Transmit {
+            src: self.local,
+            dst: self.remote,
+            bytes: out,
+        });
     }
 
     fn header(&self, exchange: ExchangeType, msg_id: u32, response: bool) -> Header {
@@ -268,12 +279,28 @@ impl IkeSa {
     }
 
     /// Sends an unprotected message (IKE_SA_INIT) and returns its bytes.
-    pub fn plain_message(&self, exchange: ExchangeType, msg_id: u32, response: bool, payloads: Vec<Payload>) -> Vec<u8> {
-        Message { header: self.header(exchange, msg_id, response), payloads }.encode()
+    pub fn plain_message(
+        &self,
+        exchange: ExchangeType,
+        msg_id: u32,
+        response: bool,
+        payloads: Vec<Payload>,
+    ) -> Vec<u8> {
+        Message {
+            header: self.header(exchange, msg_id, response),
+            payloads,
+        }
+        .encode()
     }
 
     /// Sends a protected request and makes it the outstanding one.
-    pub fn send_request(&mut self, ctx: &mut Ctx<'_>, exchange: ExchangeType, payloads: &[Payload], pending: Pending) {
+    pub fn send_request(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        payloads: &[Payload],
+        pending: Pending,
+    ) {
         let msg_id = self.next_msg_id;
         let header = self.header(exchange, msg_id, false);
         let Some(sk) = self.sk.as_mut() else { return };
@@ -283,7 +310,13 @@ impl IkeSa {
     }
 
     /// Sends request bytes and arms their retransmission.
-    pub fn send_outstanding(&mut self, ctx: &mut Ctx<'_>, msg_id: u32, bytes: Vec<u8>, pending: Pending) {
+    pub fn send_outstanding(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        msg_id: u32,
+        bytes: Vec<u8>,
+        pending: Pending,
+    ) {
         self.transmit(ctx, &bytes);
         self.outstanding = Some(Outstanding {
             msg_id,
@@ -295,7 +328,13 @@ impl IkeSa {
     }
 
     /// Sends a protected response to request `msg_id` and caches it for retransmissions.
-    pub fn send_response(&mut self, ctx: &mut Ctx<'_>, exchange: ExchangeType, msg_id: u32, payloads: &[Payload]) {
+    pub fn send_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        msg_id: u32,
+        payloads: &[Payload],
+    ) {
         let header = self.header(exchange, msg_id, true);
         let Some(sk) = self.sk.as_mut() else { return };
         let bytes = sk.seal(header, payloads);
@@ -314,7 +353,14 @@ impl IkeSa {
     }
 
     /// Handles a message for this SA (already matched by SPI).
-    pub fn handle(&mut self, ctx: &mut Ctx<'_>, local: SocketAddr, remote: SocketAddr, header: Header, bytes: &[u8]) -> Received {
+    pub fn handle(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        header: Header,
+        bytes: &[u8],
+    ) -> Received {
         use super::event::DropReason as D;
         if header.exchange == ExchangeType::IkeSaInit {
             return match (header.is_response(), self.state) {
@@ -344,15 +390,18 @@ impl IkeSa {
             };
             ctx.stats.ike_in += 1;
             self.last_inbound = ctx.now;
-            let Some(out) = self.outstanding.take() else { return Received::Ike };
+            let Some(out) = self.outstanding.take() else {
+                return Received::Ike;
+            };
             self.handle_response(ctx, out.pending, msg);
         } else {
             if let Some((id, resp)) = &self.last_response
-                && *id == header.message_id {
-                    let resp = resp.clone();
-                    self.transmit(ctx, &resp);
-                    return Received::Ike;
-                }
+                && *id == header.message_id
+            {
+                let resp = resp.clone();
+                self.transmit(ctx, &resp);
+                return Received::Ike;
+            }
             if header.message_id != self.peer_msg_id {
                 return ctx.stats.drop(D::MessageIdOutOfWindow);
             }
@@ -363,10 +412,17 @@ impl IkeSa {
                 Err(OpenError::Inner(e)) => {
                     self.peer_msg_id += 1;
                     let kind = match e {
-                        WireError::UnsupportedCritical(_) => NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                        WireError::UnsupportedCritical(_) => {
+                            NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD
+                        }
                         _ => NotifyType::INVALID_SYNTAX,
                     };
-                    self.send_response(ctx, header.exchange, header.message_id, &[notify(kind, Vec::new())]);
+                    self.send_response(
+                        ctx,
+                        header.exchange,
+                        header.message_id,
+                        &[notify(kind, Vec::new())],
+                    );
                     if header.exchange == ExchangeType::IkeAuth {
                         self.fail(ctx, SaError::Protocol("malformed IKE_AUTH"));
                     }
@@ -388,10 +444,19 @@ impl IkeSa {
                 ExchangeType::IkeAuth if self.state == IkeState::InitReplied => {
                     self.handle_auth_request(ctx, header.message_id, msg)
                 }
-                ExchangeType::CreateChildSa => self.handle_create_child_request(ctx, header.message_id, msg),
-                ExchangeType::Informational => self.handle_informational_request(ctx, header.message_id, msg),
+                ExchangeType::CreateChildSa => {
+                    self.handle_create_child_request(ctx, header.message_id, msg)
+                }
+                ExchangeType::Informational => {
+                    self.handle_informational_request(ctx, header.message_id, msg)
+                }
                 _ => {
-                    self.send_response(ctx, header.exchange, header.message_id, &[notify(NotifyType::INVALID_SYNTAX, Vec::new())]);
+                    self.send_response(
+                        ctx,
+                        header.exchange,
+                        header.message_id,
+                        &[notify(NotifyType::INVALID_SYNTAX, Vec::new())],
+                    );
                     return ctx.stats.drop(D::UnexpectedExchange);
                 }
             }
@@ -422,7 +487,9 @@ impl IkeSa {
     /// Starts the next queued exchange if the request window is free.
     pub fn start_next_task(&mut self, ctx: &mut Ctx<'_>) {
         while self.outstanding.is_none() && self.is_established() {
-            let Some(task) = self.tasks.pop_front() else { return };
+            let Some(task) = self.tasks.pop_front() else {
+                return;
+            };
             match task {
                 Task::RekeyChild(spi) => self.start_child_rekey(ctx, spi),
                 Task::RekeyIke => self.start_ike_rekey(ctx),
@@ -446,8 +513,14 @@ impl IkeSa {
         if self.state == IkeState::Dead {
             return;
         }
-        let peer = self.peer.or_else(|| (self.candidates.len() == 1).then(|| self.candidates[0]));
-        ctx.events.push_back(Event::IkeSaFailed { peer, remote: self.remote, error });
+        let peer = self
+            .peer
+            .or_else(|| (self.candidates.len() == 1).then(|| self.candidates[0]));
+        ctx.events.push_back(Event::IkeSaFailed {
+            peer,
+            remote: self.remote,
+            error,
+        });
         self.release(ctx);
     }
 
@@ -458,18 +531,29 @@ impl IkeSa {
         }
         let was_up = self.established.is_some() && self.successor.is_none();
         let peer = self.peer;
-        let child_spis: Vec<u32> = ctx.children.values().filter(|c| c.ike == self.id).map(|c| c.esp.spi_in()).collect();
+        let child_spis: Vec<u32> = ctx
+            .children
+            .values()
+            .filter(|c| c.ike == self.id)
+            .map(|c| c.esp.spi_in())
+            .collect();
         for spi in child_spis {
             self.remove_child(ctx, spi, reason);
         }
         if let (true, Some(peer)) = (was_up, peer) {
-            ctx.events.push_back(Event::IkeSaDown { peer, ike: self.id, reason });
+            ctx.events.push_back(Event::IkeSaDown {
+                peer,
+                ike: self.id,
+                reason,
+            });
         }
         self.release(ctx);
     }
 
     fn release(&mut self, ctx: &mut Ctx<'_>) {
-        if let Some(Pending::Auth(req) | Pending::CreateChild(req)) = self.outstanding.take().map(|o| o.pending) {
+        if let Some(Pending::Auth(req) | Pending::CreateChild(req)) =
+            self.outstanding.take().map(|o| o.pending)
+        {
             ctx.reserved_spis.remove(&req.spi_in);
         }
         self.state = IkeState::Dead;
@@ -480,7 +564,11 @@ impl IkeSa {
     pub fn remove_child(&mut self, ctx: &mut Ctx<'_>, spi_in: u32, reason: DownReason) {
         if let Some(c) = ctx.children.remove(&spi_in) {
             ctx.reserved_spis.remove(&spi_in);
-            ctx.events.push_back(Event::ChildSaDown { peer: c.peer, spi_in, reason });
+            ctx.events.push_back(Event::ChildSaDown {
+                peer: c.peer,
+                spi_in,
+                reason,
+            });
         }
     }
 
@@ -509,28 +597,37 @@ impl IkeSa {
     pub fn handle_timeout(&mut self, ctx: &mut Ctx<'_>, esp_last_inbound: Option<Instant>) {
         let now = ctx.now;
         if let Some(out) = self.outstanding.as_mut()
-            && now >= out.next_retransmit {
-                if out.tries >= ctx.config.retransmit_tries {
-                    if self.established.is_some() {
-                        self.die(ctx, DownReason::PeerDead);
-                    } else {
-                        self.fail(ctx, SaError::Timeout);
-                    }
-                    return;
+            && now >= out.next_retransmit
+        {
+            if out.tries >= ctx.config.retransmit_tries {
+                if self.established.is_some() {
+                    self.die(ctx, DownReason::PeerDead);
+                } else {
+                    self.fail(ctx, SaError::Timeout);
                 }
-                out.tries += 1;
-                out.next_retransmit = now + ctx.config.retransmit_base * 2u32.saturating_pow(out.tries.min(16));
-                let bytes = out.bytes.clone();
-                ctx.stats.retransmits += 1;
-                self.transmit(ctx, &bytes);
+                return;
             }
-        if self.state == IkeState::InitReplied && now >= self.created + ctx.config.half_open_timeout {
+            out.tries += 1;
+            out.next_retransmit =
+                now + ctx.config.retransmit_base * 2u32.saturating_pow(out.tries.min(16));
+            let bytes = out.bytes.clone();
+            ctx.stats.retransmits += 1;
+            self.transmit(ctx, &bytes);
+        }
+        if self.state == IkeState::InitReplied && now >= self.created + ctx.config.half_open_timeout
+        {
             self.fail(ctx, SaError::Timeout);
             return;
         }
         if self.expire_at.is_some_and(|t| now >= t) {
             if self.is_established() {
-                self.send_final(ctx, &[Payload::Delete(crate::wire::Delete { protocol: crate::wire::ProtocolId::Ike, spis: Vec::new() })]);
+                self.send_final(
+                    ctx,
+                    &[Payload::Delete(crate::wire::Delete {
+                        protocol: crate::wire::ProtocolId::Ike,
+                        spis: Vec::new(),
+                    })],
+                );
             }
             self.die(ctx, DownReason::Expired);
             return;
@@ -544,7 +641,11 @@ impl IkeSa {
         }
         if self.next_keepalive.is_some_and(|t| now >= t) {
             ctx.stats.keepalives_out += 1;
-            ctx.transmits.push_back(Transmit { src: self.local, dst: self.remote, bytes: super::nat::KEEPALIVE.to_vec() });
+            ctx.transmits.push_back(Transmit {
+                src: self.local,
+                dst: self.remote,
+                bytes: super::nat::KEEPALIVE.to_vec(),
+            });
             self.next_keepalive = Some(now + ctx.config.keepalive_interval);
         }
         let dpd = self.peer.and_then(|p| ctx.peer(p)).and_then(|p| p.dpd);
@@ -564,12 +665,24 @@ impl IkeSa {
     }
 }
 
+/// IKE bytes as sent from `local`: with the non-ESP marker on the NAT-T port.
+pub(crate) fn with_marker(config: &EndpointConfig, local: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 4);
+    if local.port() == config.natt_port {
+        out.extend_from_slice(&NON_ESP_MARKER);
+    }
+    out.extend_from_slice(bytes);
+    out
+}
+
 fn exchange_of(p: &Pending) -> ExchangeType {
     match p {
         Pending::Init => ExchangeType::IkeSaInit,
         Pending::Auth(_) => ExchangeType::IkeAuth,
         Pending::CreateChild(_) | Pending::RekeyIke(_) => ExchangeType::CreateChildSa,
-        Pending::DeleteChildren(_) | Pending::DeleteIke | Pending::Dpd => ExchangeType::Informational,
+        Pending::DeleteChildren(_) | Pending::DeleteIke | Pending::Dpd => {
+            ExchangeType::Informational
+        }
     }
 }
 

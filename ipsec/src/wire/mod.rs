@@ -8,7 +8,7 @@ pub(crate) mod reader;
 mod sa;
 
 pub use notify::NotifyType;
-pub use payload::{Delete, Identification, IdType, Notify, Payload, PayloadType};
+pub use payload::{Delete, IdType, Identification, Notify, Payload, PayloadType};
 pub use sa::{Proposal, ProtocolId, Transform, TransformType};
 
 use reader::Reader;
@@ -210,12 +210,17 @@ pub fn parse_payloads(first: u8, bytes: &[u8]) -> Result<Vec<Payload>, WireError
         if len < PAYLOAD_HEADER_LEN {
             return Err(WireError::BadLength);
         }
-        let body = r.take(len - PAYLOAD_HEADER_LEN).map_err(|_| WireError::BadLength)?;
+        let body = r
+            .take(len - PAYLOAD_HEADER_LEN)
+            .map_err(|_| WireError::BadLength)?;
         if kind == PayloadType::SK {
             if r.remaining() != 0 {
                 return Err(WireError::Malformed("SK payload is not last"));
             }
-            out.push(Payload::Encrypted { first: next, data: body.to_vec() });
+            out.push(Payload::Encrypted {
+                first: next,
+                data: body.to_vec(),
+            });
             return Ok(out);
         }
         match Payload::parse_body(kind, body)? {

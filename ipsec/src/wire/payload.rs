@@ -96,10 +96,22 @@ impl Identification {
     /// (contains `@`) or else an FQDN.
     pub fn from_id_string(s: &str) -> Self {
         match s.parse::<IpAddr>() {
-            Ok(IpAddr::V4(a)) => Self { kind: IdType::Ipv4, data: a.octets().to_vec() },
-            Ok(IpAddr::V6(a)) => Self { kind: IdType::Ipv6, data: a.octets().to_vec() },
-            Err(_) if s.contains('@') => Self { kind: IdType::Rfc822, data: s.as_bytes().to_vec() },
-            Err(_) => Self { kind: IdType::Fqdn, data: s.as_bytes().to_vec() },
+            Ok(IpAddr::V4(a)) => Self {
+                kind: IdType::Ipv4,
+                data: a.octets().to_vec(),
+            },
+            Ok(IpAddr::V6(a)) => Self {
+                kind: IdType::Ipv6,
+                data: a.octets().to_vec(),
+            },
+            Err(_) if s.contains('@') => Self {
+                kind: IdType::Rfc822,
+                data: s.as_bytes().to_vec(),
+            },
+            Err(_) => Self {
+                kind: IdType::Fqdn,
+                data: s.as_bytes().to_vec(),
+            },
         }
     }
 
@@ -146,7 +158,12 @@ pub struct Notify {
 impl Notify {
     /// A notify with no SPI.
     pub fn new(kind: NotifyType, data: Vec<u8>) -> Self {
-        Self { protocol: ProtocolId::Other(0), spi: Vec::new(), kind, data }
+        Self {
+            protocol: ProtocolId::Other(0),
+            spi: Vec::new(),
+            kind,
+            data,
+        }
     }
 }
 
@@ -231,18 +248,31 @@ impl Payload {
             PayloadType::KE => {
                 let group = r.u16()?;
                 r.u16()?;
-                Self::Ke { group, data: r.rest().to_vec() }
+                Self::Ke {
+                    group,
+                    data: r.rest().to_vec(),
+                }
             }
             PayloadType::IDI | PayloadType::IDR => {
                 let id_type = IdType::from_u8(r.u8()?);
                 r.take(3)?;
-                let id = Identification { kind: id_type, data: r.rest().to_vec() };
-                if kind == PayloadType::IDI { Self::IdI(id) } else { Self::IdR(id) }
+                let id = Identification {
+                    kind: id_type,
+                    data: r.rest().to_vec(),
+                };
+                if kind == PayloadType::IDI {
+                    Self::IdI(id)
+                } else {
+                    Self::IdR(id)
+                }
             }
             PayloadType::AUTH => {
                 let method = r.u8()?;
                 r.take(3)?;
-                Self::Auth { method, data: r.rest().to_vec() }
+                Self::Auth {
+                    method,
+                    data: r.rest().to_vec(),
+                }
             }
             PayloadType::NONCE => {
                 if !(16..=256).contains(&body.len()) {
@@ -255,7 +285,12 @@ impl Payload {
                 let spi_size = r.u8()? as usize;
                 let kind = NotifyType(r.u16()?);
                 let spi = r.take(spi_size)?.to_vec();
-                Self::Notify(Notify { protocol, spi, kind, data: r.rest().to_vec() })
+                Self::Notify(Notify {
+                    protocol,
+                    spi,
+                    kind,
+                    data: r.rest().to_vec(),
+                })
             }
             PayloadType::DELETE => {
                 let protocol = ProtocolId::from_u8(r.u8()?);
@@ -287,7 +322,11 @@ impl Payload {
                 if r.remaining() != 0 || ts.is_empty() {
                     return Err(WireError::Malformed("traffic selector payload"));
                 }
-                if kind == PayloadType::TSI { Self::TsI(ts) } else { Self::TsR(ts) }
+                if kind == PayloadType::TSI {
+                    Self::TsI(ts)
+                } else {
+                    Self::TsR(ts)
+                }
             }
             _ => return Ok(None),
         };

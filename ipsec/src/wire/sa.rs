@@ -138,7 +138,12 @@ impl Proposal {
             if p.remaining() != 0 {
                 return Err(WireError::BadLength);
             }
-            out.push(Proposal { num, protocol, spi, transforms });
+            out.push(Proposal {
+                num,
+                protocol,
+                spi,
+                transforms,
+            });
             match last {
                 0 if r.remaining() == 0 => return Ok(out),
                 2 if r.remaining() > 0 => {}

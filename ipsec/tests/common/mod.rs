@@ -19,8 +19,18 @@ pub const NAT_IP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 pub const A_NET: &str = "192.168.1.0/24";
 pub const B_NET: &str = "192.168.2.0/24";
 
-pub fn ike(encryption: Encryption, integrity: Option<Integrity>, prf: Prf, dh: DhGroup) -> IkeProposal {
-    IkeProposal { encryption, integrity, prf, dh }
+pub fn ike(
+    encryption: Encryption,
+    integrity: Option<Integrity>,
+    prf: Prf,
+    dh: DhGroup,
+) -> IkeProposal {
+    IkeProposal {
+        encryption,
+        integrity,
+        prf,
+        dh,
+    }
 }
 
 pub fn gcm(bits: u16) -> Encryption {
@@ -38,16 +48,34 @@ pub fn ike_gcm_x25519() -> IkeProposal {
 
 /// `aes256-sha256-ecp256`.
 pub fn ike_cbc_ecp256() -> IkeProposal {
-    ike(cbc(256), Some(Integrity::HmacSha256_128), Prf::HmacSha256, DhGroup::Ecp256)
+    ike(
+        cbc(256),
+        Some(Integrity::HmacSha256_128),
+        Prf::HmacSha256,
+        DhGroup::Ecp256,
+    )
 }
 
 /// `aes256-sha256-modp2048`.
 pub fn ike_cbc_modp2048() -> IkeProposal {
-    ike(cbc(256), Some(Integrity::HmacSha256_128), Prf::HmacSha256, DhGroup::Modp2048)
+    ike(
+        cbc(256),
+        Some(Integrity::HmacSha256_128),
+        Prf::HmacSha256,
+        DhGroup::Modp2048,
+    )
 }
 
-pub fn esp(encryption: Encryption, integrity: Option<Integrity>, dh: Option<DhGroup>) -> EspProposal {
-    EspProposal { encryption, integrity, dh }
+pub fn esp(
+    encryption: Encryption,
+    integrity: Option<Integrity>,
+    dh: Option<DhGroup>,
+) -> EspProposal {
+    EspProposal {
+        encryption,
+        integrity,
+        dh,
+    }
 }
 
 pub fn ts(net: &str) -> TrafficSelector {
@@ -55,7 +83,14 @@ pub fn ts(net: &str) -> TrafficSelector {
 }
 
 /// A peer with the usual lab settings; `remote` None means `%any`.
-pub fn peer(remote: Option<Ipv4Addr>, local_id: &str, remote_id: &str, psk: &str, local_net: &str, remote_net: &str) -> PeerConfig {
+pub fn peer(
+    remote: Option<Ipv4Addr>,
+    local_id: &str,
+    remote_id: &str,
+    psk: &str,
+    local_net: &str,
+    remote_net: &str,
+) -> PeerConfig {
     PeerConfig {
         name: format!("peer-{remote_id}"),
         remote: remote.map_or(Remote::Any, |a| Remote::Address(IpAddr::V4(a))),
@@ -77,10 +112,32 @@ pub fn peer(remote: Option<Ipv4Addr>, local_id: &str, remote_id: &str, psk: &str
 /// A minimal IPv4/UDP packet from `src` to `dst` with `payload`.
 pub fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
     let total = 28 + payload.len();
-    let mut p = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    let mut p = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
-    p.extend_from_slice(&[0x30, 0x39, 0x00, 0x35, (payload.len() as u16 + 8).to_be_bytes()[0], (payload.len() as u16 + 8).to_be_bytes()[1], 0, 0]);
+    p.extend_from_slice(&[
+        0x30,
+        0x39,
+        0x00,
+        0x35,
+        (payload.len() as u16 + 8).to_be_bytes()[0],
+        (payload.len() as u16 + 8).to_be_bytes()[1],
+        0,
+        0,
+    ]);
     p.extend_from_slice(payload);
     p
 }
@@ -122,7 +179,10 @@ pub struct Sim {
 }
 
 pub fn config(ip: Ipv4Addr) -> EndpointConfig {
-    EndpointConfig { local_ip: IpAddr::V4(ip), ..EndpointConfig::default() }
+    EndpointConfig {
+        local_ip: IpAddr::V4(ip),
+        ..EndpointConfig::default()
+    }
 }
 
 impl Sim {
@@ -131,17 +191,43 @@ impl Sim {
         Self::with_configs(seed, a_peer, b_peer, config(A_IP), config(B_IP))
     }
 
-    pub fn with_configs(seed: u64, a_peer: PeerConfig, b_peer: PeerConfig, a_cfg: EndpointConfig, b_cfg: EndpointConfig) -> Self {
+    pub fn with_configs(
+        seed: u64,
+        a_peer: PeerConfig,
+        b_peer: PeerConfig,
+        a_cfg: EndpointConfig,
+        b_cfg: EndpointConfig,
+    ) -> Self {
         let now = Instant::now();
-        let mut a = Endpoint::new(a_cfg, Box::new(ChaCha20Rng::seed_from_u64(seed * 2 + 1)), now);
-        let mut b = Endpoint::new(b_cfg, Box::new(ChaCha20Rng::seed_from_u64(seed * 2 + 2)), now);
+        let mut a = Endpoint::new(
+            a_cfg,
+            Box::new(ChaCha20Rng::seed_from_u64(seed * 2 + 1)),
+            now,
+        );
+        let mut b = Endpoint::new(
+            b_cfg,
+            Box::new(ChaCha20Rng::seed_from_u64(seed * 2 + 2)),
+            now,
+        );
         let pa = a.add_peer(a_peer);
         let pb = b.add_peer(b_peer);
         Self {
             now,
             nodes: [
-                Node { ep: a, ip: A_IP, events: Vec::new(), inner: Vec::new(), peer: pa },
-                Node { ep: b, ip: B_IP, events: Vec::new(), inner: Vec::new(), peer: pb },
+                Node {
+                    ep: a,
+                    ip: A_IP,
+                    events: Vec::new(),
+                    inner: Vec::new(),
+                    peer: pa,
+                },
+                Node {
+                    ep: b,
+                    ip: B_IP,
+                    events: Vec::new(),
+                    inner: Vec::new(),
+                    peer: pb,
+                },
             ],
             flights: Vec::new(),
             rng: ChaCha20Rng::seed_from_u64(seed),
@@ -159,8 +245,22 @@ impl Sim {
 
     /// The standard pair: A (fixed address of B) initiates, B answers `%any`.
     pub fn pair(seed: u64, ike: Vec<IkeProposal>, esp: Vec<EspProposal>) -> Self {
-        let mut a = peer(Some(B_IP), "a.example", "b.example", "secret-psk-123", A_NET, B_NET);
-        let mut b = peer(None, "b.example", "a.example", "secret-psk-123", B_NET, A_NET);
+        let mut a = peer(
+            Some(B_IP),
+            "a.example",
+            "b.example",
+            "secret-psk-123",
+            A_NET,
+            B_NET,
+        );
+        let mut b = peer(
+            None,
+            "b.example",
+            "a.example",
+            "secret-psk-123",
+            B_NET,
+            A_NET,
+        );
         a.ike_proposals = ike.clone();
         b.ike_proposals = ike;
         a.esp_proposals = esp.clone();
@@ -173,7 +273,10 @@ impl Sim {
     }
 
     fn send(&mut self, from: usize, mut src: SocketAddr, dst: SocketAddr, bytes: Vec<u8>) {
-        if self.partitioned.is_some_and(|p| p == from || self.node_of(dst) == Some(p)) {
+        if self
+            .partitioned
+            .is_some_and(|p| p == from || self.node_of(dst) == Some(p))
+        {
             return;
         }
         if self.nat && from == 0 {
@@ -187,10 +290,17 @@ impl Sim {
             let extra = if self.jitter.is_zero() {
                 Duration::ZERO
             } else {
-                self.jitter.mul_f64(self.rng.next_u32() as f64 / u32::MAX as f64)
+                self.jitter
+                    .mul_f64(self.rng.next_u32() as f64 / u32::MAX as f64)
             };
             self.seq += 1;
-            self.flights.push(InFlight { at: self.now + self.latency + extra, seq: self.seq, src, dst, bytes: bytes.clone() });
+            self.flights.push(InFlight {
+                at: self.now + self.latency + extra,
+                seq: self.seq,
+                src,
+                dst,
+                bytes: bytes.clone(),
+            });
         }
     }
 
@@ -215,7 +325,9 @@ impl Sim {
     }
 
     fn deliver(&mut self, f: InFlight) {
-        let Some(to) = self.node_of(f.dst) else { return };
+        let Some(to) = self.node_of(f.dst) else {
+            return;
+        };
         let local = if to == 0 && self.nat {
             SocketAddr::new(IpAddr::V4(A_IP), f.dst.port() - 40000)
         } else {
@@ -225,7 +337,9 @@ impl Sim {
         self.transcript.push((to, local, f.src, bytes.clone()));
         self.delivered += 1;
         let now = self.now;
-        let r = self.nodes[to].ep.handle_datagram(now, local, f.src, &mut bytes);
+        let r = self.nodes[to]
+            .ep
+            .handle_datagram(now, local, f.src, &mut bytes);
         if let Received::Decrypted { packet, .. } = r {
             self.nodes[to].inner.push(bytes[packet].to_vec());
         }
@@ -246,7 +360,11 @@ impl Sim {
             self.now = self.now.max(next);
             if t_flight == Some(next) {
                 let key = next_flight.unwrap();
-                let idx = self.flights.iter().position(|f| (f.at, f.seq) == key).unwrap();
+                let idx = self
+                    .flights
+                    .iter()
+                    .position(|f| (f.at, f.seq) == key)
+                    .unwrap();
                 let f = self.flights.swap_remove(idx);
                 self.deliver(f);
             } else {
@@ -276,9 +394,15 @@ impl Sim {
     /// Sends one inner packet from node `from` through the tunnel; returns whether it was sealed.
     pub fn send_inner(&mut self, from: usize, payload: &[u8]) -> bool {
         let (src, dst) = if from == 0 {
-            (Ipv4Addr::new(192, 168, 1, 10), Ipv4Addr::new(192, 168, 2, 20))
+            (
+                Ipv4Addr::new(192, 168, 1, 10),
+                Ipv4Addr::new(192, 168, 2, 20),
+            )
         } else {
-            (Ipv4Addr::new(192, 168, 2, 20), Ipv4Addr::new(192, 168, 1, 10))
+            (
+                Ipv4Addr::new(192, 168, 2, 20),
+                Ipv4Addr::new(192, 168, 1, 10),
+            )
         };
         let pkt = ipv4_udp(src, dst, payload);
         let mut out = Vec::new();
