@@ -1,6 +1,8 @@
 //! Bad input on ports 500 and 4500: garbage, truncated, bit-flipped, oversized and replayed
 //! datagrams never panic, never create state without a valid exchange, and are counted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::net::SocketAddr;
@@ -14,13 +16,20 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 
 fn responder() -> Endpoint {
-    let mut ep = Endpoint::new(config(B_IP), Box::new(ChaCha20Rng::seed_from_u64(1)), Instant::now());
+    let mut ep = Endpoint::new(
+        config(B_IP),
+        Box::new(ChaCha20Rng::seed_from_u64(1)),
+        Instant::now(),
+    );
     ep.add_peer(peer(None, "b.example", "a.example", "k", B_NET, A_NET));
     ep
 }
 
 fn addrs(port: u16) -> (SocketAddr, SocketAddr) {
-    (SocketAddr::new(B_IP.into(), port), SocketAddr::new(A_IP.into(), 40000))
+    (
+        SocketAddr::new(B_IP.into(), port),
+        SocketAddr::new(A_IP.into(), 40000),
+    )
 }
 
 proptest! {
@@ -72,7 +81,15 @@ fn oversized_and_tiny_datagrams_are_counted() {
 }
 
 fn established() -> Sim {
-    let mut sim = Sim::pair(7, vec![ike_cbc_ecp256()], vec![esp(cbc(256), Some(cvlan_ipsec::transforms::Integrity::HmacSha256_128), Some(DhGroup::Ecp256))]);
+    let mut sim = Sim::pair(
+        7,
+        vec![ike_cbc_ecp256()],
+        vec![esp(
+            cbc(256),
+            Some(cvlan_ipsec::transforms::Integrity::HmacSha256_128),
+            Some(DhGroup::Ecp256),
+        )],
+    );
     sim.establish(Duration::from_secs(1));
     for _ in 0..3 {
         sim.send_inner(0, b"hello");
@@ -87,34 +104,63 @@ fn established() -> Sim {
 }
 
 fn counts(sim: &Sim) -> [(usize, usize); 2] {
-    [0, 1].map(|n| (sim.nodes[n].ep.ike_sa_count(), sim.nodes[n].ep.child_sa_count()))
+    [0, 1].map(|n| {
+        (
+            sim.nodes[n].ep.ike_sa_count(),
+            sim.nodes[n].ep.child_sa_count(),
+        )
+    })
 }
 
 #[test]
 fn replaying_a_whole_exchange_changes_nothing() {
     let mut sim = established();
     let before = counts(&sim);
-    let drops_before: u64 = (0..2).map(|n| sim.nodes[n].ep.stats().dropped_total()).sum();
+    let drops_before: u64 = (0..2)
+        .map(|n| sim.nodes[n].ep.stats().dropped_total())
+        .sum();
     let transcript = sim.transcript.clone();
     let now = sim.now;
     for (to, local, remote, bytes) in &transcript {
         let mut b = bytes.clone();
-        let r = sim.nodes[*to].ep.handle_datagram(now, *local, *remote, &mut b);
-        assert!(!matches!(r, Received::Decrypted { .. }), "a replayed ESP packet was accepted");
+        let r = sim.nodes[*to]
+            .ep
+            .handle_datagram(now, *local, *remote, &mut b);
+        assert!(
+            !matches!(r, Received::Decrypted { .. }),
+            "a replayed ESP packet was accepted"
+        );
     }
     for n in 0..2 {
-        assert_eq!(sim.nodes[n].ep.poll_event(), None, "a replay produced an event");
+        assert_eq!(
+            sim.nodes[n].ep.poll_event(),
+            None,
+            "a replay produced an event"
+        );
     }
     assert_eq!(counts(&sim), before);
-    let drops_after: u64 = (0..2).map(|n| sim.nodes[n].ep.stats().dropped_total()).sum();
+    let drops_after: u64 = (0..2)
+        .map(|n| sim.nodes[n].ep.stats().dropped_total())
+        .sum();
     assert!(drops_after > drops_before);
-    let replays: u64 = (0..2).map(|n| sim.nodes[n].ep.stats().dropped(DropReason::Replay)).sum();
-    let unknown: u64 = (0..2).map(|n| sim.nodes[n].ep.stats().dropped(DropReason::UnknownEspSpi)).sum();
-    assert_eq!(replays + unknown, 6, "every ESP packet is a replay or for a deleted child");
+    let replays: u64 = (0..2)
+        .map(|n| sim.nodes[n].ep.stats().dropped(DropReason::Replay))
+        .sum();
+    let unknown: u64 = (0..2)
+        .map(|n| sim.nodes[n].ep.stats().dropped(DropReason::UnknownEspSpi))
+        .sum();
+    assert_eq!(
+        replays + unknown,
+        6,
+        "every ESP packet is a replay or for a deleted child"
+    );
     // The tunnel still works.
     sim.send_inner(0, b"after");
     sim.run_for(Duration::from_secs(1));
-    assert_eq!(sim.nodes[1].inner.last().map(|p| p.ends_with(b"after")), Some(true));
+    assert_eq!(
+        sim.nodes[1].inner.last().map(|p| p.ends_with(b"after")),
+        Some(true)
+    );
 }
 
 #[test]
@@ -124,10 +170,13 @@ fn truncated_and_flipped_copies_of_real_datagrams_change_nothing() {
     let transcript = sim.transcript.clone();
     let now = sim.now;
     for (to, local, remote, bytes) in &transcript {
-        let is_init = bytes.len() > 17 && bytes[17 + if local.port() == 4500 { 4 } else { 0 } + 1] == 34;
+        let is_init =
+            bytes.len() > 17 && bytes[17 + if local.port() == 4500 { 4 } else { 0 } + 1] == 34;
         for cut in (0..bytes.len()).step_by(7) {
             let mut b = bytes[..cut].to_vec();
-            sim.nodes[*to].ep.handle_datagram(now, *local, *remote, &mut b);
+            sim.nodes[*to]
+                .ep
+                .handle_datagram(now, *local, *remote, &mut b);
         }
         if is_init {
             continue;
@@ -135,7 +184,9 @@ fn truncated_and_flipped_copies_of_real_datagrams_change_nothing() {
         for i in (4..bytes.len()).step_by(5) {
             let mut b = bytes.clone();
             b[i] ^= 0x41;
-            let r = sim.nodes[*to].ep.handle_datagram(now, *local, *remote, &mut b);
+            let r = sim.nodes[*to]
+                .ep
+                .handle_datagram(now, *local, *remote, &mut b);
             assert!(!matches!(r, Received::Decrypted { .. }));
         }
     }
@@ -145,5 +196,11 @@ fn truncated_and_flipped_copies_of_real_datagrams_change_nothing() {
     }
     sim.send_inner(1, b"still fine");
     sim.run_for(Duration::from_secs(1));
-    assert_eq!(sim.nodes[0].inner.last().map(|p| p.ends_with(b"still fine")), Some(true));
+    assert_eq!(
+        sim.nodes[0]
+            .inner
+            .last()
+            .map(|p| p.ends_with(b"still fine")),
+        Some(true)
+    );
 }

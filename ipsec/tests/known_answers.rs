@@ -1,6 +1,8 @@
 //! Known-answer tests: expected values come from RFC test vectors and from
 //! `tests/kat/kat_gen.py` (Python hashlib/hmac and `cryptography`), never from this crate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "kat/vectors.rs"]
 mod vectors;
 
@@ -12,19 +14,28 @@ use cvlan_ipsec::crypto::sym::SymKey;
 use cvlan_ipsec::esp::{EspSa, TrafficLimits};
 use cvlan_ipsec::ike::psk_auth;
 use cvlan_ipsec::transforms::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
-use cvlan_ipsec::wire::{Delete, ExchangeType, FLAG_INITIATOR, Header, Identification, Payload, ProtocolId};
+use cvlan_ipsec::wire::{
+    Delete, ExchangeType, FLAG_INITIATOR, Header, Identification, Payload, ProtocolId,
+};
 use vectors::*;
 
 fn h(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn arr32(s: &str) -> [u8; 32] {
     h(s).try_into().unwrap()
 }
 
-const GCM_IKE: IkeProposal =
-    IkeProposal { encryption: Encryption::AesGcm16 { key_bits: 256 }, integrity: None, prf: Prf::HmacSha256, dh: DhGroup::Curve25519 };
+const GCM_IKE: IkeProposal = IkeProposal {
+    encryption: Encryption::AesGcm16 { key_bits: 256 },
+    integrity: None,
+    prf: Prf::HmacSha256,
+    dh: DhGroup::Curve25519,
+};
 const CBC_IKE: IkeProposal = IkeProposal {
     encryption: Encryption::AesCbc { key_bits: 256 },
     integrity: Some(Integrity::HmacSha256_128),
@@ -39,7 +50,10 @@ fn hmac_sha2_rfc4231_test_case_2() {
     let key = b"Jefe";
     let data = b"what do ya want for nothing?";
     let cases = [
-        (Prf::HmacSha256, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+        (
+            Prf::HmacSha256,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+        ),
         (
             Prf::HmacSha384,
             "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649",
@@ -61,19 +75,34 @@ fn hmac_sha2_rfc4231_test_case_2() {
 #[test]
 fn prf_plus_matches_python() {
     let (k, s) = (h(PRF_PLUS_KEY), h(PRF_PLUS_SEED));
-    assert_eq!(*prf_plus(Prf::HmacSha256, &k, &s, 100), h(PRF_PLUS_SHA256_100));
-    assert_eq!(*prf_plus(Prf::HmacSha384, &k, &s, 150), h(PRF_PLUS_SHA384_150));
-    assert_eq!(*prf_plus(Prf::HmacSha512, &k, &s, 200), h(PRF_PLUS_SHA512_200));
+    assert_eq!(
+        *prf_plus(Prf::HmacSha256, &k, &s, 100),
+        h(PRF_PLUS_SHA256_100)
+    );
+    assert_eq!(
+        *prf_plus(Prf::HmacSha384, &k, &s, 150),
+        h(PRF_PLUS_SHA384_150)
+    );
+    assert_eq!(
+        *prf_plus(Prf::HmacSha512, &k, &s, 200),
+        h(PRF_PLUS_SHA512_200)
+    );
 }
 
 #[test]
 fn x25519_rfc7748_vectors() {
     let d = DhPrivate::from_bytes(DhGroup::Curve25519, &arr32(X25519_PRIV)).unwrap();
     // RFC 7748 section 6.1: Alice's public key and the shared secret.
-    assert_eq!(d.public(), h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"));
+    assert_eq!(
+        d.public(),
+        h("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+    );
     assert_eq!(d.public(), h(X25519_PUB));
     let shared = d.shared(&h(X25519_PEER)).unwrap();
-    assert_eq!(*shared, h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
+    assert_eq!(
+        *shared,
+        h("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
+    );
     // RFC 8031 section 2.3: an all-zero shared secret (small-order point) is refused.
     assert!(d.shared(&[0u8; 32]).is_err());
     assert!(d.shared(&[1u8; 31]).is_err());
@@ -139,8 +168,15 @@ fn ike_key_schedule_aes_cbc_hmac() {
 fn rekey_skeyseed_and_child_keymat() {
     let (ni, nr) = (h(NI), h(NR));
     let sk_d = h(GCM_SK_D);
-    assert_eq!(*skeyseed_rekey(Prf::HmacSha256, &sk_d, &h(ECP256_SHARED), &ni, &nr), h(REKEY_SKEYSEED));
-    let gcm = EspProposal { encryption: Encryption::AesGcm16 { key_bits: 256 }, integrity: None, dh: None };
+    assert_eq!(
+        *skeyseed_rekey(Prf::HmacSha256, &sk_d, &h(ECP256_SHARED), &ni, &nr),
+        h(REKEY_SKEYSEED)
+    );
+    let gcm = EspProposal {
+        encryption: Encryption::AesGcm16 { key_bits: 256 },
+        integrity: None,
+        dh: None,
+    };
     let c = child_keys(Prf::HmacSha256, &sk_d, &gcm, None, &ni, &nr);
     assert_eq!(*c.ei, h(CHILD_GCM_EI));
     assert_eq!(*c.er, h(CHILD_GCM_ER));
@@ -150,7 +186,14 @@ fn rekey_skeyseed_and_child_keymat() {
         integrity: Some(Integrity::HmacSha256_128),
         dh: Some(DhGroup::Modp2048),
     };
-    let c = child_keys(Prf::HmacSha256, &sk_d, &cbc, Some(&h(MODP_SHARED)), &ni, &nr);
+    let c = child_keys(
+        Prf::HmacSha256,
+        &sk_d,
+        &cbc,
+        Some(&h(MODP_SHARED)),
+        &ni,
+        &nr,
+    );
     assert_eq!((*c.ei).clone(), h(CHILD_CBC_EI));
     assert_eq!((*c.ai).clone(), h(CHILD_CBC_AI));
     assert_eq!((*c.er).clone(), h(CHILD_CBC_ER));
@@ -160,7 +203,14 @@ fn rekey_skeyseed_and_child_keymat() {
 #[test]
 fn psk_auth_payload() {
     let id = Identification::from_id_string("branch17.acme.example");
-    let got = psk_auth(Prf::HmacSha256, b"labsecret-0123456789", &h(AUTH_MSG1), &h(NR), &h(GCM_SK_PI), &id);
+    let got = psk_auth(
+        Prf::HmacSha256,
+        b"labsecret-0123456789",
+        &h(AUTH_MSG1),
+        &h(NR),
+        &h(GCM_SK_PI),
+        &id,
+    );
     assert_eq!(*got, h(AUTH_I));
 }
 
@@ -173,7 +223,12 @@ fn esp_pair(enc: Encryption, integ: Option<Integrity>, ekey: &[u8], akey: &[u8])
 
 #[test]
 fn esp_seal_open_aes_gcm() {
-    let (mut tx, mut rx) = esp_pair(Encryption::AesGcm16 { key_bits: 256 }, None, &h(ESP_GCM_KEY), &[]);
+    let (mut tx, mut rx) = esp_pair(
+        Encryption::AesGcm16 { key_bits: 256 },
+        None,
+        &h(ESP_GCM_KEY),
+        &[],
+    );
     let mut out = Vec::new();
     tx.seal(&h(ESP_INNER), &mut out).unwrap();
     assert_eq!(out, h(ESP_GCM_PACKET));
@@ -188,7 +243,12 @@ fn esp_seal_open_aes_gcm() {
 #[test]
 fn esp_seal_open_aes_cbc_hmac() {
     let enc = Encryption::AesCbc { key_bits: 256 };
-    let (mut tx, mut rx) = esp_pair(enc, Some(Integrity::HmacSha256_128), &h(CHILD_CBC_EI), &h(CHILD_CBC_AI));
+    let (mut tx, mut rx) = esp_pair(
+        enc,
+        Some(Integrity::HmacSha256_128),
+        &h(CHILD_CBC_EI),
+        &h(CHILD_CBC_AI),
+    );
     let mut out = Vec::new();
     tx.seal(&h(ESP_INNER), &mut out).unwrap();
     assert_eq!(out, h(ESP_CBC_PACKET));
@@ -216,11 +276,17 @@ fn sk_payload_aes_gcm() {
         message_id: 2,
         length: 0,
     };
-    let delete = Payload::Delete(Delete { protocol: ProtocolId::Ike, spis: Vec::new() });
+    let delete = Payload::Delete(Delete {
+        protocol: ProtocolId::Ike,
+        spis: Vec::new(),
+    });
     let bytes = initiator.seal(header, std::slice::from_ref(&delete));
     assert_eq!(bytes, h(SK_GCM_MESSAGE));
     let responder = SkCrypto::new(&keys, &GCM_IKE, false).unwrap();
     let msg = responder.open(&bytes).unwrap();
     assert_eq!(msg.payloads, vec![delete]);
-    assert!(initiator.open(&bytes).is_err(), "the initiator's inbound key is SK_er");
+    assert!(
+        initiator.open(&bytes).is_err(),
+        "the initiator's inbound key is SK_er"
+    );
 }

@@ -1,6 +1,8 @@
 //! Property tests: the anti-replay window against a reference model, codec round-trips,
 //! traffic-selector narrowing, and ESP seal/open for every transform.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -10,8 +12,8 @@ use cvlan_ipsec::esp::{EspSa, TrafficLimits};
 use cvlan_ipsec::transforms::{Encryption, Integrity};
 use cvlan_ipsec::ts::{TrafficSelector, narrow};
 use cvlan_ipsec::wire::{
-    Delete, ExchangeType, Header, IdType, Identification, Message, Notify, NotifyType, Payload, Proposal, ProtocolId, Transform,
-    TransformType,
+    Delete, ExchangeType, Header, IdType, Identification, Message, Notify, NotifyType, Payload,
+    Proposal, ProtocolId, Transform, TransformType,
 };
 use proptest::prelude::*;
 
@@ -73,36 +75,72 @@ fn replay_window_edges_and_the_end_of_the_sequence_space() {
     let mut w = ReplayWindow::default();
     assert!(w.check(0).is_err());
     w.accept(5000).unwrap();
-    assert!(w.check(5000 - REPLAY_WINDOW + 1).is_ok(), "oldest number inside the window");
-    assert!(w.check(5000 - REPLAY_WINDOW).is_err(), "just below the window");
+    assert!(
+        w.check(5000 - REPLAY_WINDOW + 1).is_ok(),
+        "oldest number inside the window"
+    );
+    assert!(
+        w.check(5000 - REPLAY_WINDOW).is_err(),
+        "just below the window"
+    );
     w.accept(u32::MAX).unwrap();
-    assert!(w.check(u32::MAX).is_err(), "no wrap: the last number cannot repeat");
+    assert!(
+        w.check(u32::MAX).is_err(),
+        "no wrap: the last number cannot repeat"
+    );
     assert!(w.check(u32::MAX - 1).is_ok());
-    assert!(w.check(1).is_err(), "numbers do not wrap around to the start");
+    assert!(
+        w.check(1).is_err(),
+        "numbers do not wrap around to the start"
+    );
 }
 
 fn ip() -> impl Strategy<Value = (IpAddr, IpAddr)> {
     prop_oneof![
-        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (IpAddr::V4(Ipv4Addr::from(a.min(b))), IpAddr::V4(Ipv4Addr::from(a.max(b))))),
-        (any::<u128>(), any::<u128>()).prop_map(|(a, b)| (IpAddr::V6(Ipv6Addr::from(a.min(b))), IpAddr::V6(Ipv6Addr::from(a.max(b))))),
+        (any::<u32>(), any::<u32>()).prop_map(|(a, b)| (
+            IpAddr::V4(Ipv4Addr::from(a.min(b))),
+            IpAddr::V4(Ipv4Addr::from(a.max(b)))
+        )),
+        (any::<u128>(), any::<u128>()).prop_map(|(a, b)| (
+            IpAddr::V6(Ipv6Addr::from(a.min(b))),
+            IpAddr::V6(Ipv6Addr::from(a.max(b)))
+        )),
     ]
 }
 
 fn selector() -> impl Strategy<Value = TrafficSelector> {
-    (ip(), any::<u8>(), any::<u16>(), any::<u16>()).prop_map(|((start, end), ip_proto, p1, p2)| TrafficSelector {
-        ip_proto,
-        start_port: p1.min(p2),
-        end_port: p1.max(p2),
-        start,
-        end,
+    (ip(), any::<u8>(), any::<u16>(), any::<u16>()).prop_map(|((start, end), ip_proto, p1, p2)| {
+        TrafficSelector {
+            ip_proto,
+            start_port: p1.min(p2),
+            end_port: p1.max(p2),
+            start,
+            end,
+        }
     })
 }
 
 fn proposal() -> impl Strategy<Value = Proposal> {
-    let transform = (1u8..6, any::<u16>(), proptest::option::of(any::<u16>()))
-        .prop_map(|(k, id, key_len)| Transform { kind: TransformType(k), id, key_len });
-    (1u8..10, prop_oneof![Just(ProtocolId::Ike), Just(ProtocolId::Esp)], proptest::collection::vec(any::<u8>(), 0..9), proptest::collection::vec(transform, 1..8))
-        .prop_map(|(num, protocol, spi, transforms)| Proposal { num, protocol, spi, transforms })
+    let transform =
+        (1u8..6, any::<u16>(), proptest::option::of(any::<u16>())).prop_map(|(k, id, key_len)| {
+            Transform {
+                kind: TransformType(k),
+                id,
+                key_len,
+            }
+        });
+    (
+        1u8..10,
+        prop_oneof![Just(ProtocolId::Ike), Just(ProtocolId::Esp)],
+        proptest::collection::vec(any::<u8>(), 0..9),
+        proptest::collection::vec(transform, 1..8),
+    )
+        .prop_map(|(num, protocol, spi, transforms)| Proposal {
+            num,
+            protocol,
+            spi,
+            transforms,
+        })
 }
 
 fn payload() -> impl Strategy<Value = Payload> {
@@ -110,19 +148,38 @@ fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
         proptest::collection::vec(proposal(), 1..4).prop_map(Payload::Sa),
         (any::<u16>(), bytes(300)).prop_map(|(group, data)| Payload::Ke { group, data }),
-        (prop_oneof![Just(1u8), Just(2), Just(3), Just(5), Just(11)], bytes(64))
-            .prop_map(|(t, data)| Payload::IdI(Identification { kind: IdType::from_u8(t), data })),
-        bytes(64).prop_map(|data| Payload::IdR(Identification { kind: IdType::Fqdn, data })),
+        (
+            prop_oneof![Just(1u8), Just(2), Just(3), Just(5), Just(11)],
+            bytes(64)
+        )
+            .prop_map(|(t, data)| Payload::IdI(Identification {
+                kind: IdType::from_u8(t),
+                data
+            })),
+        bytes(64).prop_map(|data| Payload::IdR(Identification {
+            kind: IdType::Fqdn,
+            data
+        })),
         (any::<u8>(), bytes(64)).prop_map(|(method, data)| Payload::Auth { method, data }),
         proptest::collection::vec(any::<u8>(), 16..257).prop_map(Payload::Nonce),
         (any::<u16>(), bytes(8), bytes(40)).prop_map(|(kind, spi, data)| Payload::Notify(Notify {
-            protocol: if spi.is_empty() { ProtocolId::Other(0) } else { ProtocolId::Esp },
+            protocol: if spi.is_empty() {
+                ProtocolId::Other(0)
+            } else {
+                ProtocolId::Esp
+            },
             spi,
             kind: NotifyType(kind),
             data
         })),
-        Just(Payload::Delete(Delete { protocol: ProtocolId::Ike, spis: Vec::new() })),
-        proptest::collection::vec(any::<u32>(), 1..6).prop_map(|spis| Payload::Delete(Delete { protocol: ProtocolId::Esp, spis })),
+        Just(Payload::Delete(Delete {
+            protocol: ProtocolId::Ike,
+            spis: Vec::new()
+        })),
+        proptest::collection::vec(any::<u32>(), 1..6).prop_map(|spis| Payload::Delete(Delete {
+            protocol: ProtocolId::Esp,
+            spis
+        })),
         bytes(32).prop_map(Payload::VendorId),
         proptest::collection::vec(selector(), 1..5).prop_map(Payload::TsI),
         proptest::collection::vec(selector(), 1..5).prop_map(Payload::TsR),
@@ -175,8 +232,8 @@ proptest! {
             (Encryption::AesCbc { key_bits: 256 }, Some(Integrity::HmacSha384_192)),
             (Encryption::AesCbc { key_bits: 256 }, Some(Integrity::HmacSha512_256)),
         ][alg];
-        let ekey = vec![7u8; 36];
-        let akey = vec![9u8; 64];
+        let ekey = [7u8; 36];
+        let akey = [9u8; 64];
         let elen = match enc { Encryption::AesGcm16 { key_bits } => key_bits as usize / 8 + 4, Encryption::AesCbc { key_bits } => key_bits as usize / 8 };
         let alen = integ.map_or(0, |i| match i { Integrity::HmacSha256_128 => 32, Integrity::HmacSha384_192 => 48, Integrity::HmacSha512_256 => 64 });
         let k = || SymKey::new(enc, integ, &ekey[..elen], &akey[..alen]).unwrap();

@@ -1,5 +1,7 @@
 //! Our initiator against our responder on a simulated network with virtual time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -422,7 +422,7 @@ impl Endpoint {
                 let transmit = Transmit {
                     src: sa.local,
                     dst: sa.remote,
-                    bytes: with_marker(config, sa.local, &bytes),
+                    bytes: with_marker(config, sa.local, bytes),
                 };
                 self.tombstones.insert(
                     sa.local_spi(),
