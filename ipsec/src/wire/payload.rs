@@ -92,9 +92,13 @@ pub struct Identification {
 }
 
 impl Identification {
-    /// The identity for a network.kdl id string: an IPv4/IPv6 address, an e-mail address
-    /// (contains `@`) or else an FQDN.
+    /// The identity for a network.kdl id string, read as strongSwan reads it: an IPv4/IPv6
+    /// address, `@name` (an FQDN, without the `@`), an e-mail address (contains `@`), or
+    /// else an FQDN.
     pub fn from_id_string(s: &str) -> Self {
+        if let Some(fqdn) = s.strip_prefix('@') {
+            return Self { kind: IdType::Fqdn, data: fqdn.as_bytes().to_vec() };
+        }
         match s.parse::<IpAddr>() {
             Ok(IpAddr::V4(a)) => Self {
                 kind: IdType::Ipv4,
@@ -121,6 +125,23 @@ impl Identification {
         let mut out = vec![self.kind.to_u8(), 0, 0, 0];
         out.extend_from_slice(&self.data);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_strings_map_to_types_as_strongswan_does() {
+        let id = Identification::from_id_string;
+        assert_eq!(id("10.1.2.3"), Identification { kind: IdType::Ipv4, data: vec![10, 1, 2, 3] });
+        assert_eq!(id("::1").kind, IdType::Ipv6);
+        assert_eq!(id("gw.acme.example"), Identification { kind: IdType::Fqdn, data: b"gw.acme.example".to_vec() });
+        assert_eq!(id("@gw.acme.example"), Identification { kind: IdType::Fqdn, data: b"gw.acme.example".to_vec() });
+        assert_eq!(id("ops@acme.example"), Identification { kind: IdType::Rfc822, data: b"ops@acme.example".to_vec() });
+        assert_eq!(id("ops@acme.example").to_string(), "ops@acme.example");
+        assert_eq!(id("10.1.2.3").to_string(), "10.1.2.3");
     }
 }
 
