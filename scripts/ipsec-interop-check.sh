@@ -3,6 +3,8 @@
 # two network namespaces joined by a veth pair; charon in one, the ike_interop example in
 # the other; ping through the tunnel; optional rekeys. Needs root and strongSwan.
 # Usage: scripts/ipsec-interop-check.sh [we-initiate|they-initiate] [IKE] [ESP] [extra args]
+#   extra args go to the example (rekey_child_at=S rekey_ike_at=S dpd=S seconds=S);
+#   THEY_REKEY=1 makes strongSwan rekey the child, the IKE SA and the child again.
 #   IKE: gcm-x25519 | cbc-ecp256 | cbc-modp2048   (strongSwan side: the matching proposal)
 #   ESP: gcm | gcm-x25519 | cbc | cbc-modp2048
 set -euo pipefail
@@ -82,6 +84,11 @@ else
   OURS=$!
   sleep 1
   swanctl --initiate --child net --uri "unix://$W/charon.vici" --timeout 10 || true
+  if [ -n "${THEY_REKEY:-}" ]; then  # strongSwan rekeys the child, then the IKE SA
+    sleep 3; swanctl --rekey --child net --uri "unix://$W/charon.vici" || true
+    sleep 3; swanctl --rekey --ike lab --uri "unix://$W/charon.vici" || true
+    sleep 3; swanctl --rekey --child net --uri "unix://$W/charon.vici" || true
+  fi
   wait $OURS || true
   cat "$W/ours.log"
 fi
