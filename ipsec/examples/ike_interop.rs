@@ -48,16 +48,35 @@ fn esp(name: &str) -> Result<EspProposal, String> {
     let cbc = Encryption::AesCbc { key_bits: 256 };
     let sha = Some(Integrity::HmacSha256_128);
     Ok(match name {
-        "gcm" => EspProposal { encryption: gcm, integrity: None, dh: None },
-        "gcm-x25519" => EspProposal { encryption: gcm, integrity: None, dh: Some(DhGroup::Curve25519) },
-        "cbc" => EspProposal { encryption: cbc, integrity: sha, dh: None },
-        "cbc-modp2048" => EspProposal { encryption: cbc, integrity: sha, dh: Some(DhGroup::Modp2048) },
+        "gcm" => EspProposal {
+            encryption: gcm,
+            integrity: None,
+            dh: None,
+        },
+        "gcm-x25519" => EspProposal {
+            encryption: gcm,
+            integrity: None,
+            dh: Some(DhGroup::Curve25519),
+        },
+        "cbc" => EspProposal {
+            encryption: cbc,
+            integrity: sha,
+            dh: None,
+        },
+        "cbc-modp2048" => EspProposal {
+            encryption: cbc,
+            integrity: sha,
+            dh: Some(DhGroup::Modp2048),
+        },
         other => return Err(format!("unknown esp proposal {other}")),
     })
 }
 
 fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))).sum();
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -84,8 +103,13 @@ fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args: HashMap<String, String> =
-        std::env::args().skip(1).filter_map(|a| a.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect();
+    let args: HashMap<String, String> = std::env::args()
+        .skip(1)
+        .filter_map(|a| {
+            a.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
     let get = |k: &str| args.get(k).cloned().ok_or_else(|| format!("missing {k}="));
     let num = |k: &str| args.get(k).and_then(|v| v.parse::<u64>().ok());
     let local_ip: Ipv4Addr = get("local")?.parse()?;
@@ -93,7 +117,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         "any" => Remote::Any,
         a => Remote::Address(a.parse()?),
     };
-    let ts = |k: &str| -> Result<TrafficSelector, Box<dyn Error>> { Ok(TrafficSelector::from_net(get(k)?.parse()?)) };
+    let ts = |k: &str| -> Result<TrafficSelector, Box<dyn Error>> {
+        Ok(TrafficSelector::from_net(get(k)?.parse()?))
+    };
     let (local_ts, remote_ts) = (ts("local_ts")?, ts("remote_ts")?);
     let peer = PeerConfig {
         name: "interop".into(),
@@ -117,7 +143,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         s.set_nonblocking(true)?;
     }
     let start = Instant::now();
-    let config = EndpointConfig { local_ip: IpAddr::V4(local_ip), ..EndpointConfig::default() };
+    let config = EndpointConfig {
+        local_ip: IpAddr::V4(local_ip),
+        ..EndpointConfig::default()
+    };
     let mut ep = Endpoint::new(config, Box::new(ChaCha20Rng::from_entropy()), start);
     let pid = ep.add_peer(peer);
     if num("initiate") == Some(1) {
@@ -138,10 +167,19 @@ fn main() -> Result<(), Box<dyn Error>> {
                         let p = &buf[packet];
                         if p.len() > 20 && p[9] == 1 && p[20] == 0 {
                             replies += 1;
-                            println!("{:7.3} echo reply {} from {}", now.duration_since(start).as_secs_f64(), replies, Ipv4Addr::new(p[12], p[13], p[14], p[15]));
+                            println!(
+                                "{:7.3} echo reply {} from {}",
+                                now.duration_since(start).as_secs_f64(),
+                                replies,
+                                Ipv4Addr::new(p[12], p[13], p[14], p[15])
+                            );
                         }
                     }
-                    Received::Dropped(r) => println!("{:7.3} dropped: {}", now.duration_since(start).as_secs_f64(), r.name()),
+                    Received::Dropped(r) => println!(
+                        "{:7.3} dropped: {}",
+                        now.duration_since(start).as_secs_f64(),
+                        r.name()
+                    ),
                     _ => {}
                 }
             }
@@ -157,7 +195,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         }
         if num("rekey_ike_at").is_some_and(|s| t >= s) && !rekeyed_ike {
-            if let Some(sa) = ep.list_sas(now).first().filter(|s| s.established_for.is_some()) {
+            if let Some(sa) = ep
+                .list_sas(now)
+                .first()
+                .filter(|s| s.established_for.is_some())
+            {
                 rekeyed_ike = true;
                 let _ = ep.rekey_ike(now, sa.id);
             }
@@ -165,18 +207,27 @@ fn main() -> Result<(), Box<dyn Error>> {
         if num("ping") == Some(1) && child_up.is_some() && now >= next_ping {
             next_ping = now + Duration::from_secs(1);
             pings += 1;
-            let (IpAddr::V4(src), IpAddr::V4(dst)) = (local_ts.start, remote_ts.start) else { continue };
+            let (IpAddr::V4(src), IpAddr::V4(dst)) = (local_ts.start, remote_ts.start) else {
+                continue;
+            };
             let mut out = Vec::new();
             if let Ok(t) = ep.encrypt(now, pid, &echo_request(src, dst, pings), &mut out) {
                 sock4500.send_to(&out, t.dst)?;
             }
         }
         while let Some(t) = ep.poll_transmit() {
-            let sock = if t.src.port() == 4500 { &sock4500 } else { &sock500 };
+            let sock = if t.src.port() == 4500 {
+                &sock4500
+            } else {
+                &sock500
+            };
             sock.send_to(&t.bytes, t.dst)?;
         }
         while let Some(e) = ep.poll_event() {
-            println!("{:7.3} event {e:?}", now.duration_since(start).as_secs_f64());
+            println!(
+                "{:7.3} event {e:?}",
+                now.duration_since(start).as_secs_f64()
+            );
             match e {
                 Event::ChildSaUp { spi_in, .. } => child_up = Some(spi_in),
                 Event::ChildSaRekeyed { new_spi_in, .. } => child_up = Some(new_spi_in),
@@ -186,8 +237,20 @@ fn main() -> Result<(), Box<dyn Error>> {
         std::thread::sleep(Duration::from_millis(2));
     }
     for sa in ep.list_sas(Instant::now()) {
-        println!("sa {:?} {:?} {} children {:?}", sa.id, sa.state, sa.algorithms().unwrap_or_default(), sa.children.iter().map(|c| (c.algorithms(), c.counters)).collect::<Vec<_>>());
+        println!(
+            "sa {:?} {:?} {} children {:?}",
+            sa.id,
+            sa.state,
+            sa.algorithms().unwrap_or_default(),
+            sa.children
+                .iter()
+                .map(|c| (c.algorithms(), c.counters))
+                .collect::<Vec<_>>()
+        );
     }
-    println!("pings sent {pings}, replies {replies}, drops {}", ep.stats().dropped_total());
+    println!(
+        "pings sent {pings}, replies {replies}, drops {}",
+        ep.stats().dropped_total()
+    );
     Ok(())
 }

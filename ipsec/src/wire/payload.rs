@@ -97,7 +97,10 @@ impl Identification {
     /// else an FQDN.
     pub fn from_id_string(s: &str) -> Self {
         if let Some(fqdn) = s.strip_prefix('@') {
-            return Self { kind: IdType::Fqdn, data: fqdn.as_bytes().to_vec() };
+            return Self {
+                kind: IdType::Fqdn,
+                data: fqdn.as_bytes().to_vec(),
+            };
         }
         match s.parse::<IpAddr>() {
             Ok(IpAddr::V4(a)) => Self {
@@ -135,11 +138,35 @@ mod tests {
     #[test]
     fn id_strings_map_to_types_as_strongswan_does() {
         let id = Identification::from_id_string;
-        assert_eq!(id("10.1.2.3"), Identification { kind: IdType::Ipv4, data: vec![10, 1, 2, 3] });
+        assert_eq!(
+            id("10.1.2.3"),
+            Identification {
+                kind: IdType::Ipv4,
+                data: vec![10, 1, 2, 3]
+            }
+        );
         assert_eq!(id("::1").kind, IdType::Ipv6);
-        assert_eq!(id("gw.acme.example"), Identification { kind: IdType::Fqdn, data: b"gw.acme.example".to_vec() });
-        assert_eq!(id("@gw.acme.example"), Identification { kind: IdType::Fqdn, data: b"gw.acme.example".to_vec() });
-        assert_eq!(id("ops@acme.example"), Identification { kind: IdType::Rfc822, data: b"ops@acme.example".to_vec() });
+        assert_eq!(
+            id("gw.acme.example"),
+            Identification {
+                kind: IdType::Fqdn,
+                data: b"gw.acme.example".to_vec()
+            }
+        );
+        assert_eq!(
+            id("@gw.acme.example"),
+            Identification {
+                kind: IdType::Fqdn,
+                data: b"gw.acme.example".to_vec()
+            }
+        );
+        assert_eq!(
+            id("ops@acme.example"),
+            Identification {
+                kind: IdType::Rfc822,
+                data: b"ops@acme.example".to_vec()
+            }
+        );
         assert_eq!(id("ops@acme.example").to_string(), "ops@acme.example");
         assert_eq!(id("10.1.2.3").to_string(), "10.1.2.3");
     }
