@@ -450,12 +450,21 @@ impl Endpoint {
             .collect();
         // Newest first, so a rekeyed child takes over from the one it replaces.
         spis.sort_by(|a, b| b.1.installed.cmp(&a.1.installed).then(a.0.cmp(b.0)));
+        let (ike_port, natt_port) = (self.core.config.ike_port, self.core.config.natt_port);
         for (spi, c) in spis {
             if let Some(sa) = self.sas.get(&c.ike) {
+                // ESP always rides in UDP on the NAT-T ports (RFC 3948), even if IKE
+                // stayed on 500.
+                let src = SocketAddr::new(sa.local.ip(), natt_port);
+                let dst = if sa.remote.port() == ike_port {
+                    SocketAddr::new(sa.remote.ip(), natt_port)
+                } else {
+                    sa.remote
+                };
                 self.outbound
                     .entry(c.peer)
                     .or_default()
-                    .push((*spi, sa.local, sa.remote));
+                    .push((*spi, src, dst));
             }
         }
     }
