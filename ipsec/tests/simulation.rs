@@ -648,3 +648,81 @@ fn unreachable_responder_times_out() {
     assert_clean(&sim2);
     sim.run_for(SECOND);
 }
+
+#[test]
+fn a_flood_of_half_open_sas_is_capped_by_cookies() {
+    use cvlan_ipsec::{Endpoint, EndpointConfig};
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+    let a = peer(Some(B_IP), "a.example", "b.example", "k", A_NET, B_NET);
+    let b = peer(None, "b.example", "a.example", "k", B_NET, A_NET);
+    let b_cfg = EndpointConfig {
+        cookie_threshold: 5,
+        ..config(B_IP)
+    };
+    let mut sim = Sim::with_configs(98, a, b, config(A_IP), b_cfg);
+    // Twenty spoofed initiators send IKE_SA_INIT and never answer.
+    for i in 0..20u8 {
+        let ip = std::net::Ipv4Addr::new(198, 51, 100, i + 1);
+        let mut x = Endpoint::new(
+            config(ip),
+            Box::new(ChaCha20Rng::seed_from_u64(1000 + i as u64)),
+            sim.now,
+        );
+        let p = x.add_peer(peer(
+            Some(B_IP),
+            "x.example",
+            "b.example",
+            "k",
+            A_NET,
+            B_NET,
+        ));
+        x.initiate(sim.now, p).unwrap();
+        let mut t = x.poll_transmit().unwrap();
+        let now = sim.now;
+        sim.nodes[1]
+            .ep
+            .handle_datagram(now, t.dst, t.src, &mut t.bytes);
+        while sim.nodes[1].ep.poll_transmit().is_some() {}
+    }
+    assert_eq!(
+        sim.nodes[1].ep.ike_sa_count(),
+        5,
+        "only the threshold's worth of half-open SAs"
+    );
+    assert_eq!(
+        sim.nodes[1]
+            .ep
+            .stats()
+            .dropped(cvlan_ipsec::DropReason::CookieRequired),
+        15
+    );
+    // The real initiator is asked for a cookie, returns it and gets through.
+    sim.establish(SECOND);
+    let up = sim.nodes[1]
+        .ep
+        .list_sas(sim.now)
+        .into_iter()
+        .filter(|s| s.state == IkeState::Established)
+        .count();
+    assert_eq!(up, 1);
+    assert_traffic(&mut sim, "after flood");
+    // The spoofed half-open SAs expire.
+    sim.run_for(Duration::from_secs(31));
+    assert_eq!(sim.nodes[1].ep.ike_sa_count(), 1);
+}
+
+#[test]
+fn psk_never_appears_in_debug_output() {
+    let p = peer(
+        Some(B_IP),
+        "a.example",
+        "b.example",
+        "very-secret-psk",
+        A_NET,
+        B_NET,
+    );
+    let shown = format!("{p:?} {:?}", p.psk);
+    assert!(!shown.contains("very-secret-psk"), "{shown}");
+    assert!(shown.contains("<redacted>"));
+}

@@ -253,3 +253,92 @@ pub fn encode_payloads(payloads: &[Payload]) -> (u8, Vec<u8>) {
     }
     (payloads.first().map_or(0, Payload::kind), out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            spi_i: 1,
+            spi_r: 0,
+            next_payload: 0,
+            version: 0x20,
+            exchange: ExchangeType::IkeSaInit,
+            flags: FLAG_INITIATOR,
+            message_id: 0,
+            length: 0,
+        }
+    }
+
+    /// A message whose first payload is an unknown type 200 with the given critical bit,
+    /// followed by a Nonce.
+    fn with_unknown(critical: bool) -> Vec<u8> {
+        let mut m = Message {
+            header: header(),
+            payloads: vec![Payload::Nonce(vec![7; 16])],
+        }
+        .encode();
+        let unknown = [
+            PayloadType::NONCE,
+            if critical { 0x80 } else { 0 },
+            0,
+            8,
+            1,
+            2,
+            3,
+            4,
+        ];
+        m[16] = 200;
+        m.splice(HEADER_LEN..HEADER_LEN, unknown);
+        let len = m.len() as u32;
+        m[24..28].copy_from_slice(&len.to_be_bytes());
+        m
+    }
+
+    #[test]
+    fn unknown_payloads_are_skipped_unless_critical() {
+        let m = Message::parse(&with_unknown(false)).unwrap();
+        assert_eq!(m.payloads, vec![Payload::Nonce(vec![7; 16])]);
+        assert_eq!(
+            Message::parse(&with_unknown(true)),
+            Err(WireError::UnsupportedCritical(200))
+        );
+    }
+
+    #[test]
+    fn header_checks_length_and_version() {
+        let mut m = Message {
+            header: header(),
+            payloads: vec![],
+        }
+        .encode();
+        assert!(Message::parse(&m).is_ok());
+        m[17] = 0x30;
+        assert_eq!(Message::parse(&m), Err(WireError::BadMajorVersion(3)));
+        m[17] = 0x20;
+        m.push(0);
+        assert_eq!(Header::parse(&m), Err(WireError::BadLength));
+        assert_eq!(Header::parse(&m[..27]), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn sk_must_be_the_last_payload() {
+        let payloads = vec![Payload::Encrypted {
+            first: PayloadType::NONCE,
+            data: vec![0; 20],
+        }];
+        let mut m = Message {
+            header: header(),
+            payloads,
+        }
+        .encode();
+        m.extend_from_slice(&[0, 0, 0, 4]);
+        let len = m.len() as u32;
+        m[24..28].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            Message::parse(&m),
+            Err(WireError::Malformed("SK payload is not last"))
+        );
+    }
+}
