@@ -188,21 +188,22 @@ fn main() -> Result<(), Box<dyn Error>> {
             ep.handle_timeout(now);
         }
         let t = now.duration_since(start).as_secs();
-        if let Some(spi) = child_up {
-            if num("rekey_child_at").is_some_and(|s| t >= s) && !rekeyed_child {
-                rekeyed_child = true;
-                let _ = ep.rekey_child(now, spi);
-            }
+        if let Some(spi) = child_up
+            && num("rekey_child_at").is_some_and(|s| t >= s)
+            && !rekeyed_child
+        {
+            rekeyed_child = true;
+            let _ = ep.rekey_child(now, spi);
         }
-        if num("rekey_ike_at").is_some_and(|s| t >= s) && !rekeyed_ike {
-            if let Some(sa) = ep
+        if num("rekey_ike_at").is_some_and(|s| t >= s)
+            && !rekeyed_ike
+            && let Some(sa) = ep
                 .list_sas(now)
                 .first()
                 .filter(|s| s.established_for.is_some())
-            {
-                rekeyed_ike = true;
-                let _ = ep.rekey_ike(now, sa.id);
-            }
+        {
+            rekeyed_ike = true;
+            let _ = ep.rekey_ike(now, sa.id);
         }
         if num("ping") == Some(1) && child_up.is_some() && now >= next_ping {
             next_ping = now + Duration::from_secs(1);
