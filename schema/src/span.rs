@@ -91,6 +91,28 @@ impl SourceMap {
             .map(|(i, s)| (SourceId(u32::try_from(i).unwrap_or(u32::MAX)), s))
     }
 
+    /// Replaces every byte of `span` except `=` and line breaks with `*`, so an inline
+    /// secret never reaches a rendered report. Byte length and line structure are kept.
+    pub fn mask(&mut self, span: Span) {
+        let Some(source) = self.sources.get_mut(span.source.0 as usize) else {
+            return;
+        };
+        let mut bytes = source.text.as_bytes().to_vec();
+        let end = span.offset.saturating_add(span.len).min(bytes.len());
+        for b in bytes
+            .get_mut(span.offset.min(end)..end)
+            .into_iter()
+            .flatten()
+        {
+            if !matches!(*b, b'=' | b'\n' | b'\r') {
+                *b = b'*';
+            }
+        }
+        // Every byte of a multi-byte character inside the span became ASCII; characters
+        // outside it are untouched, so the text stays UTF-8.
+        source.text = String::from_utf8_lossy(&bytes).into_owned().into();
+    }
+
     /// The 1-based line and column of the start of `span` (column counts characters).
     pub fn line_column(&self, span: Span) -> (usize, usize) {
         let Some(source) = self.get(span.source) else {
@@ -121,5 +143,14 @@ mod tests {
         assert_eq!(map.line_column(Span::new(id, 3, 1)), (2, 1));
         // 'ç' is two bytes: "x" sits at byte 7, character column 4.
         assert_eq!(map.line_column(Span::new(id, 7, 1)), (2, 4));
+    }
+
+    #[test]
+    fn mask_hides_a_secret_and_keeps_positions() {
+        let mut map = SourceMap::default();
+        let id = map.add("a.kdl", "auth secret=\"hünter2\" x");
+        map.mask(Span::new(id, 11, 11));
+        let text = &map.get(id).expect("source").text;
+        assert_eq!(&**text, "auth secret=********** x");
     }
 }

@@ -1,0 +1,29 @@
+//! cvlan-lab: CloudVLAN labs on one machine.
+//!
+//! A lab is declared in a small KDL topology file (switches, NAT routers, hosts and the daemons
+//! on them) and built from network namespaces, veth links, bridges and nftables. It is the
+//! README's demo (`cvlan-lab up`) and the library the end-to-end tests use ([`Lab`]).
+
+pub mod bins;
+pub mod checks;
+pub mod command;
+pub mod cvland;
+mod error;
+mod host;
+mod lab;
+pub mod naming;
+pub mod nat;
+pub mod netfile;
+pub mod netplan;
+pub mod process;
+mod realize;
+pub mod record;
+pub mod require;
+pub mod topology;
+pub mod wireguard;
+
+pub use error::LabError;
+pub use host::{HostHandle, LabChild, NatHandle};
+pub use lab::{Lab, LabOptions, NETWORK_FILE};
+pub use require::{Privileged, require_root};
+pub use topology::{LoadError, Topology, TopologyError};

@@ -1,0 +1,511 @@
+//! Reads a topology KDL document into the model, recording the spans the validator needs to
+//! point at; shape errors become problems, never panics.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+use kdl::{KdlDocument, KdlNode};
+use miette::{NamedSource, SourceSpan};
+
+use super::diagnostic::SourceText;
+use super::reader::{Reader, Spanned};
+use super::validate::{self, AttachmentSpans, HostSpans, NatSpans, Spans};
+use super::{
+    Attachment, Check, Host, Mapping, MeshNode, Nat, PingTarget, Problem, ProcessDecl, Service,
+    Switch, Topology, TopologyError,
+};
+
+/// Deeper nesting than this is refused before the text reaches the KDL parser, whose
+/// recursion would otherwise overflow the stack (see lab-recipes.md).
+const MAX_DEPTH: usize = 16;
+
+const TOP_LEVEL: &[&str] = &["lab", "network", "switch", "nat", "host", "check"];
+const HOST_CHILDREN: &[&str] = &["link", "gateway", "cvland", "wireguard-go", "process"];
+const NAT_CHILDREN: &[&str] = &["mapping", "wan", "lan"];
+
+pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> {
+    let source: SourceText = Arc::new(NamedSource::new(
+        path.display().to_string(),
+        text.to_owned(),
+    ));
+    if let Some(problem) = depth_problem(text) {
+        return Err(TopologyError::new(&source, vec![problem]));
+    }
+    let doc = match KdlDocument::parse_v2(text) {
+        Ok(doc) => doc,
+        Err(err) => {
+            let problems = err
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    Problem::new(
+                        "cvlan-lab::syntax",
+                        d.message.clone().unwrap_or_else(|| "invalid KDL".into()),
+                        d.span,
+                        d.label.clone().unwrap_or_else(|| "here".into()),
+                    )
+                    .with_help(d.help.clone().unwrap_or_else(|| {
+                        "topology files are KDL 2.0: quote strings, `#true`/`#false`".into()
+                    }))
+                })
+                .collect();
+            return Err(TopologyError::new(&source, problems));
+        }
+    };
+    let mut parser = Parser::default();
+    parser.document(&doc);
+    let Parser {
+        mut reader,
+        mut topology,
+        spans,
+    } = parser;
+    if topology.name.is_empty() {
+        topology.name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "lab".into());
+    }
+    if let Some(network) = &topology.network {
+        let base = path.parent().unwrap_or(Path::new("."));
+        topology.network = Some(base.join(network));
+    }
+    validate::validate(&mut reader, &topology, &spans);
+    if reader.problems.is_empty() {
+        Ok(topology)
+    } else {
+        Err(TopologyError::new(&source, reader.problems))
+    }
+}
+
+/// A problem when braces nest deeper than [`MAX_DEPTH`] (counted without regard to strings,
+/// which is conservative: topology files nest three levels at most).
+fn depth_problem(text: &str) -> Option<Problem> {
+    let mut depth = 0usize;
+    for (offset, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > MAX_DEPTH {
+            return Some(
+                Problem::new(
+                    "cvlan-lab::too-deep",
+                    format!("blocks nest deeper than {MAX_DEPTH} levels"),
+                    SourceSpan::from((offset, 1)),
+                    "too deep",
+                )
+                .with_help("a topology nests three levels at most; check for unbalanced `{`"),
+            );
+        }
+    }
+    None
+}
+
+#[derive(Default)]
+struct Parser {
+    reader: Reader,
+    topology: Topology,
+    spans: Spans,
+}
+
+impl Parser {
+    fn document(&mut self, doc: &KdlDocument) {
+        for node in doc.nodes() {
+            match node.name().value() {
+                "lab" => self.lab(node),
+                "network" => self.network(node),
+                "switch" => self.switch(node),
+                "nat" => self.nat(node),
+                "host" => self.host(node),
+                "check" => self.checks(node),
+                _ => self.reader.unknown_node(node, "at top level", TOP_LEVEL),
+            }
+        }
+    }
+
+    fn lab(&mut self, node: &KdlNode) {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        self.reader.no_children(node);
+        if let Some(name) = self.reader.string_arg(node, 0) {
+            self.topology.name = name.value;
+        }
+    }
+
+    fn network(&mut self, node: &KdlNode) {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        self.reader.no_children(node);
+        if let Some(path) = self.reader.string_arg(node, 0) {
+            self.topology.network = Some(path.value.into());
+            self.spans.network = Some(path.span);
+        }
+    }
+
+    fn switch(&mut self, node: &KdlNode) {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &["subnet"]);
+        self.reader.no_children(node);
+        let name = self.name(node);
+        let subnet = match self.reader.string_prop(node, "subnet") {
+            Some(s) => self.subnet(&s),
+            None => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::missing-property",
+                        "`switch` needs a `subnet`",
+                        node.span(),
+                        "no subnet",
+                    )
+                    .with_help(r#"written as: switch "lan" subnet="10.0.0.0/24""#),
+                );
+                None
+            }
+        };
+        if let (Some(name), Some(subnet)) = (name, subnet) {
+            self.spans.switch_names.push(name.span);
+            self.topology.switches.push(Switch {
+                name: name.value,
+                subnet,
+            });
+        }
+    }
+
+    fn nat(&mut self, node: &KdlNode) {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        let name = self.name(node);
+        let mut mapping = None;
+        let mut wan = None;
+        let mut lan = None;
+        for child in children(node) {
+            match child.name().value() {
+                "mapping" => mapping = self.mapping(child),
+                "wan" => wan = self.attachment(child),
+                "lan" => lan = self.attachment(child),
+                _ => self.reader.unknown_node(child, "in `nat`", NAT_CHILDREN),
+            }
+        }
+        for (what, missing) in [("wan", wan.is_none()), ("lan", lan.is_none())] {
+            if missing {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::missing-child",
+                        format!("`nat` needs a `{what}` side"),
+                        node.span(),
+                        format!("no `{what}`"),
+                    )
+                    .with_help(format!(r#"add: {what} "SWITCH" address="…""#)),
+                );
+            }
+        }
+        let (Some(name), Some((wan, wan_spans)), Some((lan, lan_spans))) = (name, wan, lan) else {
+            return;
+        };
+        self.spans.nats.push(NatSpans {
+            name: name.span,
+            wan: wan_spans,
+            lan: lan_spans,
+        });
+        self.topology.nats.push(Nat {
+            name: name.value,
+            mapping: mapping.unwrap_or(Mapping::EndpointIndependent),
+            wan,
+            lan,
+        });
+    }
+
+    fn mapping(&mut self, node: &KdlNode) -> Option<Mapping> {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        self.reader.no_children(node);
+        let value = self.reader.string_arg(node, 0)?;
+        match value.value.as_str() {
+            "endpoint-independent" => Some(Mapping::EndpointIndependent),
+            "symmetric" => Some(Mapping::Symmetric),
+            other => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::unknown-mapping",
+                        format!("unknown NAT mapping `{other}`"),
+                        value.span,
+                        "not a mapping",
+                    )
+                    .with_help(r#"use "endpoint-independent" or "symmetric""#),
+                );
+                None
+            }
+        }
+    }
+
+    fn attachment(&mut self, node: &KdlNode) -> Option<(Attachment, AttachmentSpans)> {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &["address"]);
+        self.reader.no_children(node);
+        let switch = self.reader.string_arg(node, 0);
+        let address = match self.reader.string_prop(node, "address") {
+            Some(a) => self.address(&a).map(|addr| (addr, a.span)),
+            None => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::missing-property",
+                        format!("`{}` needs an `address`", node.name().value()),
+                        node.span(),
+                        "no address",
+                    )
+                    .with_help(usage_link(node)),
+                );
+                None
+            }
+        };
+        let (switch, (address, address_span)) = (switch?, address?);
+        Some((
+            Attachment {
+                switch: switch.value,
+                address,
+            },
+            AttachmentSpans {
+                switch: switch.span,
+                address: address_span,
+            },
+        ))
+    }
+
+    fn host(&mut self, node: &KdlNode) {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        let Some(name) = self.name(node) else { return };
+        let mut host = Host {
+            name: name.value,
+            links: Vec::new(),
+            gateway: None,
+            services: Vec::new(),
+        };
+        let mut spans = HostSpans {
+            name: name.span,
+            links: Vec::new(),
+            gateway: None,
+            services: Vec::new(),
+        };
+        for child in children(node) {
+            match child.name().value() {
+                "link" => {
+                    if let Some((link, link_spans)) = self.attachment(child) {
+                        host.links.push(link);
+                        spans.links.push(link_spans);
+                    }
+                }
+                "gateway" => {
+                    self.reader.args(child, 1, 1);
+                    self.reader.check_props(child, &[]);
+                    self.reader.no_children(child);
+                    if let Some(gw) = self.reader.string_arg(child, 0) {
+                        host.gateway = self.address(&gw);
+                        spans.gateway = Some(gw.span);
+                    }
+                }
+                "cvland" | "wireguard-go" => {
+                    if let Some((service, endpoint_span)) = self.mesh_service(child, &host.name) {
+                        host.services.push(service);
+                        spans.services.push((child.span(), endpoint_span));
+                    }
+                }
+                "process" => {
+                    if let Some(process) = self.process(child) {
+                        host.services.push(Service::Process(process));
+                        spans.services.push((child.span(), None));
+                    }
+                }
+                _ => self.reader.unknown_node(child, "in `host`", HOST_CHILDREN),
+            }
+        }
+        self.spans.hosts.push(spans);
+        self.topology.hosts.push(host);
+    }
+
+    fn mesh_service(
+        &mut self,
+        node: &KdlNode,
+        host: &str,
+    ) -> Option<(Service, Option<SourceSpan>)> {
+        self.reader.args(node, 0, 0);
+        self.reader.check_props(node, &["node", "endpoint"]);
+        self.reader.no_children(node);
+        let name = self.reader.string_prop(node, "node");
+        let endpoint = self.reader.string_prop(node, "endpoint");
+        let mesh = MeshNode {
+            node: name.map_or_else(|| host.to_owned(), |n| n.value),
+            endpoint: endpoint.as_ref().map(|e| e.value.clone()),
+        };
+        let service = if node.name().value() == "cvland" {
+            Service::Cvland(mesh)
+        } else {
+            Service::WireguardGo(mesh)
+        };
+        Some((service, endpoint.map(|e| e.span)))
+    }
+
+    fn process(&mut self, node: &KdlNode) -> Option<ProcessDecl> {
+        self.reader.args(node, 1, 1);
+        self.reader.check_props(node, &[]);
+        let name = self.name(node)?;
+        let mut command = Vec::new();
+        let mut ready_socket = None;
+        for child in children(node) {
+            match child.name().value() {
+                "command" => {
+                    self.reader.args(child, 1, usize::MAX);
+                    self.reader.check_props(child, &[]);
+                    self.reader.no_children(child);
+                    command = self
+                        .reader
+                        .string_args(child)
+                        .into_iter()
+                        .map(|a| a.value)
+                        .collect();
+                }
+                "ready" => {
+                    self.reader.args(child, 0, 0);
+                    self.reader.check_props(child, &["socket"]);
+                    self.reader.no_children(child);
+                    ready_socket = self.reader.string_prop(child, "socket").map(|s| s.value);
+                }
+                _ => self
+                    .reader
+                    .unknown_node(child, "in `process`", &["command", "ready"]),
+            }
+        }
+        if command.is_empty() {
+            self.reader.push(
+                Problem::new(
+                    "cvlan-lab::missing-child",
+                    "`process` needs a `command`",
+                    node.span(),
+                    "no command",
+                )
+                .with_help(r#"add: command "PROGRAM" "ARG"…"#),
+            );
+            return None;
+        }
+        Some(ProcessDecl {
+            name: name.value,
+            command,
+            ready_socket,
+        })
+    }
+
+    fn checks(&mut self, node: &KdlNode) {
+        self.reader.args(node, 0, 0);
+        self.reader.check_props(node, &[]);
+        for child in children(node) {
+            if child.name().value() != "ping" {
+                self.reader.unknown_node(child, "in `check`", &["ping"]);
+                continue;
+            }
+            self.reader.args(child, 2, 2);
+            self.reader.check_props(child, &[]);
+            self.reader.no_children(child);
+            let (Some(from), Some(to)) = (
+                self.reader.string_arg(child, 0),
+                self.reader.string_arg(child, 1),
+            ) else {
+                continue;
+            };
+            let target = match to.value.parse::<Ipv4Addr>() {
+                Ok(addr) => PingTarget::Address(addr),
+                Err(_) => PingTarget::Host(to.value.clone()),
+            };
+            self.spans.checks.push((from.span, to.span));
+            self.topology.checks.push(Check::Ping {
+                from: from.value,
+                to: target,
+            });
+        }
+    }
+
+    /// The node's name argument, checked to be an identifier.
+    fn name(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
+        let name = self.reader.string_arg(node, 0)?;
+        if is_identifier(&name.value) {
+            Some(name)
+        } else {
+            self.reader.push(
+                Problem::new(
+                    "cvlan-lab::bad-name",
+                    format!("`{}` is not a valid name", name.value),
+                    name.span,
+                    "invalid name",
+                )
+                .with_help("names are 1–32 of a-z, 0-9 and '-', starting with a letter or digit"),
+            );
+            None
+        }
+    }
+
+    fn subnet(&mut self, text: &Spanned<String>) -> Option<Ipv4Net> {
+        match text.value.parse::<Ipv4Net>() {
+            Ok(net) if net.prefix_len() <= 30 => Some(net.trunc()),
+            Ok(_) => {
+                self.reader.push(Problem::new(
+                    "cvlan-lab::bad-subnet",
+                    format!("subnet `{}` is too small for a switch", text.value),
+                    text.span,
+                    "prefix longer than /30",
+                ));
+                None
+            }
+            Err(_) => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::bad-subnet",
+                        format!("`{}` is not an IPv4 subnet", text.value),
+                        text.span,
+                        "not a subnet",
+                    )
+                    .with_help(r#"write it like "10.0.1.0/24""#),
+                );
+                None
+            }
+        }
+    }
+
+    fn address(&mut self, text: &Spanned<String>) -> Option<Ipv4Addr> {
+        match text.value.parse::<Ipv4Addr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::bad-address",
+                        format!("`{}` is not an IPv4 address", text.value),
+                        text.span,
+                        "not an address",
+                    )
+                    .with_help(r#"write it like "10.0.1.2" (the prefix comes from the switch)"#),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn children(node: &KdlNode) -> impl Iterator<Item = &KdlNode> {
+    node.children().into_iter().flat_map(|d| d.nodes())
+}
+
+fn usage_link(node: &KdlNode) -> String {
+    format!(
+        r#"written as: {} "SWITCH" address="10.0.0.2""#,
+        node.name().value()
+    )
+}
+
+/// Names become parts of namespace names: 1–32 of `[a-z0-9-]`, not starting with '-'.
+pub(super) fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}

@@ -1,0 +1,27 @@
+//! cvlan-proto: CloudVLAN's protobuf definitions and what is shared around them.
+//!
+//! - [`v1`]: the Rust generated from `cloudvlan/v1/*.proto`: the resource messages, the local
+//!   API (`LocalApi`, served by the daemons on a Unix socket), the control services (node and
+//!   vrouter ↔ controller) and the admin service (cvlanctl ↔ controller).
+//! - [`convert`]: the one place where proto messages and cvlan-schema's model types meet.
+//! - [`local`]: the Unix-socket transport of the local API (connect, serve).
+
+pub mod convert;
+pub mod local;
+
+/// The encoded `FileDescriptorSet` of every `cloudvlan/v1` file (with comments), for gRPC
+/// reflection and for tests that inspect the schema.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/cloudvlan_v1_descriptor.bin"));
+
+/// The well-known types (`Timestamp`, `Duration`) the generated messages use.
+pub use prost_types;
+
+/// Generated code for the `cloudvlan.v1` protobuf package.
+///
+/// The proto comments become the Rust docs; items prost and tonic add on their own (oneof
+/// modules, client and server plumbing) carry none, hence the allow.
+#[allow(missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("cloudvlan.v1");
+}

@@ -1,0 +1,457 @@
+//! cvland.kdl and vrouterd.kdl: which node or vrouter a host is and where its desired state
+//! comes from. Same diagnostics as network.kdl (codes, spans, "did you mean").
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::diagnostic::Diagnostic;
+use crate::grammar::Context;
+use crate::load::{finish, read_text};
+use crate::read::{self, Out};
+use crate::span::{SourceMap, Span, Spanned};
+use crate::syntax::{self, Entry, Node, Value};
+
+/// Default state directory (keys, cached netmap, flow stats).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/cloudvlan";
+/// Default local API socket.
+pub const DEFAULT_SOCKET: &str = "/run/cloudvlan/cvland.sock";
+/// Default TUN device name.
+pub const DEFAULT_TUN: &str = "cvl0";
+/// Default network file for `source "file"` and when no source is given.
+pub const DEFAULT_NETWORK_FILE: &str = "/etc/cloudvlan/network.kdl";
+/// Default branch for `source "git"`.
+pub const DEFAULT_GIT_BRANCH: &str = "main";
+/// Default path inside the repository for `source "git"`.
+pub const DEFAULT_GIT_PATH: &str = "network.kdl";
+/// Default poll interval for `source "git"`.
+pub const DEFAULT_GIT_INTERVAL: Duration = Duration::from_secs(30);
+
+/// What this host is in the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRole {
+    /// `node "NAME"`: a mesh node run by cvland.
+    Node(String),
+    /// `vrouter "NAME"`: an IPsec concentrator run by cvlan-vrouterd.
+    Vrouter(String),
+}
+
+impl HostRole {
+    /// The node or vrouter name.
+    pub fn name(&self) -> &str {
+        match self {
+            HostRole::Node(n) | HostRole::Vrouter(n) => n,
+        }
+    }
+}
+
+/// Where the desired state comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateSource {
+    /// `source "file" path=`: watch a file and reload it on change.
+    File {
+        /// The network file.
+        path: PathBuf,
+    },
+    /// `source "git" url= branch= path= interval=`: poll a repository.
+    Git {
+        /// Repository URL.
+        url: String,
+        /// Branch to follow.
+        branch: String,
+        /// Path of the network file inside the repository.
+        path: String,
+        /// How often to fetch.
+        interval: Duration,
+    },
+    /// `source "controller" [auth-key-file=]`: stream the netmap from the network's controller.
+    Controller {
+        /// File holding the auth key used for the first registration.
+        auth_key_file: Option<PathBuf>,
+    },
+}
+
+/// A checked cvland.kdl or vrouterd.kdl.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// Which node or vrouter this host is.
+    pub role: Spanned<HostRole>,
+    /// Where keys (0600), the cached netmap and flow stats live.
+    pub state_dir: PathBuf,
+    /// The local API socket.
+    pub socket: PathBuf,
+    /// The TUN device name.
+    pub tun: String,
+    /// Where the desired state comes from (`source "file"` of the default file when absent).
+    pub source: Spanned<StateSource>,
+    /// Answer denied inbound connections with ICMP "administratively prohibited" (default on).
+    pub icmp_prohibited: bool,
+    /// Overrides the network's `listen-port` on this host.
+    pub listen_port: Option<u16>,
+}
+
+/// The result of checking a host file: sources, the config when valid, every diagnostic.
+#[derive(Debug, Clone)]
+pub struct HostChecked {
+    /// The file read.
+    pub sources: SourceMap,
+    /// The config; `Some` exactly when no diagnostic is an error.
+    pub host: Option<HostConfig>,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads and checks the host file at `path`.
+pub fn load_host(path: &Path) -> Result<HostChecked, crate::LoadError> {
+    let text = read_text(path).map_err(|source| crate::LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(parse_host(&path.display().to_string(), &text))
+}
+
+/// Checks host-file text held in memory.
+pub fn parse_host(name: &str, text: &str) -> HostChecked {
+    let mut sources = SourceMap::default();
+    let id = sources.add(name, text);
+    let mut out = Out::default();
+    let mut draft = Draft::default();
+    match syntax::parse(id, text) {
+        Ok(nodes) => {
+            draft.read(&mut out, &nodes);
+            if draft.role.is_none() {
+                out.error(
+                    "cvlan::missing-property",
+                    Span::new(id, 0, 0),
+                    "the host file names no `node` or `vrouter`".to_owned(),
+                    "file starts here",
+                    "start the file with `node \"NAME\"` (or `vrouter \"NAME\"` for a vrouter host)",
+                );
+            }
+        }
+        Err(diags) => out.diags.extend(diags),
+    }
+    let config = draft.role.clone().map(|role| HostConfig {
+        role,
+        state_dir: draft
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+        socket: draft
+            .socket
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SOCKET.into()),
+        tun: draft.tun.clone().unwrap_or_else(|| DEFAULT_TUN.to_owned()),
+        source: draft.source.clone().unwrap_or_else(|| {
+            Spanned::new(
+                StateSource::File {
+                    path: DEFAULT_NETWORK_FILE.into(),
+                },
+                Span::new(id, 0, 0),
+            )
+        }),
+        icmp_prohibited: draft.icmp_prohibited.unwrap_or(true),
+        listen_port: draft.listen_port,
+    });
+    let parts = finish(sources, out, ());
+    HostChecked {
+        host: parts.model.and(config),
+        sources: parts.sources,
+        diagnostics: parts.diagnostics,
+    }
+}
+
+#[derive(Default)]
+struct Draft {
+    role: Option<Spanned<HostRole>>,
+    state_dir: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    tun: Option<String>,
+    source: Option<Spanned<StateSource>>,
+    icmp_prohibited: Option<bool>,
+    listen_port: Option<u16>,
+}
+
+fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-value",
+        "give an absolute path",
+        |v| {
+            if v.starts_with('/') {
+                Ok(PathBuf::from(v))
+            } else {
+                Err(format!("`{v}` is not an absolute path"))
+            }
+        },
+    )
+    .map(|p| p.value)
+}
+
+impl Draft {
+    fn read(&mut self, out: &mut Out, nodes: &[Node]) {
+        for (node, rule) in read::children(out, nodes, Context::Host) {
+            let entries = read::node_args(out, node, rule);
+            let Some(&entry) = entries.first() else {
+                continue;
+            };
+            match rule.name {
+                "icmp-prohibited" => match entry.value {
+                    Value::Bool(b) => self.icmp_prohibited = Some(b),
+                    _ => out.error(
+                        "cvlan::invalid-value",
+                        entry.span,
+                        "`icmp-prohibited` takes #true or #false".to_owned(),
+                        "not a boolean",
+                        "write `icmp-prohibited #false` to drop denied connections silently",
+                    ),
+                },
+                "listen-port" => {
+                    self.listen_port = crate::build::port_value(out, node, entry).map(|p| p.value);
+                }
+                _ => {
+                    let Some(value) = read::string_value(out, entry, &node.name) else {
+                        continue;
+                    };
+                    self.string_node(out, node, rule.name, value, entry);
+                }
+            }
+        }
+    }
+
+    fn string_node(&mut self, out: &mut Out, node: &Node, kind: &str, value: &str, entry: &Entry) {
+        match kind {
+            "node" | "vrouter" => {
+                if let Some(first) = &self.role {
+                    out.push(
+                        Diagnostic::error(
+                            "cvlan::duplicate-name",
+                            "a host file names one node or vrouter",
+                            node.name_span,
+                            "second one",
+                        )
+                        .with_label(first.span, "first one")
+                        .with_help("one cvland or vrouterd process serves one node or vrouter"),
+                    );
+                    return;
+                }
+                let name = read::name(out, value, entry, kind).value;
+                let role = if kind == "node" {
+                    HostRole::Node(name)
+                } else {
+                    HostRole::Vrouter(name)
+                };
+                self.role = Some(Spanned::new(role, entry.span));
+            }
+            "state-dir" => self.state_dir = absolute(out, value, entry),
+            "socket" => self.socket = absolute(out, value, entry),
+            "tun" => {
+                let ok = !value.is_empty()
+                    && value.len() < 16
+                    && value
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+                if ok {
+                    self.tun = Some(value.to_owned());
+                } else {
+                    out.error(
+                        "cvlan::invalid-value",
+                        entry.span,
+                        format!("`{value}` is not a Linux interface name"),
+                        "invalid interface name",
+                        "interface names are 1-15 letters, digits, `-` or `_`, e.g. cvl0",
+                    );
+                }
+            }
+            _ => self.source = source(out, node, value, entry).map(|s| Spanned::new(s, node.span)),
+        }
+    }
+}
+
+/// The properties each `source` kind takes.
+fn source_props(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "file" => &["path"],
+        "git" => &["url", "branch", "path", "interval"],
+        _ => &["auth-key-file"],
+    }
+}
+
+fn source(out: &mut Out, node: &Node, kind: &str, entry: &Entry) -> Option<StateSource> {
+    if !matches!(kind, "file" | "git" | "controller") {
+        let help = crate::suggest::did_you_mean(kind, ["file", "git", "controller"])
+            .unwrap_or_else(|| "sources are \"file\", \"git\" and \"controller\"".to_owned());
+        out.error(
+            "cvlan::invalid-value",
+            entry.span,
+            format!("`{kind}` is not a source"),
+            "unknown source",
+            help,
+        );
+        return None;
+    }
+    let allowed = source_props(kind);
+    // Properties of no source at all were reported against the grammar already.
+    let any_source = Context::Host.rule("source").map_or(&[][..], |r| r.props);
+    for prop in node.props() {
+        let Some((key, span)) = &prop.key else {
+            continue;
+        };
+        if !allowed.contains(&key.as_str()) && any_source.contains(&key.as_str()) {
+            out.error(
+                "cvlan::unknown-property",
+                *span,
+                format!("`source \"{kind}\"` has no property `{key}`"),
+                "not used by this source",
+                format!("allowed with \"{kind}\": {}", allowed.join(", ")),
+            );
+        }
+    }
+    let mut text = |key: &str| read::prop_str(out, node, key).map(|(v, e)| (v.to_owned(), e));
+    Some(match kind {
+        "file" => {
+            let path = match text("path") {
+                Some((v, e)) => absolute(out, &v, e)?,
+                None => DEFAULT_NETWORK_FILE.into(),
+            };
+            StateSource::File { path }
+        }
+        "git" => {
+            let Some((url, url_entry)) = text("url") else {
+                read::missing_prop(out, node, "url", "\"https://git.example/net.git\"");
+                return None;
+            };
+            if url.is_empty() || url.chars().any(char::is_whitespace) {
+                out.error(
+                    "cvlan::invalid-value",
+                    url_entry.span,
+                    "the repository URL is empty or contains spaces".to_owned(),
+                    "invalid URL",
+                    "give the clone URL, e.g. https://git.acme.example/net.git",
+                );
+                return None;
+            }
+            let branch = text("branch").map_or_else(|| DEFAULT_GIT_BRANCH.to_owned(), |(v, _)| v);
+            let path = text("path").map_or_else(|| DEFAULT_GIT_PATH.to_owned(), |(v, _)| v);
+            let interval = match read::prop_str(out, node, "interval") {
+                Some((v, e)) => crate::build::duration(out, v, e)?.value,
+                None => DEFAULT_GIT_INTERVAL,
+            };
+            if branch.is_empty() || path.is_empty() || path.starts_with('/') {
+                out.error(
+                    "cvlan::invalid-value",
+                    node.name_span,
+                    "branch and path must be non-empty, and path relative to the repository"
+                        .to_owned(),
+                    "invalid git source",
+                    "e.g. branch=\"main\" path=\"network.kdl\"",
+                );
+                return None;
+            }
+            StateSource::Git {
+                url,
+                branch,
+                path,
+                interval,
+            }
+        }
+        _ => {
+            let auth_key_file = match text("auth-key-file") {
+                Some((v, e)) => Some(absolute(out, &v, e)?),
+                None => None,
+            };
+            StateSource::Controller { auth_key_file }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply() {
+        let checked = parse_host("cvland.kdl", "node \"laptop-alice\"\n");
+        let host = checked.host.expect("valid");
+        assert_eq!(host.role.value, HostRole::Node("laptop-alice".into()));
+        assert_eq!(host.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
+        assert_eq!(host.socket, PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(host.tun, "cvl0");
+        assert_eq!(
+            host.source.value,
+            StateSource::File {
+                path: DEFAULT_NETWORK_FILE.into()
+            }
+        );
+        assert!(host.icmp_prohibited);
+        assert_eq!(host.listen_port, None);
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let text = r#"vrouter "dc1-gw"
+state-dir "/srv/cvlan"
+socket "/run/cvlan.sock"
+tun "ipsec7"
+source "git" url="https://git.acme.example/net.git" branch="prod" path="nets/corp.kdl" interval="2m"
+icmp-prohibited #false
+listen-port 41641
+"#;
+        let checked = parse_host("vrouterd.kdl", text);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        let host = checked.host.expect("valid");
+        assert_eq!(host.role.value.name(), "dc1-gw");
+        assert_eq!(
+            host.source.value,
+            StateSource::Git {
+                url: "https://git.acme.example/net.git".into(),
+                branch: "prod".into(),
+                path: "nets/corp.kdl".into(),
+                interval: Duration::from_secs(120),
+            }
+        );
+        assert!(!host.icmp_prohibited);
+        assert_eq!(host.listen_port, Some(41641));
+        let ctl = parse_host(
+            "c.kdl",
+            "node \"a\"\nsource \"controller\" auth-key-file=\"/etc/cloudvlan/authkey\"\n",
+        );
+        assert_eq!(
+            ctl.host.expect("valid").source.value,
+            StateSource::Controller {
+                auth_key_file: Some("/etc/cloudvlan/authkey".into())
+            }
+        );
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let text = "nod \"a\"\nsource \"gti\"\ntun \"way-too-long-interface\"\nsource \"file\" url=\"x\"\nicmp-prohibited \"no\"\n";
+        let checked = parse_host("cvland.kdl", text);
+        let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "cvlan::unknown-node",
+                "cvlan::missing-property",
+                "cvlan::invalid-value",
+                "cvlan::invalid-value",
+                "cvlan::duplicate-property",
+                "cvlan::invalid-value"
+            ]
+        );
+        assert_eq!(
+            checked.diagnostics[0]
+                .help
+                .as_deref()
+                .map(|h| h.starts_with("did you mean `node`?")),
+            Some(true)
+        );
+        assert_eq!(
+            checked.diagnostics[2].help.as_deref(),
+            Some("did you mean `git`?")
+        );
+        assert!(checked.host.is_none());
+    }
+}

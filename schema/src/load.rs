@@ -1,0 +1,207 @@
+//! The entry points for network.kdl: read the root file and its includes, build the model,
+//! validate it, and hand back every diagnostic with the sources they point into.
+
+use std::path::{Path, PathBuf};
+
+use crate::build::Draft;
+use crate::diagnostic::Diagnostic;
+use crate::model::Network;
+use crate::read::Out;
+use crate::span::{SourceId, SourceMap, Span};
+use crate::syntax;
+
+/// The result of checking a network file: its sources, the model when the file is valid, and
+/// every diagnostic (errors and warnings).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Every file read (root first, then includes), with inline secrets masked.
+    pub sources: SourceMap,
+    /// The model; `Some` exactly when no diagnostic is an error.
+    pub network: Option<Network>,
+    /// Every problem found, ordered by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    /// True when no diagnostic is an error.
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Why a root file could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// Reads the file at `path`, follows its `include`s (relative to the file's directory) and
+/// checks the whole network.
+pub fn load_network(path: &Path) -> Result<Checked, LoadError> {
+    let text = read_text(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut include = |rel: &str| {
+        let full = dir.join(rel);
+        read_text(&full)
+            .map(|text| (full.display().to_string(), text))
+            .map_err(|e| format!("cannot read {}: {e}", full.display()))
+    };
+    Ok(check_network(
+        &path.display().to_string(),
+        &text,
+        &mut include,
+    ))
+}
+
+/// Reads a file as UTF-8, refusing oversized files before reading them whole.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    let len = std::fs::metadata(path)?.len();
+    if len > syntax::bounds::MAX_FILE_BYTES as u64 + 1 {
+        // Read only enough to let the bounds check report the size.
+        use std::io::Read as _;
+        let mut text = String::new();
+        std::fs::File::open(path)?
+            .take(syntax::bounds::MAX_FILE_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .ok();
+        return Ok(text);
+    }
+    let bytes = std::fs::read(path)?;
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is not UTF-8 text",
+        )
+    })
+}
+
+/// Checks network text held in memory. `include` lines cannot be followed without a file
+/// system, so each is reported (`cvlan::include`); use [`load_network`] for files with
+/// includes.
+pub fn parse_network(name: &str, text: &str) -> Checked {
+    let mut include = |_: &str| -> Result<(String, String), String> {
+        Err(
+            "includes are followed only when checking a file on disk (cvlanctl check FILE)"
+                .to_owned(),
+        )
+    };
+    check_network(name, text, &mut include)
+}
+
+/// Resolves an include path to the included file's display name and text, or says why not.
+pub type IncludeReader<'a> = dyn FnMut(&str) -> Result<(String, String), String> + 'a;
+
+/// Checks network text, asking `include` for the name and text of each included path.
+pub fn check_network(name: &str, text: &str, include: &mut IncludeReader<'_>) -> Checked {
+    let mut sources = SourceMap::default();
+    let mut out = Out::default();
+    let mut draft = Draft::new();
+    let root = sources.add(name, text);
+    let root_ok = read_source(&mut out, &mut draft, root, text, true);
+    let includes = std::mem::take(&mut draft.includes);
+    let mut seen: Vec<String> = Vec::new();
+    for (path, span) in includes {
+        if path.starts_with('/') || path.is_empty() {
+            include_error(
+                &mut out,
+                span,
+                format!("`{path}` is not a relative path"),
+                "include paths are relative to the including file, e.g. include \"relays.kdl\"",
+            );
+            continue;
+        }
+        if seen.contains(&path) {
+            include_error(
+                &mut out,
+                span,
+                format!("`{path}` is included twice"),
+                "include each file once",
+            );
+            continue;
+        }
+        seen.push(path.clone());
+        match include(&path) {
+            Ok((name, text)) => {
+                let id = sources.add(name, text.as_str());
+                read_source(&mut out, &mut draft, id, &text, false);
+            }
+            Err(message) => include_error(
+                &mut out,
+                span,
+                message,
+                "check the path; it is relative to the including file",
+            ),
+        }
+    }
+    draft.finish();
+    if root_ok && draft.network_at.is_none() {
+        out.error(
+            "cvlan::missing-network",
+            Span::new(root, 0, 0),
+            "there is no `network` block".to_owned(),
+            "file starts here",
+            "start the file with `network \"NAME\" { overlay \"100.64.0.0/10\" }`",
+        );
+    }
+    crate::validate::validate(&draft.net, &sources, &mut out.diags);
+    finish(sources, out, draft.net).into()
+}
+
+fn read_source(out: &mut Out, draft: &mut Draft, id: SourceId, text: &str, root: bool) -> bool {
+    match syntax::parse(id, text) {
+        Ok(nodes) => {
+            draft.read_file(out, &nodes, root);
+            true
+        }
+        Err(diags) => {
+            out.diags.extend(diags);
+            false
+        }
+    }
+}
+
+fn include_error(out: &mut Out, span: Span, message: String, help: &str) {
+    out.error("cvlan::include", span, message, "this include", help);
+}
+
+/// Masks secrets, orders diagnostics and decides whether the model is handed out.
+pub(crate) fn finish<T>(mut sources: SourceMap, out: Out, model: T) -> CheckedParts<T> {
+    for span in &out.redact {
+        sources.mask(*span);
+    }
+    let mut diagnostics = out.diags;
+    diagnostics.sort_by_key(|d| (d.span.source, d.span.offset));
+    let ok = !diagnostics.iter().any(Diagnostic::is_error);
+    CheckedParts {
+        sources,
+        model: ok.then_some(model),
+        diagnostics,
+    }
+}
+
+/// What [`finish`] produces, before it is named for its file kind.
+pub(crate) struct CheckedParts<T> {
+    pub sources: SourceMap,
+    pub model: Option<T>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl From<CheckedParts<Network>> for Checked {
+    fn from(parts: CheckedParts<Network>) -> Self {
+        Checked {
+            sources: parts.sources,
+            network: parts.model,
+            diagnostics: parts.diagnostics,
+        }
+    }
+}

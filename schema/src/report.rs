@@ -1,0 +1,182 @@
+//! Rendering diagnostics: miette's graphical report for people (deterministic, no colours,
+//! fixed width, so snapshots are stable) and the JSON shape of `cvlanctl check --format json`.
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::span::SourceMap;
+
+/// Width the human report wraps at.
+const WIDTH: usize = 100;
+
+/// Renders every diagnostic as miette's graphical report: file, line and column, the source
+/// lines with labelled spans, the code and the help line. Plain text without colours.
+pub fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
+    let handler = GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(WIDTH)
+        .with_links(false);
+    let mut out = String::new();
+    for diagnostic in diagnostics {
+        let report = Report::new(sources, diagnostic);
+        if handler.render_report(&mut out, &report).is_err() {
+            // Rendering into a String cannot fail short of a bug in the handler; fall back to
+            // the one-line form rather than lose the diagnostic.
+            out.push_str(&render_line(sources, diagnostic));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One line per diagnostic: `file:line:column: severity[code]: message`.
+pub fn render_line(sources: &SourceMap, diagnostic: &Diagnostic) -> String {
+    let (line, column) = sources.line_column(diagnostic.span);
+    let file = sources
+        .get(diagnostic.span.source)
+        .map_or("?", |s| s.name.as_str());
+    format!(
+        "{file}:{line}:{column}: {}[{}]: {}\n",
+        diagnostic.severity.as_str(),
+        diagnostic.code,
+        diagnostic.message
+    )
+}
+
+/// A diagnostic in the JSON form of `cvlanctl check --format json` (1-based lines and columns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonDiagnostic {
+    /// `"error"` or `"warning"`.
+    pub severity: String,
+    /// Stable code, e.g. `cvlan::overlap`.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+    /// The file the diagnostic points into.
+    pub file: String,
+    /// 1-based line of the primary span.
+    pub line: usize,
+    /// 1-based column (in characters) of the primary span.
+    pub column: usize,
+    /// The labelled spans.
+    pub labels: Vec<JsonLabel>,
+    /// What to do about it.
+    pub help: Option<String>,
+}
+
+/// A labelled span in JSON form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonLabel {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column in characters.
+    pub column: usize,
+    /// The label's text.
+    pub text: String,
+}
+
+impl JsonDiagnostic {
+    /// The JSON form of `diagnostic`, resolving positions through `sources`.
+    pub fn new(sources: &SourceMap, diagnostic: &Diagnostic) -> Self {
+        let (line, column) = sources.line_column(diagnostic.span);
+        JsonDiagnostic {
+            severity: diagnostic.severity.as_str().to_owned(),
+            code: diagnostic.code.to_owned(),
+            message: diagnostic.message.clone(),
+            file: sources
+                .get(diagnostic.span.source)
+                .map_or_else(String::new, |s| s.name.clone()),
+            line,
+            column,
+            labels: diagnostic
+                .labels
+                .iter()
+                .map(|l| {
+                    let (line, column) = sources.line_column(l.span);
+                    JsonLabel {
+                        line,
+                        column,
+                        text: l.text.clone(),
+                    }
+                })
+                .collect(),
+            help: diagnostic.help.clone(),
+        }
+    }
+}
+
+/// The JSON form of every diagnostic.
+pub fn to_json(sources: &SourceMap, diagnostics: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    diagnostics
+        .iter()
+        .map(|d| JsonDiagnostic::new(sources, d))
+        .collect()
+}
+
+/// A diagnostic bound to its source, as miette wants it.
+#[derive(Debug)]
+struct Report<'a> {
+    diagnostic: &'a Diagnostic,
+    source: Option<NamedSource<std::sync::Arc<str>>>,
+}
+
+impl<'a> Report<'a> {
+    fn new(sources: &SourceMap, diagnostic: &'a Diagnostic) -> Self {
+        let source = sources
+            .get(diagnostic.span.source)
+            .map(|s| NamedSource::new(&s.name, s.text.clone()));
+        Report { diagnostic, source }
+    }
+
+    fn text_len(&self) -> usize {
+        self.source.as_ref().map_or(0, |s| s.inner().len())
+    }
+}
+
+impl std::fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diagnostic.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        Some(Box::new(self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn std::fmt::Display + 'b>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let len = self.text_len();
+        let source = self.diagnostic.span.source;
+        let labels = self
+            .diagnostic
+            .labels
+            .iter()
+            .filter(move |l| l.span.source == source)
+            .map(move |l| {
+                let offset = l.span.offset.min(len);
+                let span = SourceSpan::new(offset.into(), l.span.len.min(len - offset));
+                LabeledSpan::new_with_span(Some(l.text.clone()), span)
+            });
+        Some(Box::new(labels))
+    }
+}
