@@ -15,7 +15,11 @@ use rand_chacha::rand_core::SeedableRng;
 fuzz_target!(|data: &[u8]| {
     let now = Instant::now();
     let local_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-    let cfg = EndpointConfig { local_ip, cookie_threshold: 4, ..EndpointConfig::default() };
+    let cfg = EndpointConfig {
+        local_ip,
+        cookie_threshold: 4,
+        ..EndpointConfig::default()
+    };
     let mut ep = Endpoint::new(cfg, Box::new(ChaCha20Rng::seed_from_u64(0)), now);
     let ts = cvlan_ipsec::ts::TrafficSelector::from_net("192.168.2.0/24".parse().expect("cidr"));
     ep.add_peer(PeerConfig {

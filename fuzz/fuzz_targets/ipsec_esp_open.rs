@@ -11,7 +11,11 @@ fn sa(gcm: bool) -> EspSa {
     let (enc, integ, elen) = if gcm {
         (Encryption::AesGcm16 { key_bits: 256 }, None, 36)
     } else {
-        (Encryption::AesCbc { key_bits: 256 }, Some(Integrity::HmacSha256_128), 32)
+        (
+            Encryption::AesCbc { key_bits: 256 },
+            Some(Integrity::HmacSha256_128),
+            32,
+        )
     };
     let k = || SymKey::new(enc, integ, &[3u8; 36][..elen], &[5u8; 32]).expect("valid key lengths");
     EspSa::new(0x1000, 0x2000, k(), k(), TrafficLimits::default())
