@@ -216,18 +216,23 @@ impl IkeSa {
             },
         ];
         let (ni, nr) = (self.ni.clone(), self.nr.clone());
-        match self.respond_child(ctx, &cfg, &msg, &ni, &nr, None) {
-            Ok(child_payloads) => payloads.extend(child_payloads),
-            Err((kind, data)) => {
-                let error = match kind {
-                    NotifyType::TS_UNACCEPTABLE => SaError::TsUnacceptable(Side::Local),
-                    _ => SaError::NoProposalChosen(Side::Local),
-                };
-                ctx.events.push_back(Event::ChildSaFailed { peer, error });
-                payloads.push(notify(kind, data));
-            }
+        let child = self.respond_child(ctx, &cfg, &msg, &ni, &nr, None);
+        if let Err((kind, data)) = &child {
+            let error = match *kind {
+                NotifyType::TS_UNACCEPTABLE => SaError::TsUnacceptable(Side::Local),
+                _ => SaError::NoProposalChosen(Side::Local),
+            };
+            ctx.events.push_back(Event::ChildSaFailed { peer, error });
+            payloads.push(notify(*kind, data.clone()));
         }
+        let failed = child.is_err();
+        payloads.extend(child.unwrap_or_default());
         self.send_response(ctx, ExchangeType::IkeAuth, msg_id, &payloads);
+        if failed {
+            // Without its child the IKE SA is of no use here; some initiators (strongSwan)
+            // keep it, so close it from this side rather than leave it half-open.
+            self.queue(ctx, Task::DeleteIke);
+        }
     }
 
     /// The initiator handles the IKE_AUTH response.
