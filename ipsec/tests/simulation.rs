@@ -724,3 +724,68 @@ fn psk_never_appears_in_debug_output() {
     assert!(!shown.contains("very-secret-psk"), "{shown}");
     assert!(shown.contains("<redacted>"));
 }
+
+#[test]
+fn a_nat_rebinding_is_followed() {
+    let mut sim = Sim::pair(99, vec![ike_gcm_x25519()], vec![esp(gcm(256), None, None)]);
+    sim.nat = true;
+    sim.establish(SECOND);
+    assert_traffic(&mut sim, "before rebinding");
+    // The NAT forgets its mappings and picks new ports for A.
+    sim.nat_base = 41000;
+    assert!(sim.send_inner(0, b"from the new port"));
+    sim.run_for(SECOND);
+    assert_eq!(
+        sim.nodes[1].ep.list_sas(sim.now)[0].remote,
+        "203.0.113.1:45500".parse().unwrap()
+    );
+    assert_traffic(&mut sim, "after rebinding");
+    // IKE follows too: a rekey started by B reaches A at its new address.
+    let now = sim.now;
+    let id = sim.nodes[1].ep.list_sas(now)[0].id;
+    sim.nodes[1].ep.rekey_ike(now, id).unwrap();
+    sim.run_for(SECOND);
+    assert_up(&sim);
+    assert_eq!(sim.count(0, |e| matches!(e, Event::IkeSaRekeyed { .. })), 1);
+}
+
+#[test]
+fn a_restarted_initiator_replaces_its_stale_sas_with_initial_contact() {
+    use cvlan_ipsec::Endpoint;
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+    let mut sim = pfs_sim(120);
+    // A restarts: a fresh endpoint with the same configuration, B still holds the old SAs.
+    let cfg = sim.nodes[0].ep.peer(sim.nodes[0].peer).unwrap().clone();
+    let mut fresh = Endpoint::new(
+        config(A_IP),
+        Box::new(ChaCha20Rng::seed_from_u64(121)),
+        sim.now,
+    );
+    sim.nodes[0].peer = fresh.add_peer(cfg);
+    sim.nodes[0].ep = fresh;
+    sim.nodes[0].events.clear();
+    sim.establish(SECOND);
+    assert_up(&sim);
+    assert_eq!(
+        sim.count(1, |e| matches!(
+            e,
+            Event::IkeSaDown {
+                reason: DownReason::Replaced,
+                ..
+            }
+        )),
+        1
+    );
+    assert_eq!(
+        sim.count(1, |e| matches!(
+            e,
+            Event::ChildSaDown {
+                reason: DownReason::Replaced,
+                ..
+            }
+        )),
+        1
+    );
+    assert_traffic(&mut sim, "after restart");
+}

@@ -60,8 +60,11 @@ impl IkeSa {
         let (local_ts, remote_ts) = (cfg.local_ts.clone(), cfg.remote_ts.clone());
         let idr = cfg.remote_identity();
         let spi_in = ctx.alloc_esp_spi();
-        let payloads = vec![
-            Payload::IdI(idi),
+        let mut payloads = vec![Payload::IdI(idi)];
+        if self.initial_contact {
+            payloads.push(notify(NotifyType::INITIAL_CONTACT, Vec::new()));
+        }
+        payloads.extend([
             Payload::IdR(idr),
             Payload::Auth {
                 method: AUTH_PSK,
@@ -76,7 +79,7 @@ impl IkeSa {
             ),
             Payload::TsI(local_ts.clone()),
             Payload::TsR(remote_ts.clone()),
-        ];
+        ]);
         self.state = IkeState::AuthSent;
         let req = ChildRequest {
             old_spi: None,

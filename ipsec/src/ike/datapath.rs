@@ -38,7 +38,12 @@ pub enum SendError {
 }
 
 impl Endpoint {
-    pub(super) fn handle_esp(&mut self, now: Instant, datagram: &mut [u8]) -> Received {
+    pub(super) fn handle_esp(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &mut [u8],
+    ) -> Received {
         let spi = u32::from_be_bytes([datagram[0], datagram[1], datagram[2], datagram[3]]);
         let stats = &mut self.core.stats;
         let Some(child) = self.core.children.get_mut(&spi) else {
@@ -67,11 +72,29 @@ impl Endpoint {
         if child.esp.take_soft_expiry() {
             let _ = self.queue(now, ike, Task::RekeyChild(spi));
         }
+        self.follow_nat_mapping(ike, from);
         Received::Decrypted {
             peer,
             spi_in: spi,
             packet: range,
         }
+    }
+
+    /// An authenticated, fresh ESP packet came from a new address: the peer's NAT mapping
+    /// changed (RFC 3948 section 5.1 lets us follow it), so IKE and ESP go there now.
+    fn follow_nat_mapping(&mut self, ike: super::event::IkeSaId, from: SocketAddr) {
+        let Some(sa) = self.sas.get_mut(&ike) else {
+            return;
+        };
+        let (ike_port, natt) = (self.core.config.ike_port, self.core.config.natt_port);
+        // IKE left on port 500 while ESP uses 4500 is no change of mapping.
+        let same_host_ports =
+            sa.remote.port() == ike_port && from.port() == natt && sa.remote.ip() == from.ip();
+        if sa.remote == from || same_host_ports {
+            return;
+        }
+        sa.remote = from;
+        self.rebuild_outbound();
     }
 
     /// Seals an inner IP packet for `peer` into `out` (cleared and reused); the caller sends

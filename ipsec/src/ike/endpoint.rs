@@ -200,9 +200,14 @@ impl Endpoint {
         };
         let remote = SocketAddr::new(addr, cfg.remote_port);
         let local = SocketAddr::new(self.core.config.local_ip, self.core.config.ike_port);
+        let first = !self
+            .sas
+            .values()
+            .any(|s| s.peer == Some(peer) && s.established.is_some());
         let mut fx = Effects::default();
-        let sa = IkeSa::initiate(&mut self.core.ctx(now, &mut fx), peer, local, remote)
+        let mut sa = IkeSa::initiate(&mut self.core.ctx(now, &mut fx), peer, local, remote)
             .ok_or(EndpointError::UnknownPeer)?;
+        sa.initial_contact = first;
         let id = sa.id;
         fx.new_sas.push(sa);
         self.settle(now, fx);
@@ -276,7 +281,7 @@ impl Endpoint {
         if datagram[..4] == NON_ESP_MARKER {
             return self.handle_ike(now, local, remote, &datagram[4..]);
         }
-        self.handle_esp(now, datagram)
+        self.handle_esp(now, remote, datagram)
     }
 
     fn handle_ike(
@@ -440,7 +445,7 @@ impl Endpoint {
         self.refresh_timeout();
     }
 
-    fn rebuild_outbound(&mut self) {
+    pub(super) fn rebuild_outbound(&mut self) {
         self.outbound.clear();
         let mut spis: Vec<(&u32, &Child)> = self
             .core

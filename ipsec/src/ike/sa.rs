@@ -185,6 +185,9 @@ pub(crate) struct IkeSa {
     pub peer_rekey: Option<(IkeSaId, Vec<u8>)>,
     /// The SA that replaced this one.
     pub successor: Option<IkeSaId>,
+    /// Send INITIAL_CONTACT in IKE_AUTH: we hold no other SA with this peer, so the peer
+    /// should drop any it still has with us (we restarted).
+    pub initial_contact: bool,
 }
 
 impl IkeSa {
@@ -234,6 +237,7 @@ impl IkeSa {
             next_keepalive: None,
             peer_rekey: None,
             successor: None,
+            initial_contact: false,
         }
     }
 

@@ -169,8 +169,10 @@ pub struct Sim {
     pub dup: f64,
     pub jitter: Duration,
     pub latency: Duration,
-    /// Node A sits behind a NAT that maps its ports to `NAT_IP:40000+port`.
+    /// Node A sits behind a NAT that maps its ports to `NAT_IP:nat_base+port`.
     pub nat: bool,
+    /// Where the NAT maps node A's ports; changing it simulates a NAT rebinding.
+    pub nat_base: u16,
     /// Datagrams to or from this node are dropped.
     pub partitioned: Option<usize>,
     pub delivered: u64,
@@ -237,6 +239,7 @@ impl Sim {
             jitter: Duration::ZERO,
             latency: Duration::from_millis(5),
             nat: false,
+            nat_base: 40000,
             partitioned: None,
             delivered: 0,
             transcript: Vec::new(),
@@ -280,7 +283,7 @@ impl Sim {
             return;
         }
         if self.nat && from == 0 {
-            src = SocketAddr::new(IpAddr::V4(NAT_IP), 40000 + src.port());
+            src = SocketAddr::new(IpAddr::V4(NAT_IP), self.nat_base + src.port());
         }
         let copies = if self.chance(self.dup) { 2 } else { 1 };
         for _ in 0..copies {
@@ -329,7 +332,16 @@ impl Sim {
             return;
         };
         let local = if to == 0 && self.nat {
-            SocketAddr::new(IpAddr::V4(A_IP), f.dst.port() - 40000)
+            // A mapping from before a rebinding is gone: such datagrams are lost.
+            let Some(port) = f
+                .dst
+                .port()
+                .checked_sub(self.nat_base)
+                .filter(|p| *p == 500 || *p == 4500)
+            else {
+                return;
+            };
+            SocketAddr::new(IpAddr::V4(A_IP), port)
         } else {
             f.dst
         };
