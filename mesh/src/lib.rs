@@ -7,6 +7,7 @@
 //! boringtun's types never appear in this crate's API.
 
 pub mod config;
+pub mod device;
 pub mod engine;
 pub mod event;
 pub mod filter;
