@@ -23,7 +23,7 @@ fn host(net: &MemoryNet, n: u8, gso: usize) -> Host {
     let key = PrivateKey::generate();
     let public = key.public_key();
     let addr = SocketAddr::from(([192, 0, 2, n], 51820));
-    let overlay: IpNet = format!("100.64.0.{n}/10").parse().unwrap();
+    let overlay: IpNet = format!("100.64.0.{n}/10").parse().expect("valid prefix");
     let (tun, host) = MemoryTun::new(vec![overlay]);
     let udp = net.bind(addr, gso);
     let engine = Engine::new(key, tokio::time::Instant::now().into_std());
