@@ -15,7 +15,7 @@ fn start_nodes(lab: &mut Lab, keys: &[PrivateKey], offload: &[bool]) -> Vec<usiz
     let mut ids = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let key_file = lab.file(&format!("node{i}.key"));
-        std::fs::write(&key_file, key.to_base64().as_bytes()).unwrap();
+        std::fs::write(&key_file, key.to_base64().as_bytes()).expect("write key");
         let mut args = vec![
             NODE.to_owned(),
             "run".into(),
