@@ -4,6 +4,7 @@
 //! back to the peer it came from. As in WireGuard, a prefix belongs to one peer: when two peers
 //! claim the same prefix the later one wins. Backed by `prefix-trie` (one trie per family).
 
+use std::cell::Cell;
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -17,11 +18,15 @@ pub(crate) type PeerIdx = u32;
 pub(crate) struct CryptokeyRoutes {
     v4: PrefixMap<Ipv4Net, PeerIdx>,
     v6: PrefixMap<Ipv6Net, PeerIdx>,
+    /// The last answer: a flow's packets (and its replies' sources) repeat one address, so
+    /// this skips most trie walks. Inserting clears it.
+    last: Cell<Option<(IpAddr, Option<PeerIdx>)>>,
 }
 
 impl CryptokeyRoutes {
     /// Makes `peer` the owner of `net` (host bits are ignored).
     pub(crate) fn insert(&mut self, net: IpNet, peer: PeerIdx) {
+        self.last.set(None);
         match net.trunc() {
             IpNet::V4(n) => {
                 self.v4.insert(n, peer);
@@ -34,10 +39,17 @@ impl CryptokeyRoutes {
 
     /// The peer whose most specific allowed prefix contains `addr`.
     pub(crate) fn lookup(&self, addr: IpAddr) -> Option<PeerIdx> {
-        match addr {
+        if let Some((cached, peer)) = self.last.get()
+            && cached == addr
+        {
+            return peer;
+        }
+        let peer = match addr {
             IpAddr::V4(a) => self.v4.get_lpm(&Ipv4Net::from(a)).map(|(_, p)| *p),
             IpAddr::V6(a) => self.v6.get_lpm(&Ipv6Net::from(a)).map(|(_, p)| *p),
-        }
+        };
+        self.last.set(Some((addr, peer)));
+        peer
     }
 
     /// Number of prefixes held.
@@ -59,9 +71,11 @@ mod tests {
         let mut r = CryptokeyRoutes::default();
         r.insert(net("10.0.0.0/8"), 1);
         r.insert(net("10.1.0.0/16"), 2);
-        r.insert(net("10.1.2.3/32"), 3);
         r.insert(net("fd00::/48"), 4);
         r.insert(net("fd00::5/128"), 5);
+        assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(2));
+        r.insert(net("10.1.2.3/32"), 3);
+        assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(3), "insert clears the cache");
         assert_eq!(r.lookup("10.9.9.9".parse().unwrap()), Some(1));
         assert_eq!(r.lookup("10.1.9.9".parse().unwrap()), Some(2));
         assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(3));

@@ -54,11 +54,15 @@ pub(super) struct Outputs {
 }
 
 impl Outputs {
-    /// A cleared buffer of `len` bytes from the pool.
+    /// A buffer of `len` bytes from the pool (contents unspecified: callers overwrite it).
     pub(super) fn buffer(&mut self, len: usize) -> Vec<u8> {
         let mut buf = self.pool.pop().unwrap_or_default();
-        buf.clear();
-        buf.resize(len, 0);
+        // Reused buffers keep their old bytes: zeroing them per packet is measurable.
+        if buf.len() < len {
+            buf.resize(len, 0);
+        } else {
+            buf.truncate(len);
+        }
         buf
     }
 
