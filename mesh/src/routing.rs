@@ -75,7 +75,11 @@ mod tests {
         r.insert(net("fd00::5/128"), 5);
         assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(2));
         r.insert(net("10.1.2.3/32"), 3);
-        assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(3), "insert clears the cache");
+        assert_eq!(
+            r.lookup("10.1.2.3".parse().unwrap()),
+            Some(3),
+            "insert clears the cache"
+        );
         assert_eq!(r.lookup("10.9.9.9".parse().unwrap()), Some(1));
         assert_eq!(r.lookup("10.1.9.9".parse().unwrap()), Some(2));
         assert_eq!(r.lookup("10.1.2.3".parse().unwrap()), Some(3));

@@ -422,3 +422,95 @@ fn packets_without_an_endpoint_are_counted() {
         matches!(e.poll_event(), Some(Event::PacketDropped { reason: DropReason::NoEndpoint, peer: Some(p) }) if p == peer)
     );
 }
+
+#[test]
+fn a_hundred_thousand_peers_route_and_update_without_disturbing_each_other() {
+    let now = Instant::now();
+    let mut e = Engine::new(PrivateKey::generate(), now);
+    let peer = |i: u32| {
+        let key = PublicKey(synthetic_key(i));
+        let addr = std::net::Ipv4Addr::from(0x6440_0000 + i);
+        PeerConfig::new(key, [IpNet::from(IpAddr::V4(addr))]).with_endpoint(SocketAddr::from((
+            [198, 18, (i >> 8) as u8, i as u8],
+            51820,
+        )))
+    };
+    let all: Vec<PeerConfig> = (1..=100_000).map(peer).collect();
+    assert_eq!(e.set_peers(all.clone()).unwrap().added.len(), 100_000);
+    assert_eq!(e.stats().routes, 100_000);
+
+    let target = std::net::Ipv4Addr::from(0x6440_0000 + 77_777);
+    e.handle_tun_packet(now, &ip_packet(overlay(1), target.into(), b"x"));
+    let mut buf = Vec::new();
+    let t = e
+        .poll_transmit(&mut buf, 1)
+        .expect("a handshake initiation");
+    assert_eq!(
+        t.destination,
+        SocketAddr::from(([198, 18, 0x2f, 0xd1], 51820))
+    );
+    assert_eq!(buf[0], 1);
+
+    // Touch one peer's allowed IPs: one update, the other 99,999 untouched.
+    let mut changed = all;
+    changed[5].allowed_ips.push("10.5.0.0/16".parse().unwrap());
+    let changes = e.set_peers(changed).unwrap();
+    assert_eq!(
+        (
+            changes.updated.len(),
+            changes.added.len(),
+            changes.removed.len()
+        ),
+        (1, 0, 0)
+    );
+    assert_eq!(
+        e.peer_stats(&PublicKey(synthetic_key(77_777)))
+            .unwrap()
+            .handshake_attempts,
+        1
+    );
+}
+
+/// A distinct, deterministic 32-byte key for synthetic peer `i`.
+fn synthetic_key(i: u32) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..4].copy_from_slice(&i.to_le_bytes());
+    k[31] = 0x42;
+    k
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Random bytes, and valid messages with bytes flipped or cut, never panic the engine,
+    /// are all counted as drops, and leave the established session working.
+    #[test]
+    fn random_and_mutated_datagrams_are_dropped_and_counted(
+        garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        flips in proptest::collection::vec((0usize..200, 1u8..=255), 1..6),
+        cut in 0usize..200,
+    ) {
+        let mut net = Net::full_mesh(2);
+        net.ping(0, 1, b"setup");
+        let before = net.nodes[1].engine.stats().drops.total();
+        let valid: Vec<Vec<u8>> = net.captured.iter().filter(|(_, to, _)| *to == addr(2)).map(|(_, _, b)| b.clone()).collect();
+        let stranger = SocketAddr::from(([203, 0, 113, 9], 4444));
+        net.inject(stranger, 1, &garbage);
+        let mut sent = 1;
+        for message in &valid {
+            let mut mutated = message.clone();
+            for (at, x) in &flips {
+                let at = at % mutated.len();
+                mutated[at] ^= x;
+            }
+            net.inject(stranger, 1, &mutated);
+            net.inject(stranger, 1, &message[..cut.min(message.len() - 1)]);
+            sent += 2;
+        }
+        let drops = net.nodes[1].engine.stats().drops.total() - before;
+        proptest::prop_assert!(drops >= sent, "{drops} drops for {sent} bad datagrams");
+        proptest::prop_assert_eq!(net.nodes[1].received.len(), 1);
+        net.ping(0, 1, b"after");
+        proptest::prop_assert_eq!(payload(net.nodes[1].received.last().unwrap()), b"after");
+    }
+}

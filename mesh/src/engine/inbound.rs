@@ -28,9 +28,17 @@ impl<F: PacketFilter> Engine<F> {
         };
         peer.rx_bytes += datagram.len() as u64;
         let msg_type = datagram[0];
-        let result = peer
-            .tunn
-            .decapsulate(Some(from.ip()), datagram, &mut self.scratch);
+        // Only an initiation may start a tunnel; anything else needs one already.
+        let tunn = if msg_type == MSG_HANDSHAKE_INIT {
+            peer.tunnel(&self.key, &self.rate_limiter)
+        } else if let Some(tunn) = peer.existing_tunnel() {
+            tunn
+        } else {
+            let key = peer.key();
+            self.out.drop_packet(now, DropReason::NoSession, Some(key));
+            return;
+        };
+        let result = tunn.decapsulate(Some(from.ip()), datagram, &mut self.scratch);
         let mut completed = false;
         match result {
             TunnResult::Err(err) => {
@@ -155,10 +163,11 @@ fn deliver<F: PacketFilter>(
         Verdict::Reject(reply) => {
             out.drop_packet(now, DropReason::Filter, Some(key));
             if let Some(endpoint) = peer.endpoint {
+                let Some(tunn) = peer.existing_tunnel() else {
+                    return;
+                };
                 let mut buf = out.buffer(encapsulated_len(reply.len()));
-                if let TunnResult::WriteToNetwork(datagram) =
-                    peer.tunn.encapsulate(&reply, &mut buf)
-                {
+                if let TunnResult::WriteToNetwork(datagram) = tunn.encapsulate(&reply, &mut buf) {
                     let len = datagram.len();
                     peer.note_sent(now, datagram);
                     buf.truncate(len);
@@ -184,7 +193,13 @@ fn roam(peer: &mut Peer, from: SocketAddr, out: &mut Outputs) {
 
 /// Sends the packets boringtun queued while waiting for a session.
 fn flush_queued(now: Instant, peer: &mut Peer, scratch: &mut [u8], out: &mut Outputs) {
-    while let TunnResult::WriteToNetwork(datagram) = peer.tunn.decapsulate(None, &[], scratch) {
+    loop {
+        let Some(tunn) = peer.existing_tunnel() else {
+            return;
+        };
+        let TunnResult::WriteToNetwork(datagram) = tunn.decapsulate(None, &[], scratch) else {
+            return;
+        };
         if let Some(endpoint) = peer.endpoint {
             peer.note_sent(now, datagram);
             out.transmit_copy(endpoint, datagram);

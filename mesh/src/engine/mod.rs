@@ -115,7 +115,14 @@ impl<F: PacketFilter> Engine<F> {
         }
         self.next_timers = now + TIMER_TICK;
         for peer in self.peers.values_mut() {
-            run_peer_timers(peer, now, &mut self.scratch, &mut self.out);
+            run_peer_timers(
+                peer,
+                now,
+                &self.key,
+                &self.rate_limiter,
+                &mut self.scratch,
+                &mut self.out,
+            );
         }
     }
 
@@ -171,8 +178,19 @@ impl<F: PacketFilter> Engine<F> {
 }
 
 /// One peer's timers: boringtun's, then our persistent keepalive.
-fn run_peer_timers(peer: &mut Peer, now: Instant, scratch: &mut [u8], out: &mut Outputs) {
-    match peer.tunn.update_timers(scratch) {
+fn run_peer_timers(
+    peer: &mut Peer,
+    now: Instant,
+    key: &PrivateKey,
+    rate_limiter: &Arc<RateLimiter>,
+    scratch: &mut [u8],
+    out: &mut Outputs,
+) {
+    let result = match peer.existing_tunnel() {
+        Some(tunn) => tunn.update_timers(scratch),
+        None => TunnResult::Done,
+    };
+    match result {
         TunnResult::WriteToNetwork(datagram) => {
             if let Some(endpoint) = peer.endpoint {
                 peer.note_sent(now, datagram);
@@ -198,7 +216,8 @@ fn run_peer_timers(peer: &mut Peer, now: Instant, scratch: &mut [u8], out: &mut 
         return;
     }
     // With no session this queues the keepalive and starts a handshake, as WireGuard does.
-    if let TunnResult::WriteToNetwork(datagram) = peer.tunn.encapsulate(&[], scratch) {
+    let tunn = peer.tunnel(key, rate_limiter);
+    if let TunnResult::WriteToNetwork(datagram) = tunn.encapsulate(&[], scratch) {
         peer.note_sent(now, datagram);
         out.transmit_copy(endpoint, datagram);
     } else {

@@ -42,7 +42,8 @@ impl<F: PacketFilter> Engine<F> {
             return;
         };
         let mut buf = self.out.buffer(encapsulated_len(ip.bytes().len()));
-        match peer.tunn.encapsulate(ip.bytes(), &mut buf) {
+        let tunn = peer.tunnel(&self.key, &self.rate_limiter);
+        match tunn.encapsulate(ip.bytes(), &mut buf) {
             TunnResult::WriteToNetwork(datagram) => {
                 let len = datagram.len();
                 peer.note_sent(now, datagram);

@@ -92,11 +92,13 @@ impl<F: PacketFilter> Engine<F> {
         self.rate_limiter = new_rate_limiter(&public);
         let x_public = x25519_dalek::PublicKey::from(public.0);
         for peer in self.peers.values_mut() {
-            peer.tunn.set_static_private(
-                key.secret().clone(),
-                x_public,
-                Some(self.rate_limiter.clone()),
-            );
+            if let Some(tunn) = peer.existing_tunnel() {
+                tunn.set_static_private(
+                    key.secret().clone(),
+                    x_public,
+                    Some(self.rate_limiter.clone()),
+                );
+            }
             peer.last_handshake = None;
         }
         self.key = key;
@@ -122,7 +124,7 @@ impl<F: PacketFilter> Engine<F> {
     fn add_peer(&mut self, config: PeerConfig) -> PeerIdx {
         let idx = self.allocate_idx();
         let key = config.public_key;
-        let peer = Peer::new(&self.key, config, idx, self.rate_limiter.clone());
+        let peer = Peer::new(config, idx);
         self.peers.insert(idx, peer);
         self.by_key.insert(key, idx);
         idx
