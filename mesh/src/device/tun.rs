@@ -12,6 +12,13 @@ use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, VIRTIO_NET_HDR_LEN};
 
 use super::io::{PacketBatch, TunIo};
 
+/// Most packets one offloaded read can split into (64 KiB at the smallest MSS we expect).
+const MAX_SEGMENTS: usize = 64;
+
+/// Packets the kernel queues for us before dropping (its default, 500, loses bursts whenever
+/// the engine task is briefly descheduled).
+const TX_QUEUE_LEN: u32 = 2000;
+
 /// A Linux TUN device owned by this process.
 pub struct LinuxTun {
     device: AsyncDevice,
@@ -27,7 +34,11 @@ impl LinuxTun {
     /// Creates `name` with `addresses` (prefix lengths give the on-link overlay), `mtu`, up,
     /// with offloads when `offload` is set and the kernel accepts them.
     pub fn create(name: &str, addresses: &[IpNet], mtu: u16, offload: bool) -> io::Result<Self> {
-        let mut builder = DeviceBuilder::new().name(name).mtu(mtu).offload(offload);
+        let mut builder = DeviceBuilder::new()
+            .name(name)
+            .mtu(mtu)
+            .offload(offload)
+            .tx_queue_len(TX_QUEUE_LEN);
         let mut v4 = addresses.iter().filter_map(|n| match n {
             IpNet::V4(n) => Some(*n),
             IpNet::V6(_) => None,
@@ -76,9 +87,23 @@ impl TunIo for LinuxTun {
     async fn recv(&mut self, batch: &mut PacketBatch) -> io::Result<()> {
         let (bufs, sizes, headroom) = batch.recv_slots();
         let count = if self.offload {
-            self.device
+            let mut count = self
+                .device
                 .recv_multiple(&mut self.original, bufs, sizes, headroom)
-                .await?
+                .await?;
+            // Drain what else is ready while a whole super-packet still fits.
+            while bufs.len() - count >= MAX_SEGMENTS {
+                match self.device.try_recv_multiple(
+                    &mut self.original,
+                    &mut bufs[count..],
+                    &mut sizes[count..],
+                    headroom,
+                ) {
+                    Ok(n) => count += n,
+                    Err(_) => break,
+                }
+            }
+            count
         } else {
             // One read per packet, but drain what is ready before handing the batch over.
             sizes[0] = self.device.recv(&mut bufs[0][headroom..]).await?;
