@@ -10,7 +10,8 @@ use lab::Lab;
 
 const NODE: &str = env!("CARGO_BIN_EXE_cvlan-mesh-node");
 
-/// Starts a mesh node on host `i` (overlay 100.64.0.(i+1)) with every other host as a peer.
+/// Starts a mesh node on host `i` (overlay 100.64.0.(i+1) and fd7a::(i+1)) with every other
+/// host as a peer that also routes 10.55.(j).0/24. Host 2's peers are reached over IPv6.
 fn start_nodes(lab: &mut Lab, keys: &[PrivateKey], offload: &[bool]) -> Vec<usize> {
     let mut ids = Vec::new();
     for (i, key) in keys.iter().enumerate() {
@@ -25,6 +26,8 @@ fn start_nodes(lab: &mut Lab, keys: &[PrivateKey], offload: &[bool]) -> Vec<usiz
             "cvl0".into(),
             "--address".into(),
             format!("100.64.0.{}/24", i + 1),
+            "--address".into(),
+            format!("fd7a::{}/64", i + 1),
             "--listen-port".into(),
             "51820".into(),
         ];
@@ -33,11 +36,15 @@ fn start_nodes(lab: &mut Lab, keys: &[PrivateKey], offload: &[bool]) -> Vec<usiz
         }
         for (j, peer) in keys.iter().enumerate().filter(|(j, _)| *j != i) {
             args.push("--peer".into());
+            let endpoint = if i == 2 {
+                format!("[{}]:51820", lab.underlay6(j))
+            } else {
+                format!("{}:51820", lab.underlay(j))
+            };
             args.push(format!(
-                "{};allowed=100.64.0.{}/32;endpoint={}:51820",
+                "{};allowed=100.64.0.{n}/32,fd7a::{n}/128,10.55.{j}.0/24;endpoint={endpoint}",
                 peer.public_key(),
-                j + 1,
-                lab.underlay(j)
+                n = j + 1,
             ));
         }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -60,10 +67,21 @@ fn three_namespaces_ping_and_move_tcp_both_ways() {
     // Host 2 runs without offloads, so both IO paths meet each other.
     let ids = start_nodes(&mut lab, &keys, &[true, true, false]);
 
-    for (from, to) in [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)] {
+    // Host 2 speaks first, so its IPv6 underlay endpoint is the one both sides use.
+    for (from, to) in [(2, 0), (2, 1), (0, 1), (1, 0), (0, 2), (1, 2)] {
         let addr = format!("100.64.0.{}", to + 1);
         assert!(lab.ping(from, &addr, 3), "ping {from} -> {to}");
     }
+    assert!(lab.ping(0, "fd7a::2", 2), "IPv6 overlay");
+    assert!(
+        lab.ping(2, "fd7a::1", 2),
+        "IPv6 overlay over an IPv6 underlay"
+    );
+    let route = lab.route(0, "10.55.1.0/24");
+    assert!(
+        route.contains("dev cvl0"),
+        "route for a peer's routed prefix: {route:?}"
+    );
     lab.tcp_transfer(0, 1, "100.64.0.2", 10 << 20);
     lab.tcp_transfer(1, 0, "100.64.0.1", 10 << 20);
     lab.tcp_transfer(2, 0, "100.64.0.1", 4 << 20);
@@ -77,6 +95,12 @@ fn three_namespaces_ping_and_move_tcp_both_ways() {
         .find(|l| l.contains(&keys[1].public_key().to_string()))
         .expect("peer 1 listed");
     assert!(peer1.contains("endpoint=10.77.0.2:51820"), "{peer1}");
+    let peer2 = report
+        .iter()
+        .find(|l| l.contains(&keys[2].public_key().to_string()))
+        .expect("peer 2 listed");
+    // Host 2 reached host 0 over IPv6; host 0 answers where it heard from (roaming).
+    assert!(peer2.contains("endpoint=[fd00:77::3]:51820"), "{peer2}");
     assert!(!peer1.contains("handshakes=0 "), "{peer1}");
 
     // Clean shutdown removes the TUN.

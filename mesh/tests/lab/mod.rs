@@ -63,7 +63,8 @@ fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("running {args:?}: {e}"))
 }
 
-/// Hosts `h0..hN` on a bridge, with underlay addresses 10.77.0.(i+1)/24 on `eth0`.
+/// Hosts `h0..hN` on a bridge, with underlay addresses 10.77.0.(i+1)/24 and fd00:77::(i+1)/64
+/// on `eth0`.
 pub struct Lab {
     prefix: String,
     hosts: Vec<String>,
@@ -100,6 +101,10 @@ impl Lab {
             lab.ok(&["ip", "-n", &sw, "link", "set", &port, "master", "br0", "up"]);
             let addr = format!("{}/24", lab.underlay(i));
             lab.ok(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
+            let addr6 = format!("{}/64", lab.underlay6(i));
+            lab.ok(&[
+                "ip", "-n", &ns, "addr", "add", &addr6, "dev", "eth0", "nodad",
+            ]);
             lab.ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
             lab.ok(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
         }
@@ -122,6 +127,11 @@ impl Lab {
 
     pub fn underlay(&self, i: usize) -> String {
         format!("10.77.0.{}", i + 1)
+    }
+
+    /// Host `i`'s IPv6 underlay address (no brackets).
+    pub fn underlay6(&self, i: usize) -> String {
+        format!("fd00:77::{}", i + 1)
     }
 
     fn ok(&self, args: &[&str]) {
@@ -223,6 +233,11 @@ impl Lab {
         self.exec(i, &["ping", "-c", &c, "-i", "0.2", "-W", "2", addr])
             .status
             .success()
+    }
+
+    /// The routes host `i` has for `prefix` (`ip route show`).
+    pub fn route(&self, i: usize, prefix: &str) -> String {
+        self.exec_ok(i, &["ip", "route", "show", prefix])
     }
 
     /// Moves `size` random bytes by TCP from host `from` to `addr` (inside host `to`) with
