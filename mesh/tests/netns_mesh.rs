@@ -109,3 +109,59 @@ fn three_namespaces_ping_and_move_tcp_both_ways() {
     assert!(!link.status.success(), "cvl0 removed after shutdown");
     assert!(lab.ping(1, "100.64.0.3", 1), "the others keep working");
 }
+
+#[test]
+fn a_flood_at_the_udp_port_is_counted_and_established_peers_keep_working() {
+    let name = "a_flood_at_the_udp_port_is_counted_and_established_peers_keep_working";
+    if !lab::available(name) {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let keys: Vec<PrivateKey> = (0..2).map(|_| PrivateKey::generate()).collect();
+    let ids = start_nodes(&mut lab, &keys, &[true, true]);
+    assert!(lab.ping(0, "100.64.0.2", 2), "established before the flood");
+
+    // Host 2 floods host 1 with initiations from unknown keys (valid MAC1) and garbage.
+    let target = format!("{}:51820", lab.underlay(1));
+    let victim = keys[1].public_key().to_string();
+    let flooder = lab.spawn(
+        2,
+        &[
+            NODE,
+            "flood",
+            "--target",
+            &target,
+            "--public-key",
+            &victim,
+            "--seconds",
+            "4",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let replies = lab.ping_count(0, "100.64.0.2", 20);
+    let sent = lab.wait_for_line(flooder, "flood sent=", Duration::from_secs(30));
+    assert!(
+        replies >= 18,
+        "only {replies}/20 pings answered during the flood ({sent:?})"
+    );
+
+    lab.signal(ids[1], "USR1");
+    let report = lab.wait_for_line(ids[1], "stats", Duration::from_secs(5));
+    let stats = &report[0];
+    println!("{sent:?}; {replies}/20 pings answered; host 1: {stats}");
+    for reason in ["rate_limited=", "unknown_peer=", "bad_packet="] {
+        assert!(stats.contains(reason), "{reason} counted: {stats}");
+    }
+    let peer0 = report
+        .iter()
+        .find(|l| l.contains(&keys[0].public_key().to_string()))
+        .expect("peer 0 listed");
+    assert!(
+        peer0.contains("handshakes=1 "),
+        "no re-handshake needed: {peer0}"
+    );
+    assert!(
+        lab.ping(1, "100.64.0.1", 2),
+        "still working both ways after the flood"
+    );
+}

@@ -34,6 +34,25 @@ enum Cmd {
     /// Example: cvlan-mesh-node run --key-file a.key --tun cvl0 --address 100.64.0.1/24
     ///   --listen-port 51820 --peer 'PUBKEY;allowed=100.64.0.2/32;endpoint=10.0.0.2:51820'
     Run(RunArgs),
+    /// Send a bounded flood of handshake initiations (valid MAC1, unknown keys) and garbage to
+    /// a mesh node, for bad-input tests. Prints `flood sent=N`.
+    Flood(FloodArgs),
+}
+
+#[derive(clap::Args)]
+struct FloodArgs {
+    /// Where the node listens.
+    #[arg(long)]
+    target: SocketAddr,
+    /// The node's public key (initiations must carry a valid MAC1 for it).
+    #[arg(long)]
+    public_key: PublicKey,
+    /// Distinct strangers (fresh keys) whose initiations are replayed round-robin.
+    #[arg(long, default_value_t = 256)]
+    strangers: u32,
+    /// How long to flood.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
 }
 
 #[derive(clap::Args)]
@@ -78,7 +97,53 @@ async fn main() -> anyhow::Result<()> {
             say(&PrivateKey::from_base64(&text)?.public_key().to_base64())
         }
         Cmd::Run(args) => run(args).await,
+        Cmd::Flood(args) => flood(args).await,
     }
+}
+
+async fn flood(args: FloodArgs) -> anyhow::Result<()> {
+    let now = std::time::Instant::now();
+    let victim =
+        PeerConfig::new(args.public_key, ["0.0.0.0/0".parse()?]).with_endpoint(args.target);
+    let mut messages = Vec::new();
+    for i in 0..args.strangers {
+        let mut stranger = cvlan_mesh::Engine::new(PrivateKey::generate(), now);
+        stranger.set_peers(vec![victim.clone()])?;
+        stranger.handle_tun_packet(now, &probe_packet());
+        let mut init = Vec::new();
+        if stranger.poll_transmit(&mut init, 1).is_some() {
+            messages.push(init);
+        }
+        messages.push(format!("garbage {i}").into_bytes());
+    }
+    let bind = if args.target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = tokio::net::UdpSocket::bind(bind).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(args.seconds);
+    let mut sent = 0u64;
+    while tokio::time::Instant::now() < deadline {
+        for message in &messages {
+            // A full socket buffer just drops: keep going until the deadline.
+            if socket.send_to(message, args.target).await.is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    say(&format!("flood sent={sent}"))
+}
+
+/// A minimal IPv4 packet that makes an engine start a handshake.
+fn probe_packet() -> Vec<u8> {
+    let mut p = vec![0u8; 20];
+    p[0] = 0x45;
+    p[3] = 20;
+    p[8] = 64;
+    p[12..16].copy_from_slice(&[100, 64, 0, 254]);
+    p[16..20].copy_from_slice(&[100, 64, 0, 1]);
+    p
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {

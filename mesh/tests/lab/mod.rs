@@ -235,6 +235,16 @@ impl Lab {
             .success()
     }
 
+    /// Pings `addr` from host `i` `count` times, 0.1 s apart; returns the replies received.
+    pub fn ping_count(&self, i: usize, addr: &str, count: u32) -> u32 {
+        let c = count.to_string();
+        let out = self.exec(i, &["ping", "-c", &c, "-i", "0.1", "-W", "1", addr]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(',')
+            .find_map(|part| part.trim().strip_suffix(" received")?.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The routes host `i` has for `prefix` (`ip route show`).
     pub fn route(&self, i: usize, prefix: &str) -> String {
         self.exec_ok(i, &["ip", "route", "show", prefix])
