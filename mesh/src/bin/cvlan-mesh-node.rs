@@ -78,9 +78,13 @@ struct RunArgs {
     /// A peer: `PUBKEY;allowed=CIDR[,CIDR...][;endpoint=IP:PORT][;keepalive=SECONDS]`.
     #[arg(long = "peer")]
     peers: Vec<String>,
-    /// Also configure this many random peers (for memory measurements).
+    /// Also configure this many random peers (for memory measurements); their endpoints are
+    /// in 192.0.2.0/24 (documentation range), so nothing reaches them.
     #[arg(long, default_value_t = 0)]
     synthetic_peers: u32,
+    /// Give synthetic peers a 25 s keepalive, so each gets a live tunnel (worst-case memory).
+    #[arg(long)]
+    synthetic_active: bool,
 }
 
 #[tokio::main]
@@ -155,7 +159,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| parse_peer(s).with_context(|| format!("--peer {s}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    peers.extend((0..args.synthetic_peers).map(synthetic_peer));
+    peers.extend((0..args.synthetic_peers).map(|i| {
+        let peer = synthetic_peer(i);
+        if args.synthetic_active {
+            peer.with_keepalive(25)
+        } else {
+            peer
+        }
+    }));
     let mut config = MeshConfig::new(key, args.tun, args.addresses);
     config.listen_port = args.listen_port;
     config.mtu = args.mtu;
