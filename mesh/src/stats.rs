@@ -29,7 +29,7 @@ pub struct PeerStats {
     pub handshakes: u64,
     /// Handshake initiations sent since the peer was added.
     pub handshake_attempts: u64,
-    /// UDP payload bytes received from the peer (all WireGuard messages).
+    /// UDP payload bytes of authenticated WireGuard messages received from the peer.
     pub rx_bytes: u64,
     /// UDP payload bytes sent to the peer (all WireGuard messages).
     pub tx_bytes: u64,

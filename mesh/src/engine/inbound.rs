@@ -26,7 +26,6 @@ impl<F: PacketFilter> Engine<F> {
             self.out.drop_packet(now, DropReason::UnknownPeer, None);
             return;
         };
-        peer.rx_bytes += datagram.len() as u64;
         let msg_type = datagram[0];
         // Only an initiation may start a tunnel; anything else needs one already.
         let tunn = if msg_type == MSG_HANDSHAKE_INIT {
@@ -58,10 +57,12 @@ impl<F: PacketFilter> Engine<F> {
                 completed = (msg_type == MSG_HANDSHAKE_INIT
                     && reply.first() == Some(&MSG_HANDSHAKE_RESP))
                     || msg_type == MSG_HANDSHAKE_RESP;
+                peer.rx_bytes += datagram.len() as u64;
                 peer.note_sent(now, reply);
                 self.out.transmit_copy(from, reply);
             }
             TunnResult::WriteToTunnelV4(packet, _) | TunnResult::WriteToTunnelV6(packet, _) => {
+                peer.rx_bytes += datagram.len() as u64;
                 deliver(
                     now,
                     peer,
@@ -71,7 +72,7 @@ impl<F: PacketFilter> Engine<F> {
                     &mut self.out,
                 );
             }
-            TunnResult::Done => {}
+            TunnResult::Done => peer.rx_bytes += datagram.len() as u64,
         }
         if msg_type != MSG_COOKIE_REPLY {
             roam(peer, from, &mut self.out);
