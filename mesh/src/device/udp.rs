@@ -26,7 +26,7 @@ pub struct SystemUdp {
     v4: BatchedSocket,
     v6: Option<BatchedSocket>,
     port: u16,
-    max_segments: usize,
+    offload: bool,
     meta: Vec<RecvMeta>,
 }
 
@@ -42,18 +42,11 @@ impl SystemUdp {
                 None
             }
         };
-        let max_segments = if offload {
-            v6.as_ref()
-                .map_or(usize::MAX, |s| s.state.max_gso_segments())
-                .min(v4.state.max_gso_segments())
-        } else {
-            1
-        };
         Ok(Self {
             v4,
             v6,
             port,
-            max_segments,
+            offload,
             meta: vec![RecvMeta::default(); quinn_udp::BATCH_SIZE],
         })
     }
@@ -154,7 +147,14 @@ impl UdpIo for SystemUdp {
     }
 
     fn max_segments(&self) -> usize {
-        self.max_segments
+        // Read on every flush: quinn-udp turns GSO off if the kernel rejects it at send time.
+        if !self.offload {
+            return 1;
+        }
+        self.v6
+            .as_ref()
+            .map_or(usize::MAX, |s| s.state.max_gso_segments())
+            .min(self.v4.state.max_gso_segments())
     }
 
     fn local_port(&self) -> u16 {
