@@ -20,8 +20,9 @@ use crate::key::PrivateKey;
 const TUN_BATCH: usize = 128;
 /// Room per TUN packet: an IP packet up to the largest MTU we configure, plus slack.
 const TUN_ROOM: usize = 9000 + 64;
-/// Receive buffers for UDP (recvmmsg batch) and the size of each (a full GRO train).
-const UDP_SLOTS: usize = 32;
+/// Receive buffers for UDP (several recvmmsg calls) and the size of each (a full GRO train;
+/// pages are only touched as far as datagrams fill them).
+const UDP_SLOTS: usize = 128;
 const UDP_BUF: usize = 65_536;
 /// Pause after an IO error so a broken device cannot spin the task.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
@@ -86,7 +87,10 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
             let deadline = Instant::from_std(self.engine.poll_timeout());
             let wake = tokio::select! {
                 command = self.commands.recv() => Wake::Command(command),
-                r = self.udp.recv(&mut self.udp_in) => Wake::Udp(r),
+                r = async {
+                    self.udp_in.clear();
+                    self.udp.recv(&mut self.udp_in).await
+                } => Wake::Udp(r),
                 r = self.tun.recv(&mut self.tun_in) => Wake::Tun(r),
                 () = tokio::time::sleep_until(deadline) => Wake::Timer,
             };

@@ -145,6 +145,21 @@ impl DatagramBatch {
         }
     }
 
+    /// Forgets what was received.
+    pub fn clear(&mut self) {
+        self.count = 0;
+    }
+
+    /// True when nothing was received.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// True when every buffer holds received data.
+    pub fn is_full(&self) -> bool {
+        self.count == self.bufs.len()
+    }
+
     /// Every datagram received, with its sender.
     pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
         self.bufs[..self.count]
@@ -162,15 +177,15 @@ impl DatagramBatch {
             })
     }
 
-    /// For backends: the buffers and their metadata; then call [`DatagramBatch::set_received`].
+    /// For backends: the buffers not yet filled and their metadata; then call
+    /// [`DatagramBatch::add_received`]. Several reads may fill one batch.
     pub fn recv_slots(&mut self) -> (&mut [Vec<u8>], &mut [DatagramMeta]) {
-        self.count = 0;
-        (&mut self.bufs, &mut self.meta)
+        (&mut self.bufs[self.count..], &mut self.meta[self.count..])
     }
 
-    /// Records that the first `count` buffers were filled.
-    pub fn set_received(&mut self, count: usize) {
-        self.count = count.min(self.bufs.len());
+    /// Records that the first `count` buffers handed out by the last `recv_slots` were filled.
+    pub fn add_received(&mut self, count: usize) {
+        self.count = (self.count + count).min(self.bufs.len());
     }
 }
 
@@ -194,7 +209,8 @@ pub trait TunIo: Send + 'static {
 
 /// A UDP transport bound to the listen port.
 pub trait UdpIo: Send + 'static {
-    /// Waits for datagrams and reads at least one into `batch`. Cancel-safe.
+    /// Waits for datagrams and adds at least one to `batch` (which the caller clears).
+    /// Cancel-safe.
     fn recv(&mut self, batch: &mut DatagramBatch) -> impl Future<Output = io::Result<()>> + Send;
 
     /// Sends `contents` as the transmit describes (several datagrams when segmented).
@@ -254,7 +270,8 @@ mod tests {
             len: 3,
             stride: 3,
         };
-        b.set_received(2);
+        b.add_received(2);
+        assert!(b.is_full());
         let got: Vec<&[u8]> = b.datagrams().map(|(_, d)| d).collect();
         assert_eq!(got, vec![&b"aaaa"[..], b"bbbb", b"cc", b"xyz"]);
     }

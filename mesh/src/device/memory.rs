@@ -188,7 +188,7 @@ impl UdpIo for MemoryUdp {
             }
             next = self.inbox.try_recv().ok();
         }
-        batch.set_received(count);
+        batch.add_received(count);
         Ok(())
     }
 
