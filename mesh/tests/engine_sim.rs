@@ -33,6 +33,11 @@ fn handshake_then_data_both_ways() {
     assert_eq!((a_on_b.tx_packets, a_on_b.rx_packets), (1, 1));
     assert!(b_on_a.tx_bytes > 148 && a_on_b.rx_bytes == b_on_a.tx_bytes);
     assert_eq!(b_on_a.last_handshake, Some(net.now));
+    assert!(
+        b_on_a.handshake_rtt.is_some(),
+        "initiator measured the handshake"
+    );
+    assert_eq!(a_on_b.handshake_rtt, None, "responder did not");
     assert!(net.nodes[0].events.iter().any(|e| matches!(e,
         Event::HandshakeCompleted { peer, endpoint } if *peer == net.nodes[1].key() && *endpoint == addr(2))));
     assert!(

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use boringtun::noise::Tunn;
 use boringtun::noise::rate_limiter::RateLimiter;
@@ -111,6 +111,11 @@ impl Peer {
             tx_bytes: self.tx_bytes,
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
+            handshake_rtt: self
+                .tunn
+                .as_ref()
+                .and_then(|t| t.stats().4)
+                .map(|ms| Duration::from_millis(ms.into())),
         }
     }
 }
