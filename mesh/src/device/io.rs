@@ -132,7 +132,9 @@ impl DatagramBatch {
     pub fn new(slots: usize, size: usize) -> Self {
         let slots = slots.max(1);
         Self {
-            bufs: vec![vec![0; size]; slots],
+            // One zeroed allocation each (not clones of one buffer): pages stay untouched, and
+            // out of the resident set, until datagrams fill them.
+            bufs: (0..slots).map(|_| vec![0; size]).collect(),
             meta: vec![
                 DatagramMeta {
                     from: SocketAddr::from(([0, 0, 0, 0], 0)),
