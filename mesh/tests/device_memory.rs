@@ -136,4 +136,17 @@ async fn routes_follow_the_peer_set_and_bad_sets_are_refused() {
     assert!(a.tun.routes().is_empty());
     a.device.shutdown().await.unwrap();
     assert!(matches!(handle.stats().await, Err(MeshError::Stopped)));
+
+    // Dropping a device without shutdown stops it too.
+    let mut b = b;
+    let b_handle = b.device.handle();
+    drop(b.device);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), b.tun.read())
+            .await
+            .unwrap()
+            .is_none(),
+        "TUN closed on drop"
+    );
+    assert!(matches!(b_handle.stats().await, Err(MeshError::Stopped)));
 }

@@ -117,10 +117,11 @@ pub struct MeshStats {
     pub routes: Vec<IpNet>,
 }
 
-/// A running mesh: the engine task plus a handle to it.
+/// A running mesh: the engine task plus a handle to it. Dropping it without
+/// [`MeshDevice::shutdown`] aborts the task, which closes the TUN and sockets all the same.
 pub struct MeshDevice<F: PacketFilter = PassAll> {
     handle: MeshHandle<F>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// A cloneable way to reconfigure and observe a running [`MeshDevice`].
@@ -187,7 +188,7 @@ impl<F: PacketFilter> MeshDevice<F> {
                 events,
                 listen_port,
             },
-            task,
+            task: Some(task),
         }
     }
 
@@ -197,7 +198,7 @@ impl<F: PacketFilter> MeshDevice<F> {
     }
 
     /// Stops the engine and closes the TUN device (removing it) and the sockets.
-    pub async fn shutdown(self) -> Result<(), MeshError> {
+    pub async fn shutdown(mut self) -> Result<(), MeshError> {
         let (tx, rx) = oneshot::channel();
         let asked = self
             .handle
@@ -208,10 +209,21 @@ impl<F: PacketFilter> MeshDevice<F> {
         if asked {
             let _ = rx.await;
         }
-        match self.task.await {
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(MeshError::Failed(e)),
             Err(e) => Err(MeshError::Failed(std::io::Error::other(e))),
+        }
+    }
+}
+
+impl<F: PacketFilter> Drop for MeshDevice<F> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 }
