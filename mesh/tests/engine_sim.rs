@@ -519,3 +519,35 @@ proptest::proptest! {
         proptest::prop_assert_eq!(payload(net.nodes[1].received.last().unwrap()), b"after");
     }
 }
+
+/// boringtun runs WireGuard's own timers on its real clock; the engine must pass what they
+/// produce on. Real time (5 s REKEY_TIMEOUT), so this test sleeps.
+#[test]
+fn unanswered_handshakes_are_retransmitted_by_boringtuns_timers() {
+    let start = Instant::now();
+    let mut e = Engine::new(PrivateKey::generate(), start);
+    let silent = SocketAddr::from(([192, 0, 2, 99], 51820));
+    let peer = PrivateKey::generate().public_key();
+    e.set_peers(vec![
+        PeerConfig::new(peer, ["100.64.0.2/32".parse().unwrap()]).with_endpoint(silent),
+    ])
+    .unwrap();
+    e.handle_tun_packet(start, &ip_packet(overlay(1), overlay(2), b"x"));
+    let mut buf = Vec::new();
+    assert_eq!(
+        e.poll_transmit(&mut buf, 1).map(|t| t.destination),
+        Some(silent)
+    );
+    // Nothing is due before REKEY_TIMEOUT, however often the timers run.
+    e.handle_timeout(start + Duration::from_secs(1));
+    assert!(e.poll_transmit(&mut buf, 1).is_none());
+    std::thread::sleep(Duration::from_millis(5_300));
+    let now = Instant::now();
+    e.handle_timeout(now);
+    buf.clear();
+    let t = e
+        .poll_transmit(&mut buf, 1)
+        .expect("a retransmitted initiation");
+    assert_eq!((t.destination, buf[0]), (silent, 1));
+    assert_eq!(e.peer_stats(&peer).unwrap().handshake_attempts, 2);
+}
