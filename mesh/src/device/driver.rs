@@ -26,6 +26,8 @@ const UDP_SLOTS: usize = 128;
 const UDP_BUF: usize = 65_536;
 /// Pause after an IO error so a broken device cannot spin the task.
 const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+/// At most one IO-error warning per this interval.
+const IO_WARNING_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A request from a [`super::MeshHandle`].
 pub(super) enum Command<F> {
@@ -57,6 +59,7 @@ pub(super) struct Driver<F: PacketFilter, T, U> {
     udp_in: DatagramBatch,
     send_buf: Vec<u8>,
     routes: Vec<IpNet>,
+    last_io_warning: Option<std::time::Instant>,
 }
 
 impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
@@ -79,6 +82,7 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
             udp_in: DatagramBatch::new(UDP_SLOTS, UDP_BUF),
             send_buf: Vec::with_capacity(UDP_BUF),
             routes: Vec::new(),
+            last_io_warning: None,
         }
     }
 
@@ -113,10 +117,20 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
                     }
                 }
                 Wake::Udp(Err(e)) | Wake::Tun(Err(e)) => {
-                    tracing::warn!(error = %e, "mesh IO error");
+                    if self
+                        .last_io_warning
+                        .is_none_or(|t| now.saturating_duration_since(t) >= IO_WARNING_INTERVAL)
+                    {
+                        self.last_io_warning = Some(now);
+                        tracing::warn!(error = %e, "mesh IO error");
+                    }
                     tokio::time::sleep(ERROR_BACKOFF).await;
                 }
-                Wake::Timer => self.engine.handle_timeout(now),
+                Wake::Timer => {}
+            }
+            // Timers run even when IO never lets the sleep branch win.
+            if self.engine.poll_timeout() <= now {
+                self.engine.handle_timeout(now);
             }
             self.flush().await;
         }

@@ -40,12 +40,13 @@ impl<F: PacketFilter> Engine<F> {
         self.validate(&desired)?;
         let mut changes = PeerSetChanges::default();
         let wanted: HashSet<PublicKey> = desired.iter().map(|p| p.public_key).collect();
-        let gone: Vec<PublicKey> = self
+        let mut gone: Vec<PublicKey> = self
             .by_key
             .keys()
             .filter(|k| !wanted.contains(*k))
             .copied()
             .collect();
+        gone.sort();
         let mut routes_dirty = !gone.is_empty();
         for key in gone {
             if let Some(idx) = self.by_key.remove(&key) {
