@@ -147,11 +147,6 @@ impl<F: PacketFilter> Engine<F> {
         self.out.poll_event()
     }
 
-    /// True when datagrams or TUN packets are waiting to be polled.
-    pub fn has_output(&self) -> bool {
-        self.out.has_output()
-    }
-
     /// One peer's counters and state.
     pub fn peer_stats(&self, key: &PublicKey) -> Option<PeerStats> {
         let idx = self.by_key.get(key)?;

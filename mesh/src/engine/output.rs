@@ -167,9 +167,6 @@ impl Outputs {
         self.events.pop_front()
     }
 
-    pub(super) fn has_output(&self) -> bool {
-        !self.transmits.is_empty() || !self.to_tun.is_empty()
-    }
 }
 
 #[cfg(test)]
