@@ -19,7 +19,7 @@ struct Host {
     overlay: IpNet,
 }
 
-fn host(net: &MemoryNet, n: u8, gso: usize) -> Host {
+async fn host(net: &MemoryNet, n: u8, gso: usize) -> Host {
     let key = PrivateKey::generate();
     let public = key.public_key();
     let addr = SocketAddr::from(([192, 0, 2, n], 51820));
@@ -28,7 +28,9 @@ fn host(net: &MemoryNet, n: u8, gso: usize) -> Host {
     let udp = net.bind(addr, gso);
     let engine = Engine::new(key, tokio::time::Instant::now().into_std());
     Host {
-        device: MeshDevice::spawn(engine, tun, udp),
+        device: MeshDevice::spawn_with(engine, move || Ok((tun, udp)))
+            .await
+            .expect("device starts"),
         tun: host,
         key: public,
         addr,
@@ -50,8 +52,8 @@ async fn read(tun: &mut MemoryTunHost) -> Vec<u8> {
 #[tokio::test]
 async fn two_devices_exchange_packets_and_report_stats_and_events() {
     let net = MemoryNet::new();
-    let mut a = host(&net, 1, 64);
-    let mut b = host(&net, 2, 1);
+    let mut a = host(&net, 1, 64).await;
+    let mut b = host(&net, 2, 1).await;
     let mut a_events = a.device.handle().subscribe();
     a.device
         .handle()
@@ -108,8 +110,8 @@ async fn two_devices_exchange_packets_and_report_stats_and_events() {
 #[tokio::test]
 async fn routes_follow_the_peer_set_and_bad_sets_are_refused() {
     let net = MemoryNet::new();
-    let a = host(&net, 1, 1);
-    let b = host(&net, 2, 1);
+    let a = host(&net, 1, 1).await;
+    let b = host(&net, 2, 1).await;
     let handle = a.device.handle();
     let mut peer = as_peer(&b);
     peer.allowed_ips.push("10.20.0.0/16".parse().unwrap());

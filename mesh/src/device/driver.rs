@@ -38,10 +38,10 @@ pub(super) enum Command<F> {
     SetPrivateKey(PrivateKey, oneshot::Sender<()>),
     Stats(oneshot::Sender<MeshStats>),
     UpdateFilter(Box<dyn FnOnce(&mut F) + Send>, oneshot::Sender<()>),
-    Shutdown(oneshot::Sender<()>),
 }
 
 enum Wake<F> {
+    Stop,
     Command(Option<Command<F>>),
     Udp(io::Result<()>),
     Tun(io::Result<()>),
@@ -54,6 +54,7 @@ pub(super) struct Driver<F: PacketFilter, T, U> {
     udp: U,
     commands: mpsc::Receiver<Command<F>>,
     events: broadcast::Sender<Event>,
+    stop: oneshot::Receiver<()>,
     tun_in: PacketBatch,
     tun_out: PacketBatch,
     udp_in: DatagramBatch,
@@ -69,6 +70,7 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
         udp: U,
         commands: mpsc::Receiver<Command<F>>,
         events: broadcast::Sender<Event>,
+        stop: oneshot::Receiver<()>,
     ) -> Self {
         let headroom = tun.headroom();
         Self {
@@ -79,6 +81,7 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
             udp,
             commands,
             events,
+            stop,
             udp_in: DatagramBatch::new(UDP_SLOTS, UDP_BUF),
             send_buf: Vec::with_capacity(UDP_BUF),
             routes: Vec::new(),
@@ -90,6 +93,7 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
         loop {
             let deadline = Instant::from_std(self.engine.poll_timeout());
             let wake = tokio::select! {
+                _ = &mut self.stop => Wake::Stop,
                 command = self.commands.recv() => Wake::Command(command),
                 r = async {
                     self.udp_in.clear();
@@ -100,11 +104,8 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
             };
             let now = Instant::now().into_std();
             match wake {
-                Wake::Command(None) => break,
-                Wake::Command(Some(Command::Shutdown(done))) => {
-                    let _ = done.send(());
-                    break;
-                }
+                // Stopped (or the device dropped), or every handle gone.
+                Wake::Stop | Wake::Command(None) => break,
                 Wake::Command(Some(command)) => self.command(command).await,
                 Wake::Udp(Ok(())) => {
                     for (from, datagram) in self.udp_in.datagrams() {
@@ -175,7 +176,6 @@ impl<F: PacketFilter, T: TunIo, U: UdpIo> Driver<F, T, U> {
                 update(self.engine.filter_mut());
                 let _ = reply.send(());
             }
-            Command::Shutdown(_) => {}
         }
     }
 

@@ -1,7 +1,8 @@
 //! The tokio shell: drives an [`Engine`] with a TUN device and a UDP transport.
 //!
-//! One task owns the engine and the IO; the [`MeshHandle`] talks to it over a channel, so the
-//! daemon and the local API never lock the data plane. Real backends are [`LinuxTun`] and
+//! One thread (with its own single-threaded runtime) owns the engine and the IO; the
+//! [`MeshHandle`] talks to it over channels, so the daemon and the local API never lock the
+//! data plane. Real backends are [`LinuxTun`] and
 //! [`SystemUdp`]; [`memory`] has in-memory ones for tests without root.
 
 mod driver;
@@ -14,7 +15,6 @@ use std::collections::BTreeSet;
 
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 pub use io::{DatagramBatch, DatagramMeta, PacketBatch, TunIo, UdpIo};
 pub use tun::LinuxTun;
@@ -117,11 +117,13 @@ pub struct MeshStats {
     pub routes: Vec<IpNet>,
 }
 
-/// A running mesh: the engine task plus a handle to it. Dropping it without
-/// [`MeshDevice::shutdown`] aborts the task, which closes the TUN and sockets all the same.
+/// A running mesh: the data-plane thread plus a handle to it. Dropping it without
+/// [`MeshDevice::shutdown`] stops the thread too, which closes the TUN and sockets.
 pub struct MeshDevice<F: PacketFilter = PassAll> {
     handle: MeshHandle<F>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
+    /// Dropping (or sending on) this stops the driver.
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<std::io::Result<()>>>,
 }
 
 /// A cloneable way to reconfigure and observe a running [`MeshDevice`].
@@ -151,45 +153,84 @@ impl MeshDevice<PassAll> {
 impl<F: PacketFilter> MeshDevice<F> {
     /// Like [`MeshDevice::start`], with a packet filter.
     pub async fn start_with_filter(config: MeshConfig, filter: F) -> Result<Self, MeshError> {
-        let udp = SystemUdp::bind(config.listen_port, config.offload).map_err(|source| {
-            MeshError::Udp {
-                port: config.listen_port,
-                source,
-            }
-        })?;
-        let tun = LinuxTun::create(
-            &config.tun_name,
-            &config.addresses,
-            config.mtu,
-            config.offload,
-        )
-        .map_err(|source| MeshError::Tun {
-            name: config.tun_name.clone(),
-            source,
-        })?;
         let engine = Engine::with_filter(
-            config.private_key,
+            config.private_key.clone(),
             filter,
             tokio::time::Instant::now().into_std(),
         );
-        Ok(Self::spawn(engine, tun, udp))
+        Self::spawn_with(engine, move || {
+            let udp = SystemUdp::bind(config.listen_port, config.offload).map_err(|source| {
+                MeshError::Udp {
+                    port: config.listen_port,
+                    source,
+                }
+            })?;
+            let tun = LinuxTun::create(
+                &config.tun_name,
+                &config.addresses,
+                config.mtu,
+                config.offload,
+            )
+            .map_err(|source| MeshError::Tun {
+                name: config.tun_name.clone(),
+                source,
+            })?;
+            Ok((tun, udp))
+        })
+        .await
     }
 
-    /// Drives `engine` with the given IO backends on a new task.
-    pub fn spawn<T: TunIo, U: UdpIo>(engine: Engine<F>, tun: T, udp: U) -> Self {
-        let (commands, rx) = mpsc::channel(64);
+    /// Runs `engine` on a dedicated data-plane thread with its own single-threaded tokio
+    /// runtime, so CPU-heavy work elsewhere in the daemon (netmap computation, API calls) never
+    /// queues in front of packets. `make_io` builds the IO backends on that thread, inside its
+    /// runtime (tokio IO objects belong to the runtime that created them).
+    pub async fn spawn_with<T: TunIo, U: UdpIo>(
+        engine: Engine<F>,
+        make_io: impl FnOnce() -> Result<(T, U), MeshError> + Send + 'static,
+    ) -> Result<Self, MeshError> {
+        let (commands, command_rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let listen_port = udp.local_port();
-        let driver = Driver::new(engine, tun, udp, rx, events.clone());
-        let task = tokio::spawn(driver.run());
-        Self {
+        let (stop, stop_rx) = oneshot::channel();
+        let (ready_tx, ready) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        let thread_events = events.clone();
+        std::thread::Builder::new()
+            .name("cvlan-mesh".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(MeshError::Failed(e)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    let (tun, udp) = match make_io() {
+                        Ok(io) => io,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(udp.local_port()));
+                    let driver = Driver::new(engine, tun, udp, command_rx, thread_events, stop_rx);
+                    let _ = done_tx.send(driver.run().await);
+                });
+            })
+            .map_err(MeshError::Failed)?;
+        let listen_port = ready.await.map_err(|_| MeshError::Stopped)??;
+        Ok(Self {
             handle: MeshHandle {
                 commands,
                 events,
                 listen_port,
             },
-            task: Some(task),
-        }
+            stop: Some(stop),
+            done: Some(done),
+        })
     }
 
     /// A handle for reconfiguring and observing the device.
@@ -199,31 +240,16 @@ impl<F: PacketFilter> MeshDevice<F> {
 
     /// Stops the engine and closes the TUN device (removing it) and the sockets.
     pub async fn shutdown(mut self) -> Result<(), MeshError> {
-        let (tx, rx) = oneshot::channel();
-        let asked = self
-            .handle
-            .commands
-            .send(Command::Shutdown(tx))
-            .await
-            .is_ok();
-        if asked {
-            let _ = rx.await;
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
-        let Some(task) = self.task.take() else {
+        let Some(done) = self.done.take() else {
             return Ok(());
         };
-        match task.await {
+        match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(MeshError::Failed(e)),
-            Err(e) => Err(MeshError::Failed(std::io::Error::other(e))),
-        }
-    }
-}
-
-impl<F: PacketFilter> Drop for MeshDevice<F> {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
+            Err(_) => Err(MeshError::Stopped),
         }
     }
 }

@@ -166,7 +166,6 @@ impl Outputs {
     pub(super) fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
-
 }
 
 #[cfg(test)]
