@@ -72,7 +72,7 @@ pub mod event;
 pub mod filter;
 pub mod key;
 pub mod packet;
-mod routing;
+pub mod routing;
 pub mod stats;
 
 pub use config::{PeerConfig, PeerSetChanges};

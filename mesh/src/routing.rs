@@ -10,12 +10,13 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
 
-/// The engine's handle for one peer (its WireGuard session-index prefix, 24 bits).
-pub(crate) type PeerIdx = u32;
+/// The handle of one peer: the engine's WireGuard session-index prefix (24 bits), or any other
+/// user's peer number (vrouterd maps IPsec peers' remote traffic selectors with it).
+pub type PeerIdx = u32;
 
 /// Longest-prefix-match tables from allowed IPs to peers.
 #[derive(Default)]
-pub(crate) struct CryptokeyRoutes {
+pub struct CryptokeyRoutes {
     v4: PrefixMap<Ipv4Net, PeerIdx>,
     v6: PrefixMap<Ipv6Net, PeerIdx>,
     /// The last answer: a flow's packets (and its replies' sources) repeat one address, so
@@ -25,7 +26,7 @@ pub(crate) struct CryptokeyRoutes {
 
 impl CryptokeyRoutes {
     /// Makes `peer` the owner of `net` (host bits are ignored).
-    pub(crate) fn insert(&mut self, net: IpNet, peer: PeerIdx) {
+    pub fn insert(&mut self, net: IpNet, peer: PeerIdx) {
         self.last.set(None);
         match net.trunc() {
             IpNet::V4(n) => {
@@ -38,7 +39,7 @@ impl CryptokeyRoutes {
     }
 
     /// The peer whose most specific allowed prefix contains `addr`.
-    pub(crate) fn lookup(&self, addr: IpAddr) -> Option<PeerIdx> {
+    pub fn lookup(&self, addr: IpAddr) -> Option<PeerIdx> {
         if let Some((cached, peer)) = self.last.get()
             && cached == addr
         {
@@ -53,8 +54,13 @@ impl CryptokeyRoutes {
     }
 
     /// Number of prefixes held.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
+    }
+
+    /// True when no prefix is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

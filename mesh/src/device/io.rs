@@ -179,6 +179,22 @@ impl DatagramBatch {
             })
     }
 
+    /// Every datagram received, with its sender, writable in place (to decrypt it there).
+    pub fn datagrams_mut(&mut self) -> impl Iterator<Item = (SocketAddr, &mut [u8])> {
+        self.bufs[..self.count]
+            .iter_mut()
+            .zip(&self.meta)
+            .flat_map(|(buf, meta)| {
+                let stride = if meta.stride == 0 {
+                    meta.len.max(1)
+                } else {
+                    meta.stride
+                };
+                let len = meta.len.min(buf.len());
+                buf[..len].chunks_mut(stride).map(move |d| (meta.from, d))
+            })
+    }
+
     /// For backends: the buffers not yet filled and their metadata; then call
     /// [`DatagramBatch::add_received`]. Several reads may fill one batch.
     pub fn recv_slots(&mut self) -> (&mut [Vec<u8>], &mut [DatagramMeta]) {
@@ -276,5 +292,10 @@ mod tests {
         assert!(b.is_full());
         let got: Vec<&[u8]> = b.datagrams().map(|(_, d)| d).collect();
         assert_eq!(got, vec![&b"aaaa"[..], b"bbbb", b"cc", b"xyz"]);
+        for (_, d) in b.datagrams_mut() {
+            d[0] = b'_';
+        }
+        let got: Vec<&[u8]> = b.datagrams().map(|(_, d)| d).collect();
+        assert_eq!(got, vec![&b"_aaa"[..], b"_bbb", b"_c", b"_yz"]);
     }
 }

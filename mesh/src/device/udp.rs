@@ -1,6 +1,6 @@
 //! The real UDP transport: IPv4 and (when the host has it) IPv6 sockets on the listen port,
-//! batched with recvmmsg and UDP GRO on receive and UDP GSO on send (via `quinn-udp`, which
-//! falls back to plain calls where the kernel lacks them).
+//! or one socket on a given address, batched with recvmmsg and UDP GRO on receive and UDP GSO
+//! on send (via `quinn-udp`, which falls back to plain calls where the kernel lacks them).
 
 use std::io::{self, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -21,9 +21,12 @@ struct BatchedSocket {
     state: UdpSocketState,
 }
 
-/// The mesh's UDP sockets.
+/// The mesh's UDP sockets: a primary one (IPv4, or the one bound address) and an optional
+/// IPv6 wildcard beside it.
 pub struct SystemUdp {
-    v4: BatchedSocket,
+    primary: BatchedSocket,
+    /// True when the primary socket is an IPv6 one (bound to an IPv6 address).
+    primary_v6: bool,
     v6: Option<BatchedSocket>,
     port: u16,
     offload: bool,
@@ -43,8 +46,27 @@ impl SystemUdp {
             }
         };
         Ok(Self {
-            v4,
+            primary: v4,
+            primary_v6: false,
             v6,
+            port,
+            offload,
+            meta: vec![RecvMeta::default(); quinn_udp::BATCH_SIZE],
+        })
+    }
+
+    /// Binds one socket on `addr` (a wildcard address binds like [`SystemUdp::bind`]: IPv4, and
+    /// IPv6 when available). Used where a daemon listens on one configured address.
+    pub fn bind_addr(addr: SocketAddr, offload: bool) -> io::Result<Self> {
+        if addr.ip() == std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            return Self::bind(addr.port(), offload);
+        }
+        let socket = BatchedSocket::bind(addr)?;
+        let port = socket.io.local_addr()?.port();
+        Ok(Self {
+            primary: socket,
+            primary_v6: addr.is_ipv6(),
+            v6: None,
             port,
             offload,
             meta: vec![RecvMeta::default(); quinn_udp::BATCH_SIZE],
@@ -57,12 +79,13 @@ impl SystemUdp {
     }
 
     fn socket_for(&self, destination: &SocketAddr) -> io::Result<&BatchedSocket> {
-        match destination {
-            SocketAddr::V4(_) => Ok(&self.v4),
-            SocketAddr::V6(_) => self
-                .v6
-                .as_ref()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no IPv6 socket")),
+        match (destination, &self.v6) {
+            (SocketAddr::V6(_), Some(v6)) => Ok(v6),
+            (d, _) if d.is_ipv6() == self.primary_v6 => Ok(&self.primary),
+            _ => Err(io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "no socket of the destination's address family",
+            )),
         }
     }
 }
@@ -108,19 +131,19 @@ impl BatchedSocket {
 impl UdpIo for SystemUdp {
     async fn recv(&mut self, batch: &mut DatagramBatch) -> io::Result<()> {
         loop {
-            let v4_first = match &self.v6 {
+            let primary_first = match &self.v6 {
                 None => {
-                    self.v4.io.readable().await?;
+                    self.primary.io.readable().await?;
                     true
                 }
                 Some(v6) => tokio::select! {
-                    r = self.v4.io.readable() => { r?; true }
+                    r = self.primary.io.readable() => { r?; true }
                     r = v6.io.readable() => { r?; false }
                 },
             };
-            let socket = match (&self.v6, v4_first) {
+            let socket = match (&self.v6, primary_first) {
                 (Some(v6), false) => v6,
-                _ => &self.v4,
+                _ => &self.primary,
             };
             // Keep reading while data is ready: a bigger batch means bigger coalesced TUN
             // writes (and fewer TCP ACKs) on the way out.
@@ -163,7 +186,7 @@ impl UdpIo for SystemUdp {
         self.v6
             .as_ref()
             .map_or(usize::MAX, |s| s.state.max_gso_segments())
-            .min(self.v4.state.max_gso_segments())
+            .min(self.primary.state.max_gso_segments())
     }
 
     fn local_port(&self) -> u16 {
