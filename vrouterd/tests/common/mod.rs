@@ -1,0 +1,258 @@
+//! Two vrouterd daemons in one process on cvlan-mesh's in-memory network and TUN: the real
+//! daemon (apply loop, file watch, local API on a Unix socket) with only the kernel replaced.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cvlan_mesh::device::memory::{MemoryNet, MemoryTun, MemoryTunHost};
+use cvlan_proto::local::{self, LocalApiClient};
+use cvlan_proto::v1;
+use cvlan_vrouterd::dataplane::Dataplane;
+use cvlan_vrouterd::{Daemon, load_host_config};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A base64 X25519 public key for network.kdl (the vrouters' own keys are not checked here).
+pub const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+/// The network two vrouters share: `gw` (10.0.0.1) protects 10.1.0.0/24 and initiates to
+/// `br` (10.0.0.2), which protects 10.2.0.0/24 and answers. `extra` goes into gw's block.
+pub fn network(dir: &Path, extra: &str, gw_psk: &str, br_psk: &str) -> String {
+    format!(
+        r#"network "lab" {{ overlay "100.64.0.0/10"; }}
+vrouter "gw" {{
+    address "100.64.0.1"
+    public-key "{KEY_A}"
+    listen "10.0.0.1:4500"
+    ipsec-peer "br" {{
+        remote "10.0.0.2"
+        id local="gw.example" remote="br.example"
+        auth "psk" secret-file="{gw}"
+        local-ts "10.1.0.0/24"
+        remote-ts "10.2.0.0/24"
+        dpd "2s"
+    }}
+    {extra}
+}}
+vrouter "br" {{
+    address "100.64.0.2"
+    public-key "{KEY_B}"
+    listen "10.0.0.2:4500"
+    ipsec-peer "gw" {{
+        remote "%any"
+        id local="br.example" remote="gw.example"
+        auth "psk" secret-file="{br}"
+        local-ts "10.2.0.0/24"
+        remote-ts "10.1.0.0/24"
+    }}
+}}
+"#,
+        gw = dir.join(gw_psk).display(),
+        br = dir.join(br_psk).display(),
+    )
+}
+
+/// Writes `text` as `path` the way an operator's tool does: aside, then renamed over it.
+pub fn replace_file(path: &Path, text: &str) {
+    let aside = path.with_extension("tmp");
+    std::fs::write(&aside, text).expect("write");
+    std::fs::rename(&aside, path).expect("rename");
+}
+
+/// One daemon: its TUN's host side, its socket, and how to stop it.
+pub struct Running {
+    pub name: String,
+    pub tun: MemoryTunHost,
+    pub socket: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), cvlan_vrouterd::DaemonError>>>,
+}
+
+impl Running {
+    /// A local API client.
+    pub async fn client(&self) -> LocalApiClient<Channel> {
+        local::connect(&self.socket).await.expect("connects")
+    }
+
+    /// The SAs as the API lists them.
+    pub async fn sas(&self) -> v1::SasResponse {
+        self.client()
+            .await
+            .sas(v1::SasRequest::default())
+            .await
+            .expect("Sas")
+            .into_inner()
+    }
+
+    /// Stops the daemon (SAs deleted politely) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("stops within 10 s")
+                .expect("no panic")
+                .expect("stops cleanly");
+        }
+    }
+}
+
+/// Starts vrouter `name` with its files in `dir` (network.kdl must exist there), on `net`
+/// at `addr` (NAT-T 4500 and IKE 500).
+pub async fn start(dir: &Path, name: &str, net: &MemoryNet, addr: Ipv4Addr) -> Running {
+    let host_dir = dir.join(name);
+    std::fs::create_dir_all(&host_dir).expect("host dir");
+    let socket = host_dir.join("vrouterd.sock");
+    let config = host_dir.join("vrouterd.kdl");
+    std::fs::write(
+        &config,
+        format!(
+            "vrouter \"{name}\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"file\" path=\"{}\"\n",
+            host_dir.join("state").display(),
+            socket.display(),
+            dir.join("network.kdl").display()
+        ),
+    )
+    .expect("write vrouterd.kdl");
+    let host = load_host_config(&config).expect("valid vrouterd.kdl");
+    let (tun, tun_host) = MemoryTun::new(vec!["100.64.0.0/10".parse().expect("net")]);
+    let natt = net.bind(SocketAddr::new(IpAddr::V4(addr), 4500), 64);
+    let ike = net.bind(SocketAddr::new(IpAddr::V4(addr), 500), 1);
+    let daemon = Daemon::start_with(
+        host,
+        Box::new(move |settings, events| {
+            Box::pin(Dataplane::spawn_with(
+                settings.listen.ip(),
+                events,
+                move || Ok((tun, natt, Some(ike))),
+            ))
+        }),
+    )
+    .await
+    .expect("daemon starts");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(daemon.serve(async move {
+        let _ = stopped.await;
+    }));
+    // The socket appears once serving has begun.
+    for _ in 0..200 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Running {
+        name: name.to_owned(),
+        tun: tun_host,
+        socket,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// Waits until `check` holds for the daemon's SA listing (up to 10 s).
+pub async fn wait_sas(
+    r: &Running,
+    what: &str,
+    check: impl Fn(&v1::SasResponse) -> bool,
+) -> v1::SasResponse {
+    for _ in 0..200 {
+        let sas = r.sas().await;
+        if check(&sas) {
+            return sas;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{}: {what} did not happen within 10 s: {:#?}",
+        r.name,
+        r.sas().await
+    );
+}
+
+/// Established IKE SAs with at least one child.
+pub fn established(sas: &v1::SasResponse) -> usize {
+    sas.sas
+        .iter()
+        .filter(|s| s.state() == v1::IkeSaState::Established && !s.children.is_empty())
+        .count()
+}
+
+/// Buffered events of kind `kind` (prefix match as the API does).
+pub async fn events(r: &Running, kind: &str) -> Vec<v1::Event> {
+    let mut stream = r
+        .client()
+        .await
+        .watch_events(v1::WatchEventsRequest {
+            start: Some(v1::watch_events_request::Start::Last(1000)),
+            kinds: vec![kind.to_owned()],
+            follow: false,
+        })
+        .await
+        .expect("WatchEvents")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(e) = tokio_stream::StreamExt::next(&mut stream).await {
+        out.push(e.expect("event"));
+    }
+    out
+}
+
+/// Waits until an event of `kind` exists whose message contains `text` (up to 10 s).
+pub async fn wait_event(r: &Running, kind: &str, text: &str) -> v1::Event {
+    for _ in 0..200 {
+        if let Some(e) = events(r, kind)
+            .await
+            .into_iter()
+            .find(|e| e.message.contains(text))
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{}: no {kind} event containing {text:?} within 10 s; events: {:#?}",
+        r.name,
+        events(r, "").await
+    );
+}
+
+/// An IPv4 UDP packet from `src` to `dst` carrying `payload` (checksums right).
+pub fn udp_packet(src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut p = vec![0x45, 0];
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&src.octets());
+    p.extend_from_slice(&dst.octets());
+    let mut sum: u32 = p
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    p.extend_from_slice(&5000u16.to_be_bytes());
+    p.extend_from_slice(&6000u16.to_be_bytes());
+    p.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// The next packet the daemon wrote to its TUN (up to 5 s).
+pub async fn read_tun(tun: &mut MemoryTunHost) -> Vec<u8> {
+    tokio::time::timeout(Duration::from_secs(5), tun.read())
+        .await
+        .expect("a packet within 5 s")
+        .expect("device alive")
+}
