@@ -16,8 +16,8 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
     about = "Check, format and explain network.kdl; inspect a running CloudVLAN node",
     long_about = "cvlanctl is the operator's and the script's interface to CloudVLAN.\n\n\
         Offline commands (check, fmt, addresses, policy explain --file) read network.kdl \
-        files and need no daemon. Live commands (status, peers, ping, whois, events, policy) \
-        ask the local cvland over its Unix socket.\n\n\
+        files and need no daemon. Live commands (status, peers, ping, whois, events, policy, \
+        sas) ask the local cvland (or cvlan-vrouterd) over its Unix socket.\n\n\
         Every table is also available as one JSON document with --json.\n\n\
         Exit codes: 0 success; 1 the answer is \"no\" (invalid file, failing policy-test, \
         fmt --check would change a file, ping got no reply, explain --exit-code rejected); \
@@ -86,6 +86,16 @@ pub enum Command {
     /// Which node, vrouter, routed prefix or ipsec peer owns an overlay address.
     #[command(after_help = "Example:\n  cvlanctl whois 100.64.0.10")]
     Whois(WhoisArgs),
+
+    /// A vrouter's IPsec SAs (IKE and child), like `swanctl --list-sas`, and its counters.
+    #[command(
+        after_help = "Asks a cvlan-vrouterd. Each IKE SA with its peer, state, SPIs (ours marked *),         identities, algorithms and times, then its child SAs with SPIs, traffic each way and         selectors; last, the IKE/ESP counters and the datagrams dropped by reason.
+
+        Examples:
+  cvlanctl --socket /run/cloudvlan/vrouterd.sock sas
+          cvlanctl sas --peer branch-17 --json | jq '.sas[].children[].bytes_in'"
+    )]
+    Sas(SasArgs),
 
     /// The daemon's events: applies, rejections, peers, handshakes.
     #[command(
@@ -197,6 +207,14 @@ pub struct PingArgs {
 pub struct WhoisArgs {
     /// An overlay address (IPv4 or IPv6).
     pub address: String,
+}
+
+/// `sas`.
+#[derive(Debug, Args)]
+pub struct SasArgs {
+    /// Only this ipsec peer's SAs.
+    #[arg(long, value_name = "NAME")]
+    pub peer: Option<String>,
 }
 
 /// `events`.

@@ -46,6 +46,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Whois(args) => {
             live::with_client(&socket, |c| live::whois::run(c, args.address, json))
         }
+        Command::Sas(args) => live::with_client(&socket, |c| live::sas::run(c, args.peer, json)),
         Command::Events(args) => live::with_client(&socket, |c| async move {
             live::events::run(c, &args, json).await
         }),
