@@ -54,6 +54,10 @@ pub enum LabError {
     #[error(transparent)]
     #[diagnostic(code("cvlan-lab::wireguard"))]
     Wireguard(#[from] WireguardError),
+    /// A strongSwan host could not be set up.
+    #[error(transparent)]
+    #[diagnostic(code("cvlan-lab::strongswan"))]
+    Strongswan(#[from] crate::strongswan::StrongswanError),
     /// The lab has no network.kdl but one was asked for.
     #[error("this lab has no network.kdl")]
     #[diagnostic(code("cvlan-lab::no-network"))]

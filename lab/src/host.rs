@@ -9,10 +9,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::command;
-use crate::cvland::CvlandPaths;
 use crate::error::LabError;
+use crate::hostd::{DaemonPaths, HostDaemon};
 use crate::process::stop_child;
 use crate::record::HostRecord;
+use crate::strongswan::StrongswanPaths;
 use crate::topology::Host;
 
 /// A host of a running lab.
@@ -39,14 +40,45 @@ impl<'a> HostHandle<'a> {
         &self.record.dir
     }
 
-    /// Where its cvland serves the local API (reachable from the root namespace).
+    /// Where its cvland or cvlan-vrouterd serves the local API (reachable from the root
+    /// namespace).
     pub fn socket_path(&self) -> PathBuf {
-        CvlandPaths::new(&self.record.dir).socket
+        self.record
+            .socket
+            .clone()
+            .unwrap_or_else(|| DaemonPaths::new(HostDaemon::Cvland, &self.record.dir).socket)
     }
 
-    /// Its cvland state dir (keys, cached netmap).
+    /// Its daemon's state dir (keys, cached netmap).
     pub fn state_dir(&self) -> PathBuf {
-        CvlandPaths::new(&self.record.dir).state_dir
+        DaemonPaths::new(HostDaemon::Cvland, &self.record.dir).state_dir
+    }
+
+    /// The vici URI of its charon (for `swanctl --uri`), when it runs strongSwan.
+    pub fn vici_uri(&self) -> Option<String> {
+        self.record
+            .vici
+            .as_ref()
+            .map(|v| format!("unix://{}", v.display()))
+    }
+
+    /// Runs `swanctl ARGS --uri VICI` against its charon and returns the output, whatever
+    /// its exit status.
+    pub fn swanctl<S: AsRef<OsStr>>(&self, args: &[S]) -> Result<Output, LabError> {
+        let uri = self
+            .vici_uri()
+            .ok_or_else(|| LabError::UnknownHost(format!("{} (no strongSwan)", self.name())))?;
+        Command::new("swanctl")
+            .args(args)
+            .args(["--uri", &uri])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(LabError::io("cannot run swanctl for", self.dir()))
+    }
+
+    /// Its charon's log file, when it runs strongSwan.
+    pub fn strongswan_log(&self) -> PathBuf {
+        StrongswanPaths::new(&self.record.dir).log
     }
 
     /// Its address on `switch`.

@@ -9,16 +9,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::bins;
-use crate::cvland::{self, CvlandPaths};
 use crate::error::LabError;
 use crate::host::{HostHandle, NatHandle};
+use crate::hostd::{self, DaemonPaths, HostDaemon};
 use crate::naming::LabId;
 use crate::netfile::{self, NetworkInfo};
 use crate::netplan::{self, Step};
 use crate::process::{self, DaemonSpec, Proc, Readiness};
+use crate::psk;
 use crate::realize;
 use crate::record::{self, HostRecord, LabRecord, ProcessRecord};
-use crate::topology::{Service, Topology};
+use crate::strongswan::{self, StrongswanError, StrongswanPaths};
+use crate::topology::{Service, StrongswanConfig, Topology};
 use crate::wireguard;
 
 /// The file name of the network.kdl the hosts follow, in the lab's run directory.
@@ -74,12 +76,7 @@ impl Lab {
     /// keys and the network.kdl the hosts follow; then every daemon, waiting until each is
     /// ready. On error everything made so far is removed.
     pub fn start(topology: &Topology, options: LabOptions) -> Result<Lab, LabError> {
-        let cvland_bin = topology
-            .hosts
-            .iter()
-            .any(|h| h.services.iter().any(|s| matches!(s, Service::Cvland(_))))
-            .then(|| bins::find("cvland", options.bin_dir.as_deref()))
-            .transpose()?;
+        let bins = Binaries::find(topology, &options)?;
         let (id, run_dir) = allocate(&options.run_root)?;
         let mut lab = Lab {
             topology: topology.clone(),
@@ -106,8 +103,8 @@ impl Lab {
         };
         lab.save()?;
         lab.build_network(&options)?;
-        lab.prepare_hosts(cvland_bin.as_deref())?;
-        lab.start_daemons(cvland_bin.as_deref(), &options)?;
+        lab.prepare_hosts(&bins)?;
+        lab.start_daemons(&bins, &options)?;
         Ok(lab)
     }
 
@@ -256,8 +253,9 @@ impl Lab {
         Ok(())
     }
 
-    /// Host directories, daemon configs, keys and the network.kdl the hosts follow.
-    fn prepare_hosts(&mut self, cvland_bin: Option<&Path>) -> Result<(), LabError> {
+    /// Host directories, daemon configs, keys, secrets and the network.kdl the hosts follow;
+    /// then the strongSwan configurations, which are rendered from that final file.
+    fn prepare_hosts(&mut self, bins: &Binaries) -> Result<(), LabError> {
         let network_file = self.network_file();
         let mut network_text = match &self.topology.network {
             Some(path) => {
@@ -278,38 +276,51 @@ impl Lab {
                 dir: dir.clone(),
                 socket: None,
                 wireguard_interface: None,
+                vici: None,
             };
             for service in &host.services {
-                let (node, key) = match (service, cvland_bin) {
-                    (Service::Cvland(node), Some(bin)) => {
-                        let paths = CvlandPaths::new(&dir);
-                        std::fs::create_dir_all(&paths.state_dir)
-                            .map_err(LabError::io("cannot create", &paths.state_dir))?;
-                        let spec = cvland::daemon(bin, &node.node, &paths, &network_file);
-                        if let Some((path, text)) = &spec.config {
-                            std::fs::write(path, text)
-                                .map_err(LabError::io("cannot write", path))?;
-                        }
-                        rec.socket = Some(paths.socket.clone());
-                        (node, cvland::public_key(&rec.namespace, bin, &paths)?)
+                let (kind, name, endpoint, key) = match service {
+                    Service::Cvland(node) => {
+                        let key = prepare_daemon(
+                            HostDaemon::Cvland,
+                            bins.cvland.as_deref(),
+                            &node.node,
+                            &mut rec,
+                            &network_file,
+                        )?;
+                        ("node", &node.node, node.endpoint.as_ref(), key)
                     }
-                    (Service::WireguardGo(node), _) => {
+                    Service::Vrouterd(name) => {
+                        let key = prepare_daemon(
+                            HostDaemon::Vrouterd,
+                            bins.vrouterd.as_deref(),
+                            name,
+                            &mut rec,
+                            &network_file,
+                        )?;
+                        ("vrouter", name, None, key)
+                    }
+                    Service::WireguardGo(node) => {
                         rec.wireguard_interface = Some(self.id.wireguard_interface(index));
-                        (node, wireguard::generate_key(&dir)?)
+                        let key = wireguard::generate_key(&dir)?;
+                        ("node", &node.node, node.endpoint.as_ref(), key)
                     }
-                    _ => continue,
+                    Service::Strongswan(_) => {
+                        rec.vici = Some(StrongswanPaths::new(&dir).vici);
+                        continue;
+                    }
+                    Service::Process(_) => continue,
                 };
-                network_text =
-                    netfile::set_node_value(&network_text, &node.node, "public-key", &key)
-                        .map_err(nf_err)?;
-                if let Some(switch) = &node.endpoint {
+                network_text = netfile::set_value(&network_text, kind, name, "public-key", &key)
+                    .map_err(nf_err)?;
+                if let Some(switch) = endpoint {
                     let port = netfile::read_network(&network_text)
                         .map_err(nf_err)?
                         .listen_port;
                     let addr = host.address_on(switch).map(|a| format!("{a}:{port}"));
                     if let Some(addr) = addr {
                         network_text =
-                            netfile::set_node_value(&network_text, &node.node, "endpoint", &addr)
+                            netfile::set_value(&network_text, kind, name, "endpoint", &addr)
                                 .map_err(nf_err)?;
                     }
                 }
@@ -318,17 +329,60 @@ impl Lab {
             self.record.hosts.insert(host.name.clone(), rec);
         }
         if self.topology.network.is_some() {
+            network_text = psk::provide(&network_text, &self.record.run_dir, &template)?;
             write_atomically(&network_file, &network_text)?;
         }
+        self.prepare_strongswan()?;
         self.save()
     }
 
-    fn start_daemons(
-        &mut self,
-        cvland_bin: Option<&Path>,
-        options: &LabOptions,
-    ) -> Result<(), LabError> {
-        let mut waiting: Vec<(usize, Readiness)> = Vec::new();
+    /// Writes strongswan.conf and swanctl.conf of every strongSwan host.
+    fn prepare_strongswan(&self) -> Result<(), LabError> {
+        let mut network = None;
+        for host in &self.topology.hosts {
+            for service in &host.services {
+                let Service::Strongswan(config) = service else {
+                    continue;
+                };
+                let paths = StrongswanPaths::new(&self.record.run_dir.join(&host.name));
+                let (text, port) = match config {
+                    StrongswanConfig::File(file) => (
+                        std::fs::read_to_string(file).map_err(LabError::io("cannot read", file))?,
+                        4500,
+                    ),
+                    StrongswanConfig::Vrouter(name) => {
+                        if network.is_none() {
+                            network = Some(self.checked_network()?);
+                        }
+                        let Some(net) = network.as_ref() else {
+                            continue;
+                        };
+                        (
+                            strongswan::render_swanctl_for(net, name)?,
+                            strongswan::natt_port(net, name),
+                        )
+                    }
+                };
+                strongswan::write_files(&paths, port, &text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The lab's network.kdl, checked.
+    fn checked_network(&self) -> Result<cvlan_schema::model::Network, LabError> {
+        let path = self.network_file();
+        let checked = cvlan_schema::load_network(&path)
+            .map_err(|e| LabError::Strongswan(StrongswanError::Network(e.to_string())))?;
+        checked.network.ok_or_else(|| {
+            LabError::Strongswan(StrongswanError::Network(
+                cvlan_schema::report::render_human(&checked.sources, &checked.diagnostics),
+            ))
+        })
+    }
+
+    fn start_daemons(&mut self, bins: &Binaries, options: &LabOptions) -> Result<(), LabError> {
+        let mut waiting: Vec<(usize, Readiness, Option<StrongswanPaths>)> = Vec::new();
         let network_file = self.network_file();
         for host in self.topology.hosts.clone() {
             let Some(rec) = self.record.hosts.get(&host.name).cloned() else {
@@ -336,11 +390,24 @@ impl Lab {
             };
             for service in &host.services {
                 Self::check_interrupt(options)?;
-                let spec = match (service, cvland_bin) {
-                    (Service::Cvland(node), Some(bin)) => {
-                        cvland::daemon(bin, &node.node, &CvlandPaths::new(&rec.dir), &network_file)
+                let mut load = None;
+                let spec = match service {
+                    Service::Cvland(node) => {
+                        let Some(bin) = &bins.cvland else { continue };
+                        let paths = DaemonPaths::new(HostDaemon::Cvland, &rec.dir);
+                        hostd::daemon(HostDaemon::Cvland, bin, &node.node, &paths, &network_file)
                     }
-                    (Service::WireguardGo(node), _) => {
+                    Service::Vrouterd(name) => {
+                        let Some(bin) = &bins.vrouterd else { continue };
+                        let paths = DaemonPaths::new(HostDaemon::Vrouterd, &rec.dir);
+                        hostd::daemon(HostDaemon::Vrouterd, bin, name, &paths, &network_file)
+                    }
+                    Service::Strongswan(_) => {
+                        let paths = StrongswanPaths::new(&rec.dir);
+                        load = Some(paths.clone());
+                        strongswan::daemon(&paths)
+                    }
+                    Service::WireguardGo(node) => {
                         let ifname = rec.wireguard_interface.clone().unwrap_or_default();
                         let spec = wireguard::daemon(&ifname);
                         let at = self.launch(&host.name, &rec, &spec)?;
@@ -353,15 +420,20 @@ impl Lab {
                         wireguard::configure(&rec.namespace, &ifname, &rec.dir, &node.node, &info)?;
                         continue;
                     }
-                    (Service::Process(p), _) => process_spec(p, &rec.dir),
-                    (Service::Cvland(_), None) => continue,
+                    Service::Process(p) => process_spec(p, &rec.dir),
                 };
                 let at = self.launch(&host.name, &rec, &spec)?;
-                waiting.push((at, spec.ready));
+                waiting.push((at, spec.ready, load));
             }
         }
-        for (at, ready) in waiting {
+        let mut loads = Vec::new();
+        for (at, ready, load) in waiting {
             self.procs[at].wait_ready(&ready, options.ready_timeout, options.interrupt.as_ref())?;
+            loads.extend(load);
+        }
+        // Connections load (and initiate) once every daemon answers.
+        for paths in loads {
+            strongswan::load(&paths)?;
         }
         Ok(())
     }
@@ -394,6 +466,53 @@ impl Drop for Lab {
             eprintln!("cvlan-lab: teardown of lab {}: {f}", self.id);
         }
     }
+}
+
+/// The project binaries a topology needs.
+struct Binaries {
+    cvland: Option<PathBuf>,
+    vrouterd: Option<PathBuf>,
+}
+
+impl Binaries {
+    fn find(topology: &Topology, options: &LabOptions) -> Result<Self, LabError> {
+        let find = |daemon: HostDaemon, used: fn(&Service) -> bool| {
+            topology
+                .hosts
+                .iter()
+                .any(|h| h.services.iter().any(used))
+                .then(|| bins::find(daemon.binary(), options.bin_dir.as_deref()))
+                .transpose()
+        };
+        Ok(Self {
+            cvland: find(HostDaemon::Cvland, |s| matches!(s, Service::Cvland(_)))?,
+            vrouterd: find(HostDaemon::Vrouterd, |s| matches!(s, Service::Vrouterd(_)))?,
+        })
+    }
+}
+
+/// Writes a host daemon's host file and state dir, records its socket, and returns the public
+/// key it creates (nothing when its binary is not needed).
+fn prepare_daemon(
+    daemon: HostDaemon,
+    bin: Option<&Path>,
+    name: &str,
+    rec: &mut HostRecord,
+    network_file: &Path,
+) -> Result<String, LabError> {
+    let bin = bin.ok_or_else(|| bins::MissingBinary {
+        name: daemon.binary().to_owned(),
+        searched: String::new(),
+    })?;
+    let paths = DaemonPaths::new(daemon, &rec.dir);
+    std::fs::create_dir_all(&paths.state_dir)
+        .map_err(LabError::io("cannot create", &paths.state_dir))?;
+    let spec = hostd::daemon(daemon, bin, name, &paths, network_file);
+    if let Some((path, text)) = &spec.config {
+        std::fs::write(path, text).map_err(LabError::io("cannot write", path))?;
+    }
+    rec.socket = Some(paths.socket.clone());
+    Ok(hostd::public_key(&rec.namespace, bin, &paths)?)
 }
 
 /// A generic process: `{dir}` in its command expands to the host's run directory.

@@ -7,18 +7,20 @@
 pub mod bins;
 pub mod checks;
 pub mod command;
-pub mod cvland;
 mod error;
 mod host;
+pub mod hostd;
 mod lab;
 pub mod naming;
 pub mod nat;
 pub mod netfile;
 pub mod netplan;
 pub mod process;
+pub mod psk;
 mod realize;
 pub mod record;
 pub mod require;
+pub mod strongswan;
 pub mod topology;
 pub mod wireguard;
 

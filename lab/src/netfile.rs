@@ -1,6 +1,7 @@
-//! The network.kdl the lab's hosts follow: setting a node's `public-key` and `endpoint` by
-//! node name (text spliced at the spans the kdl crate reports, so comments and layout stay as
-//! written) and reading what a wireguard-go peer needs (overlay, listen port, nodes).
+//! The network.kdl the lab's hosts follow: setting a node's or vrouter's `public-key` and
+//! `endpoint` by name, and pointing `secret-file=` paths at secrets the lab made (text
+//! spliced at the spans the kdl crate reports, so comments and layout stay as written); and
+//! reading what a wireguard-go peer needs (overlay, listen port, nodes).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -16,9 +17,14 @@ pub enum NetworkFileError {
     /// The text is not KDL 2.0.
     #[error("network.kdl is not valid KDL: {0}")]
     Syntax(String),
-    /// No `node "NAME"` at top level.
-    #[error("network.kdl has no `node \"{0}\"` (the lab runs it on a host)")]
-    UnknownNode(String),
+    /// No `node "NAME"` (or `vrouter "NAME"`) at top level.
+    #[error("network.kdl has no `{kind} \"{name}\"` (the lab runs it on a host)")]
+    UnknownBlock {
+        /// `node` or `vrouter`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
     /// A value the lab needs is missing or malformed.
     #[error("network.kdl: {0}")]
     Invalid(String),
@@ -57,16 +63,21 @@ impl NetworkInfo {
     }
 }
 
-/// Returns `text` with `key "value"` set as the only-or-first `key` child of `node "name"`:
-/// an existing one gets its value replaced, else a line is added. Nothing else changes.
-pub fn set_node_value(
+/// Returns `text` with `key "value"` set as the only-or-first `key` child of `kind "name"`
+/// (`kind` is `node` or `vrouter`): an existing one gets its value replaced, else a line is
+/// added. Nothing else changes.
+pub fn set_value(
     text: &str,
+    kind: &'static str,
     name: &str,
     key: &str,
     value: &str,
 ) -> Result<String, NetworkFileError> {
     let doc = parse(text)?;
-    let node = find_node(&doc, name).ok_or_else(|| NetworkFileError::UnknownNode(name.into()))?;
+    let node = find_block(&doc, kind, name).ok_or_else(|| NetworkFileError::UnknownBlock {
+        kind,
+        name: name.into(),
+    })?;
     let quoted = quote(value);
     let existing = node
         .children()
@@ -158,11 +169,64 @@ fn parse(text: &str) -> Result<KdlDocument, NetworkFileError> {
     })
 }
 
-fn find_node<'d>(doc: &'d KdlDocument, name: &str) -> Option<&'d KdlNode> {
+fn find_block<'d>(doc: &'d KdlDocument, kind: &str, name: &str) -> Option<&'d KdlNode> {
     doc.nodes().iter().find(|n| {
-        n.name().value() == "node"
+        n.name().value() == kind
             && n.entries().first().and_then(|e| e.value().as_string()) == Some(name)
     })
+}
+
+/// Every `secret-file=` path in the document, in order (duplicates kept).
+pub fn secret_files(text: &str) -> Result<Vec<String>, NetworkFileError> {
+    let doc = parse(text)?;
+    let mut out = Vec::new();
+    visit_secret_files(&doc, &mut |entry| {
+        if let Some(path) = entry.value().as_string() {
+            out.push(path.to_owned());
+        }
+    });
+    Ok(out)
+}
+
+/// Returns `text` with every `secret-file="OLD"` whose OLD `map` names rewritten to the new
+/// path. Nothing else changes.
+pub fn replace_secret_files(
+    text: &str,
+    map: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, NetworkFileError> {
+    let doc = parse(text)?;
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    visit_secret_files(&doc, &mut |entry| {
+        let Some(new) = entry.value().as_string().and_then(map) else {
+            return;
+        };
+        let span = entry.span();
+        edits.push((
+            span.offset(),
+            span.len(),
+            format!("secret-file={}", quote(&new)),
+        ));
+    });
+    let mut out = text.to_owned();
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (offset, len, replacement) in edits {
+        out.replace_range(offset..offset + len, &replacement);
+    }
+    parse(&out)?;
+    Ok(out)
+}
+
+fn visit_secret_files(doc: &KdlDocument, f: &mut dyn FnMut(&kdl::KdlEntry)) {
+    for node in doc.nodes() {
+        for entry in node.entries() {
+            if entry.name().map(|n| n.value()) == Some("secret-file") {
+                f(entry);
+            }
+        }
+        if let Some(children) = node.children() {
+            visit_secret_files(children, f);
+        }
+    }
 }
 
 fn child_arg<'n>(node: &'n KdlNode, key: &str) -> Option<&'n KdlValue> {
@@ -256,7 +320,7 @@ node "delta" {}
 
     #[test]
     fn replaces_an_existing_key_and_keeps_comments() {
-        let out = set_node_value(TEMPLATE, "alpha", "public-key", "NEW+key/=").unwrap();
+        let out = set_value(TEMPLATE, "node", "alpha", "public-key", "NEW+key/=").unwrap();
         assert!(out.contains(r#"public-key "NEW+key/=" // stale"#), "{out}");
         assert!(out.contains("// alpha's key is filled in by the lab"));
         assert_eq!(
@@ -267,7 +331,7 @@ node "delta" {}
 
     #[test]
     fn adds_a_block_to_a_node_without_children() {
-        let out = set_node_value(TEMPLATE, "bravo", "public-key", "KB").unwrap();
+        let out = set_value(TEMPLATE, "node", "bravo", "public-key", "KB").unwrap();
         assert!(
             out.contains("node \"bravo\" {\n    public-key \"KB\"\n} /* no block yet */"),
             "{out}"
@@ -285,12 +349,12 @@ node "delta" {}
 
     #[test]
     fn adds_to_one_line_and_empty_blocks() {
-        let out = set_node_value(TEMPLATE, "carol", "public-key", "KC").unwrap();
+        let out = set_value(TEMPLATE, "node", "carol", "public-key", "KC").unwrap();
         assert!(
             out.contains(r#"node "carol" { public-key "KC"; address "100.64.0.3"; }"#),
             "{out}"
         );
-        let out = set_node_value(&out, "delta", "endpoint", "10.0.0.4:51000").unwrap();
+        let out = set_value(&out, "node", "delta", "endpoint", "10.0.0.4:51000").unwrap();
         let info = read_network(&out).unwrap();
         assert_eq!(
             info.node("delta").unwrap().endpoints,
@@ -305,11 +369,35 @@ node "delta" {}
     #[test]
     fn adds_before_the_first_child_with_its_indent() {
         let text = "node \"x\" {\n    address \"100.64.0.9\"\n}\n";
-        let out = set_node_value(text, "x", "public-key", "K").unwrap();
+        let out = set_value(text, "node", "x", "public-key", "K").unwrap();
         assert_eq!(
             out,
             "node \"x\" {\n    public-key \"K\"\n    address \"100.64.0.9\"\n}\n"
         );
+    }
+
+    #[test]
+    fn sets_a_vrouter_key_and_points_secret_files_elsewhere() {
+        let text = r#"vrouter "gw" {
+    listen "10.0.0.1:4500"
+    ipsec-peer "b" {
+        auth "psk" secret-file="/etc/psk/b" // the lab replaces it
+    }
+    ipsec-peer "c" { auth "psk" secret-file="/etc/psk/c"; }
+}
+"#;
+        let out = set_value(text, "vrouter", "gw", "public-key", "K").unwrap();
+        assert!(
+            out.starts_with("vrouter \"gw\" {\n    public-key \"K\"\n    listen"),
+            "{out}"
+        );
+        assert_eq!(secret_files(&out).unwrap(), ["/etc/psk/b", "/etc/psk/c"]);
+        let out = replace_secret_files(&out, &|p| {
+            (p == "/etc/psk/b").then(|| "/run/x/psk-1".into())
+        })
+        .unwrap();
+        assert!(out.contains(r#"auth "psk" secret-file="/run/x/psk-1" // the lab replaces it"#));
+        assert!(out.contains(r#"secret-file="/etc/psk/c""#));
     }
 
     #[test]
@@ -327,11 +415,11 @@ node "delta" {}
     #[test]
     fn unknown_nodes_and_bad_text_are_errors() {
         assert!(matches!(
-            set_node_value(TEMPLATE, "zulu", "public-key", "K"),
-            Err(NetworkFileError::UnknownNode(n)) if n == "zulu"
+            set_value(TEMPLATE, "node", "zulu", "public-key", "K"),
+            Err(NetworkFileError::UnknownBlock { kind: "node", name }) if name == "zulu"
         ));
         assert!(matches!(
-            set_node_value("node {", "a", "k", "v"),
+            set_value("node {", "node", "a", "k", "v"),
             Err(NetworkFileError::Syntax(_))
         ));
         assert!(matches!(

@@ -80,6 +80,9 @@ pub fn plan(topo: &Topology, id: &LabId) -> Vec<Step> {
         for (i, link) in host.links.iter().enumerate() {
             p.link(&ns, &naming::host_interface(i), link);
         }
+        for net in &host.loopback {
+            p.ip_in(&ns, &["addr", "add", &net.to_string(), "dev", "lo"]);
+        }
         p.default_route(&ns, &host.name, host.gateway, &host.links);
     }
     p.steps
@@ -172,7 +175,10 @@ nat "nat1" {
     lan "home" address="192.168.1.1"
 }
 host "a" { link "wan" address="203.0.113.10"; }
-host "b" { link "home" address="192.168.1.10"; }
+host "b" {
+    link "home" address="192.168.1.10"
+    loopback "10.1.0.1/32"
+}
 "#;
 
     #[test]
@@ -190,6 +196,14 @@ host "b" { link "home" address="192.168.1.10"; }
             })
             .collect();
         assert_eq!(routes, vec![("cvlab-abc123-b", "192.168.1.1")]);
+        assert!(
+            steps.contains(&Step::IpIn {
+                ns: "cvlab-abc123-b".into(),
+                args: ["addr", "add", "10.1.0.1/32", "dev", "lo"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            })
+        );
         assert!(steps.contains(&Step::Sysctl {
             ns: "cvlab-abc123-nat1".into(),
             key: "net.ipv4.ip_forward",

@@ -63,10 +63,13 @@ pub struct HostRecord {
     pub namespace: String,
     /// Its run directory.
     pub dir: PathBuf,
-    /// Its cvland local API socket, when it runs cvland.
+    /// Its local API socket, when it runs cvland or cvlan-vrouterd.
     pub socket: Option<PathBuf>,
     /// Its wireguard-go interface, when it runs wireguard-go.
     pub wireguard_interface: Option<String>,
+    /// Its charon's vici socket, when it runs strongSwan.
+    #[serde(default)]
+    pub vici: Option<PathBuf>,
 }
 
 /// A process the lab started.

@@ -1,7 +1,7 @@
 //! `cvlan-vrouterd --config vrouterd.kdl` runs the vrouter until SIGTERM or SIGINT;
 //! `cvlan-vrouterd pubkey --config vrouterd.kdl` prints its public key (creating the key).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +56,7 @@ fn main() -> miette::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

@@ -105,9 +105,19 @@ fn print_attach(record: &LabRecord) {
     for (name, host) in &record.hosts {
         out(&format!("\n{name}  (namespace {})", host.namespace));
         if let Some(socket) = &host.socket {
+            let vrouter = socket.file_stem().is_some_and(|s| s == "vrouterd");
             let socket = socket.display();
             out(&format!("    cvlanctl --socket {socket} status"));
+            if vrouter {
+                out(&format!("    cvlanctl --socket {socket} sas"));
+            }
             out(&format!("    cvtui --socket {socket}"));
+        }
+        if let Some(vici) = &host.vici {
+            out(&format!(
+                "    swanctl --list-sas --uri unix://{}",
+                vici.display()
+            ));
         }
         out(&format!("    cvlan-lab exec {id} {name} -- ip -br addr"));
     }

@@ -10,7 +10,7 @@ mod validate;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net};
 
 pub use diagnostic::{Problem, TopologyError};
 
@@ -90,6 +90,8 @@ pub struct Host {
     pub links: Vec<Attachment>,
     /// Explicit default gateway; else the LAN address of a NAT on one of the host's switches.
     pub gateway: Option<Ipv4Addr>,
+    /// Extra addresses on the host's loopback (e.g. inside an IPsec traffic selector).
+    pub loopback: Vec<IpNet>,
     /// What runs on the host.
     pub services: Vec<Service>,
 }
@@ -99,7 +101,16 @@ impl Host {
     pub fn mesh_node(&self) -> Option<&MeshNode> {
         self.services.iter().find_map(|s| match s {
             Service::Cvland(n) | Service::WireguardGo(n) => Some(n),
-            Service::Process(_) => None,
+            _ => None,
+        })
+    }
+
+    /// The network.kdl vrouter this host plays, with vrouterd or with strongSwan.
+    pub fn vrouter(&self) -> Option<&str> {
+        self.services.iter().find_map(|s| match s {
+            Service::Vrouterd(v) => Some(v.as_str()),
+            Service::Strongswan(StrongswanConfig::Vrouter(v)) => Some(v.as_str()),
+            _ => None,
         })
     }
 
@@ -119,6 +130,10 @@ pub enum Service {
     Cvland(MeshNode),
     /// A wireguard-go peer configured with `wg` from network.kdl.
     WireguardGo(MeshNode),
+    /// cvlan-vrouterd as this network.kdl vrouter.
+    Vrouterd(String),
+    /// strongSwan's charon (kernel-libipsec) as an IPsec interop peer.
+    Strongswan(StrongswanConfig),
     /// Any other program.
     Process(ProcessDecl),
 }
@@ -130,6 +145,16 @@ pub struct MeshNode {
     pub node: String,
     /// When set, the lab publishes the host's address on this switch as the node's endpoint.
     pub endpoint: Option<String>,
+}
+
+/// Where a strongSwan host's swanctl.conf comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StrongswanConfig {
+    /// Rendered from network.kdl: strongSwan stands in for this vrouter, each of its
+    /// `ipsec-peer`s a connection.
+    Vrouter(String),
+    /// A swanctl.conf given as a file (resolved against the topology file's directory).
+    File(PathBuf),
 }
 
 /// A generic program run on a host.

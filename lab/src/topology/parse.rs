@@ -14,7 +14,7 @@ use super::reader::{Reader, Spanned};
 use super::validate::{self, AttachmentSpans, HostSpans, NatSpans, Spans};
 use super::{
     Attachment, Check, Host, Mapping, MeshNode, Nat, PingTarget, Problem, ProcessDecl, Service,
-    Switch, Topology, TopologyError,
+    StrongswanConfig, Switch, Topology, TopologyError,
 };
 
 /// Deeper nesting than this is refused before the text reaches the KDL parser, whose
@@ -22,7 +22,16 @@ use super::{
 const MAX_DEPTH: usize = 16;
 
 const TOP_LEVEL: &[&str] = &["lab", "network", "switch", "nat", "host", "check"];
-const HOST_CHILDREN: &[&str] = &["link", "gateway", "cvland", "wireguard-go", "process"];
+const HOST_CHILDREN: &[&str] = &[
+    "link",
+    "gateway",
+    "loopback",
+    "cvland",
+    "wireguard-go",
+    "vrouterd",
+    "strongswan",
+    "process",
+];
 const NAT_CHILDREN: &[&str] = &["mapping", "wan", "lan"];
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> {
@@ -67,9 +76,16 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> 
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "lab".into());
     }
+    let base = path.parent().unwrap_or(Path::new("."));
     if let Some(network) = &topology.network {
-        let base = path.parent().unwrap_or(Path::new("."));
         topology.network = Some(base.join(network));
+    }
+    for host in &mut topology.hosts {
+        for service in &mut host.services {
+            if let Service::Strongswan(StrongswanConfig::File(file)) = service {
+                *file = base.join(&*file);
+            }
+        }
     }
     validate::validate(&mut reader, &topology, &spans);
     if reader.problems.is_empty() {
@@ -282,6 +298,7 @@ impl Parser {
             name: name.value,
             links: Vec::new(),
             gateway: None,
+            loopback: Vec::new(),
             services: Vec::new(),
         };
         let mut spans = HostSpans {
@@ -305,6 +322,31 @@ impl Parser {
                     if let Some(gw) = self.reader.string_arg(child, 0) {
                         host.gateway = self.address(&gw);
                         spans.gateway = Some(gw.span);
+                    }
+                }
+                "loopback" => {
+                    self.reader.args(child, 1, usize::MAX);
+                    self.reader.check_props(child, &[]);
+                    self.reader.no_children(child);
+                    for value in self.reader.string_args(child) {
+                        match value.value.parse::<ipnet::IpNet>() {
+                            Ok(net) => host.loopback.push(net),
+                            Err(_) => self.reader.push(
+                                Problem::new(
+                                    "cvlan-lab::bad-address",
+                                    format!("`{}` is not an address with a prefix", value.value),
+                                    value.span,
+                                    "not a CIDR",
+                                )
+                                .with_help(r#"write it like "10.1.0.1/32""#),
+                            ),
+                        }
+                    }
+                }
+                "vrouterd" | "strongswan" => {
+                    if let Some(service) = self.ipsec_service(child, &host.name) {
+                        host.services.push(service);
+                        spans.services.push((child.span(), None));
                     }
                 }
                 "cvland" | "wireguard-go" => {
@@ -346,6 +388,44 @@ impl Parser {
             Service::WireguardGo(mesh)
         };
         Some((service, endpoint.map(|e| e.span)))
+    }
+
+    /// `vrouterd [vrouter=NAME]` or `strongswan vrouter=NAME | config=FILE`.
+    fn ipsec_service(&mut self, node: &KdlNode, host: &str) -> Option<Service> {
+        self.reader.args(node, 0, 0);
+        let strongswan = node.name().value() == "strongswan";
+        let allowed: &[&str] = if strongswan {
+            &["vrouter", "config"]
+        } else {
+            &["vrouter"]
+        };
+        self.reader.check_props(node, allowed);
+        self.reader.no_children(node);
+        let vrouter = self.reader.string_prop(node, "vrouter");
+        if !strongswan {
+            return Some(Service::Vrouterd(
+                vrouter.map_or_else(|| host.to_owned(), |v| v.value),
+            ));
+        }
+        let config = self.reader.string_prop(node, "config");
+        match (vrouter, config) {
+            (Some(v), None) => Some(Service::Strongswan(StrongswanConfig::Vrouter(v.value))),
+            (None, Some(c)) => Some(Service::Strongswan(StrongswanConfig::File(c.value.into()))),
+            _ => {
+                self.reader.push(
+                    Problem::new(
+                        "cvlan-lab::strongswan-config",
+                        "`strongswan` needs exactly one of `vrouter=` and `config=`",
+                        node.span(),
+                        "which configuration?",
+                    )
+                    .with_help(
+                        r#"strongswan vrouter="NAME" renders that network.kdl vrouter's peers; strongswan config="FILE" loads a swanctl.conf"#,
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn process(&mut self, node: &KdlNode) -> Option<ProcessDecl> {

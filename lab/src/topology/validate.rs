@@ -215,9 +215,49 @@ impl<'a> Validator<'a> {
             }
         }
         let mut mesh_seen = false;
+        let mut ipsec_seen = false;
         let mut process_names = HashSet::new();
+        let runs_cvland = host
+            .services
+            .iter()
+            .any(|s| matches!(s, Service::Cvland(_)));
         for (service, (decl, endpoint_span)) in host.services.iter().zip(&s.services) {
             match service {
+                Service::Vrouterd(_) | Service::Strongswan(_) => {
+                    if ipsec_seen {
+                        self.problem(
+                            Problem::new(
+                                "cvlan-lab::two-ipsec-daemons",
+                                format!("host `{}` already runs an IPsec daemon", host.name),
+                                *decl,
+                                "second IPsec daemon on one host",
+                            )
+                            .with_help("a host runs one of vrouterd or strongswan (both bind UDP 500 and 4500)"),
+                        );
+                    }
+                    ipsec_seen = true;
+                    if matches!(service, Service::Vrouterd(_)) && runs_cvland {
+                        self.problem(
+                            Problem::new(
+                                "cvlan-lab::two-ipsec-daemons",
+                                format!("host `{}` runs cvland and vrouterd", host.name),
+                                *decl,
+                                "beside cvland",
+                            )
+                            .with_help("both create the TUN device cvl0: put the vrouter on a host of its own"),
+                        );
+                    }
+                    if let Some(v) = host.vrouter()
+                        && !super::parse::is_identifier(v)
+                    {
+                        self.problem(Problem::new(
+                            "cvlan-lab::bad-name",
+                            format!("`{v}` is not a valid vrouter name"),
+                            *decl,
+                            "invalid vrouter name",
+                        ));
+                    }
+                }
                 Service::Cvland(node) | Service::WireguardGo(node) => {
                     if mesh_seen {
                         self.problem(
@@ -270,6 +310,34 @@ impl<'a> Validator<'a> {
     }
 
     fn network(&mut self, spans: &Spans) {
+        let mut vrouters: HashMap<&str, &str> = HashMap::new();
+        for (host, s) in self.topo.hosts.iter().zip(&spans.hosts) {
+            let Some(vrouter) = host.vrouter() else {
+                continue;
+            };
+            if let Some(other) = vrouters.insert(vrouter, host.name.as_str()) {
+                self.problem(Problem::new(
+                    "cvlan-lab::duplicate-node",
+                    format!("vrouter `{vrouter}` already runs on host `{other}`"),
+                    s.name,
+                    "same vrouter twice",
+                ));
+            }
+            if self.topo.network.is_none() {
+                self.problem(
+                    Problem::new(
+                        "cvlan-lab::no-network",
+                        format!(
+                            "host `{}` plays vrouter `{vrouter}`, but the lab names no network.kdl",
+                            host.name
+                        ),
+                        s.name,
+                        "needs network.kdl",
+                    )
+                    .with_help(r#"add at top level: network "network.kdl""#),
+                );
+            }
+        }
         let mut nodes: HashMap<&str, &str> = HashMap::new();
         for (host, s) in self.topo.hosts.iter().zip(&spans.hosts) {
             let Some(node) = host.mesh_node() else {

@@ -1,0 +1,169 @@
+//! Hosts that run a CloudVLAN host daemon — cvland (a node) or cvlan-vrouterd (a vrouter):
+//! the host file the lab renders for them (cvland.kdl or vrouterd.kdl), the daemon
+//! description, and asking the daemon for its public key (it creates the key in its own state
+//! dir).
+
+use std::path::{Path, PathBuf};
+
+use crate::command::{self, CommandError};
+use crate::netfile::quote;
+use crate::process::{DaemonSpec, Readiness};
+
+/// The TUN device the daemon creates in its namespace.
+pub const TUN: &str = "cvl0";
+
+/// Which host daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostDaemon {
+    /// cvland: a node of the mesh.
+    Cvland,
+    /// cvlan-vrouterd: an IPsec vrouter.
+    Vrouterd,
+}
+
+impl HostDaemon {
+    /// The binary's name.
+    pub fn binary(self) -> &'static str {
+        match self {
+            HostDaemon::Cvland => "cvland",
+            HostDaemon::Vrouterd => "cvlan-vrouterd",
+        }
+    }
+
+    /// The network.kdl block (and host-file role) it plays: `node` or `vrouter`.
+    pub fn role(self) -> &'static str {
+        match self {
+            HostDaemon::Cvland => "node",
+            HostDaemon::Vrouterd => "vrouter",
+        }
+    }
+
+    /// The stem of its host file and socket (`cvland`, `vrouterd`).
+    fn stem(self) -> &'static str {
+        match self {
+            HostDaemon::Cvland => "cvland",
+            HostDaemon::Vrouterd => "vrouterd",
+        }
+    }
+}
+
+/// Where a daemon host keeps its files, all under the host's run directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonPaths {
+    /// The rendered host file.
+    pub config: PathBuf,
+    /// The daemon's state dir (keys, cache).
+    pub state_dir: PathBuf,
+    /// The local API socket.
+    pub socket: PathBuf,
+}
+
+impl DaemonPaths {
+    /// The layout of `daemon` inside `host_dir`.
+    pub fn new(daemon: HostDaemon, host_dir: &Path) -> Self {
+        Self {
+            config: host_dir.join(format!("{}.kdl", daemon.stem())),
+            state_dir: host_dir.join("state"),
+            socket: host_dir.join(format!("{}.sock", daemon.stem())),
+        }
+    }
+}
+
+/// The host file for `name`, following `network` as a file source.
+pub fn render_config(
+    daemon: HostDaemon,
+    name: &str,
+    paths: &DaemonPaths,
+    network: &Path,
+) -> String {
+    format!(
+        "// Written by cvlan-lab.\n{} {}\nstate-dir {}\nsocket {}\ntun {}\nsource \"file\" path={}\n",
+        daemon.role(),
+        quote(name),
+        quote(&paths.state_dir.display().to_string()),
+        quote(&paths.socket.display().to_string()),
+        quote(TUN),
+        quote(&network.display().to_string()),
+    )
+}
+
+/// The daemon: `BIN --config FILE`, ready when its local API socket accepts.
+pub fn daemon(
+    daemon: HostDaemon,
+    program: &Path,
+    name: &str,
+    paths: &DaemonPaths,
+    network: &Path,
+) -> DaemonSpec {
+    DaemonSpec {
+        name: daemon.stem().into(),
+        program: program.to_owned(),
+        args: vec!["--config".into(), paths.config.display().to_string()],
+        config: Some((
+            paths.config.clone(),
+            render_config(daemon, name, paths, network),
+        )),
+        env: Vec::new(),
+        ready: Readiness::Socket(paths.socket.clone()),
+    }
+}
+
+/// Runs `BIN pubkey --config …` in the host's namespace and returns the key it prints.
+pub fn public_key(ns: &str, program: &Path, paths: &DaemonPaths) -> Result<String, CommandError> {
+    let program = program.display().to_string();
+    let config = paths.config.display().to_string();
+    let out = command::run_in(ns, &program, &["pubkey", "--config", &config])?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_documented_host_files() {
+        let dir = Path::new("/run/cvlan-lab/abc123/alpha");
+        let paths = DaemonPaths::new(HostDaemon::Cvland, dir);
+        let text = render_config(
+            HostDaemon::Cvland,
+            "alpha",
+            &paths,
+            Path::new("/run/cvlan-lab/abc123/network.kdl"),
+        );
+        let doc = kdl::KdlDocument::parse_v2(&text).unwrap();
+        let arg = |name: &str| {
+            doc.get_arg(name)
+                .and_then(|v| v.as_string())
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(arg("node"), "alpha");
+        assert_eq!(arg("state-dir"), "/run/cvlan-lab/abc123/alpha/state");
+        assert_eq!(arg("socket"), "/run/cvlan-lab/abc123/alpha/cvland.sock");
+        assert_eq!(arg("tun"), "cvl0");
+        let source = doc.get("source").unwrap();
+        assert_eq!(source.get(0).and_then(|v| v.as_string()), Some("file"));
+        assert_eq!(
+            source.get("path").and_then(|v| v.as_string()),
+            Some("/run/cvlan-lab/abc123/network.kdl")
+        );
+        let spec = daemon(
+            HostDaemon::Cvland,
+            Path::new("/bin/cvland"),
+            "alpha",
+            &paths,
+            Path::new("/n.kdl"),
+        );
+        assert_eq!(
+            spec.args,
+            ["--config", "/run/cvlan-lab/abc123/alpha/cvland.kdl"]
+        );
+        assert_eq!(spec.ready, Readiness::Socket(paths.socket.clone()));
+
+        let paths = DaemonPaths::new(HostDaemon::Vrouterd, dir);
+        let text = render_config(HostDaemon::Vrouterd, "gw", &paths, Path::new("/n.kdl"));
+        assert!(text.contains("\nvrouter \"gw\"\n"), "{text}");
+        assert_eq!(paths.socket, dir.join("vrouterd.sock"));
+        assert_eq!(paths.config, dir.join("vrouterd.kdl"));
+    }
+}
