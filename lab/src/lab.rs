@@ -305,9 +305,14 @@ impl Lab {
                         let key = wireguard::generate_key(&dir)?;
                         ("node", &node.node, node.endpoint.as_ref(), key)
                     }
-                    Service::Strongswan(_) => {
+                    Service::Strongswan(config) => {
                         rec.vici = Some(StrongswanPaths::new(&dir).vici);
-                        continue;
+                        let StrongswanConfig::Vrouter(name) = config else {
+                            continue;
+                        };
+                        // network.kdl wants a key for every vrouter; strongSwan's stand-in
+                        // gets one it never uses.
+                        ("vrouter", name, None, wireguard::generate_key(&dir)?)
                     }
                     Service::Process(_) => continue,
                 };

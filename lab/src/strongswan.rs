@@ -90,10 +90,13 @@ impl StrongswanPaths {
 }
 
 /// strongswan.conf for one instance; `natt_port` is the NAT-T port it listens on.
+/// Retransmissions are faster than charon's defaults (1 s, then ×1.4, 3 tries: a dead peer
+/// is given up after about 10 s instead of 165 s), so DPD and failures show within a test.
 pub fn render_strongswan_conf(paths: &StrongswanPaths, natt_port: u16) -> String {
     format!(
         "# Written by cvlan-lab.\n\
          charon {{\n  load_modular = no\n  load = {PLUGINS}\n  port_nat_t = {natt_port}\n  \
+         retransmit_timeout = 1.0\n  retransmit_base = 1.4\n  retransmit_tries = 3\n  \
          plugins {{\n    kernel-libipsec {{ allow_peer_ts = yes }}\n    kernel-netlink {{ fwmark = !0x42 }}\n    \
          socket-default {{ fwmark = 0x42 }}\n    vici {{ socket = unix://{} }}\n  }}\n  \
          filelog {{\n    lab {{\n      path = {}\n      time_format = %T\n      default = 1\n      \
@@ -241,7 +244,22 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// charon in the host's namespace with a private /run, ready when its vici socket accepts.
+///
+/// The host's files may themselves live under /run (the lab's default run root): then the
+/// top directory holding them is bound into the private /run first, so every path stays as
+/// it is outside.
 pub fn daemon(paths: &StrongswanPaths) -> DaemonSpec {
+    let run = paths.run.display().to_string();
+    let keep = paths
+        .run
+        .strip_prefix("/run")
+        .ok()
+        .and_then(|rest| rest.components().next())
+        .map(|top| {
+            let top = top.as_os_str().to_string_lossy();
+            format!("mkdir -p '{run}/{top}' && mount --bind '/run/{top}' '{run}/{top}' && ")
+        })
+        .unwrap_or_default();
     DaemonSpec {
         name: "charon".into(),
         program: "unshare".into(),
@@ -251,10 +269,7 @@ pub fn daemon(paths: &StrongswanPaths) -> DaemonSpec {
             "private".into(),
             "sh".into(),
             "-c".into(),
-            format!(
-                "mount --bind '{}' /run && exec {CHARON}",
-                paths.run.display()
-            ),
+            format!("{keep}mount --rbind '{run}' /run && exec {CHARON}"),
         ],
         config: None,
         env: vec![("STRONGSWAN_CONF".into(), paths.conf.display().to_string())],

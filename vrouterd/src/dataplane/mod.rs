@@ -25,6 +25,12 @@ pub(crate) use report::ts_text;
 /// The plain IKE port, bound beside the NAT-T port when it is free.
 pub const IKE_PORT: u16 = 500;
 
+/// The first IKE retransmission; later ones double. With [`RETRANSMIT_TRIES`] a silent peer
+/// is given up (and a dead one found by DPD) about 31 s after the request.
+pub const RETRANSMIT_BASE: std::time::Duration = std::time::Duration::from_secs(1);
+/// IKE retransmissions before a request is given up.
+pub const RETRANSMIT_TRIES: u32 = 4;
+
 /// The TUN MTU: 1500 less the largest ESP-in-UDP overhead we produce (IPv6 outer header,
 /// UDP, ESP header, CBC IV, padding, ICV), like strongSwan's libipsec device.
 pub const MTU: u16 = 1400;
@@ -201,6 +207,8 @@ impl Dataplane {
                         local_ip,
                         ike_port: ike.as_ref().map_or(natt_port, UdpIo::local_port),
                         natt_port,
+                        retransmit_base: RETRANSMIT_BASE,
+                        retransmit_tries: RETRANSMIT_TRIES,
                         ..EndpointConfig::default()
                     };
                     let now = tokio::time::Instant::now().into_std();
