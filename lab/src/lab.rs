@@ -386,8 +386,31 @@ impl Lab {
         })
     }
 
+    /// Starts every daemon. strongSwan comes first, with its connections loaded, so the
+    /// daemons that initiate to it find it configured; its own initiations retransmit until
+    /// the other daemons answer.
     fn start_daemons(&mut self, bins: &Binaries, options: &LabOptions) -> Result<(), LabError> {
-        let mut waiting: Vec<(usize, Readiness, Option<StrongswanPaths>)> = Vec::new();
+        for host in self.topology.hosts.clone() {
+            let Some(rec) = self.record.hosts.get(&host.name).cloned() else {
+                continue;
+            };
+            for service in &host.services {
+                if !matches!(service, Service::Strongswan(_)) {
+                    continue;
+                }
+                Self::check_interrupt(options)?;
+                let paths = StrongswanPaths::new(&rec.dir);
+                let spec = strongswan::daemon(&paths);
+                let at = self.launch(&host.name, &rec, &spec)?;
+                self.procs[at].wait_ready(
+                    &spec.ready,
+                    options.ready_timeout,
+                    options.interrupt.as_ref(),
+                )?;
+                strongswan::load(&paths)?;
+            }
+        }
+        let mut waiting: Vec<(usize, Readiness)> = Vec::new();
         let network_file = self.network_file();
         for host in self.topology.hosts.clone() {
             let Some(rec) = self.record.hosts.get(&host.name).cloned() else {
@@ -395,7 +418,6 @@ impl Lab {
             };
             for service in &host.services {
                 Self::check_interrupt(options)?;
-                let mut load = None;
                 let spec = match service {
                     Service::Cvland(node) => {
                         let Some(bin) = &bins.cvland else { continue };
@@ -407,11 +429,7 @@ impl Lab {
                         let paths = DaemonPaths::new(HostDaemon::Vrouterd, &rec.dir);
                         hostd::daemon(HostDaemon::Vrouterd, bin, name, &paths, &network_file)
                     }
-                    Service::Strongswan(_) => {
-                        let paths = StrongswanPaths::new(&rec.dir);
-                        load = Some(paths.clone());
-                        strongswan::daemon(&paths)
-                    }
+                    Service::Strongswan(_) => continue,
                     Service::WireguardGo(node) => {
                         let ifname = rec.wireguard_interface.clone().unwrap_or_default();
                         let spec = wireguard::daemon(&ifname);
@@ -428,17 +446,11 @@ impl Lab {
                     Service::Process(p) => process_spec(p, &rec.dir),
                 };
                 let at = self.launch(&host.name, &rec, &spec)?;
-                waiting.push((at, spec.ready, load));
+                waiting.push((at, spec.ready));
             }
         }
-        let mut loads = Vec::new();
-        for (at, ready, load) in waiting {
+        for (at, ready) in waiting {
             self.procs[at].wait_ready(&ready, options.ready_timeout, options.interrupt.as_ref())?;
-            loads.extend(load);
-        }
-        // Connections load (and initiate) once every daemon answers.
-        for paths in loads {
-            strongswan::load(&paths)?;
         }
         Ok(())
     }
