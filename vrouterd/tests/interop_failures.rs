@@ -18,7 +18,11 @@ fn wait_swan_empty(lab: &Interop, secs: u64) {
         if !sas.contains("IKEv2") {
             return;
         }
-        assert!(Instant::now() < deadline, "strongSwan still lists:\n{sas}\n{}", lab.logs());
+        assert!(
+            Instant::now() < deadline,
+            "strongSwan still lists:\n{sas}\n{}",
+            lab.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -27,7 +31,11 @@ fn wait_swan_empty(lab: &Interop, secs: u64) {
 fn wait_swan_log(lab: &Interop, text: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while !lab.swan_log().contains(text) {
-        assert!(Instant::now() < deadline, "strongSwan never logged {text:?}:\n{}", lab.logs());
+        assert!(
+            Instant::now() < deadline,
+            "strongSwan never logged {text:?}:\n{}",
+            lab.logs()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -64,7 +72,11 @@ fn wrong_psk_from_strongswan_is_refused_on_both_sides() {
     let Some(lab) = wrong_psk(Initiator::Strongswan).start() else {
         return;
     };
-    failed_event(&lab, "authentication-failed", "does not verify with our pre-shared key");
+    failed_event(
+        &lab,
+        "authentication-failed",
+        "does not verify with our pre-shared key",
+    );
     wait_swan_log(&lab, "received AUTHENTICATION_FAILED notify error", 20);
     assert_no_state(&lab);
     wait_swan_empty(&lab, 20);
@@ -75,7 +87,11 @@ fn wrong_psk_to_strongswan_is_refused_on_both_sides() {
     let Some(lab) = wrong_psk(Initiator::Vrouterd).start() else {
         return;
     };
-    failed_event(&lab, "authentication-failed", "the peer refused our authentication");
+    failed_event(
+        &lab,
+        "authentication-failed",
+        "the peer refused our authentication",
+    );
     wait_swan_log(&lab, "MAC mismatched", 20);
     wait_swan_log(&lab, "N(AUTH_FAILED)", 5);
     assert_no_state(&lab);
@@ -87,8 +103,16 @@ fn proposal_mismatch_from_strongswan_is_refused_on_both_sides() {
     let Some(lab) = mismatch(Initiator::Strongswan).start() else {
         return;
     };
-    let e = failed_event(&lab, "no-proposal-chosen", "none of the peer's proposals is acceptable");
-    assert!(e.message.contains("aes256gcm16-prfsha256-x25519"), "names ours: {}", e.message);
+    let e = failed_event(
+        &lab,
+        "no-proposal-chosen",
+        "none of the peer's proposals is acceptable",
+    );
+    assert!(
+        e.message.contains("aes256gcm16-prfsha256-x25519"),
+        "names ours: {}",
+        e.message
+    );
     wait_swan_log(&lab, "received NO_PROPOSAL_CHOSEN notify error", 20);
     assert_no_state(&lab);
     wait_swan_empty(&lab, 20);
@@ -99,7 +123,11 @@ fn proposal_mismatch_to_strongswan_is_refused_on_both_sides() {
     let Some(lab) = mismatch(Initiator::Vrouterd).start() else {
         return;
     };
-    failed_event(&lab, "no-proposal-chosen", "the peer accepts none of our proposals");
+    failed_event(
+        &lab,
+        "no-proposal-chosen",
+        "the peer accepts none of our proposals",
+    );
     wait_swan_log(&lab, "received proposals unacceptable", 20);
     wait_swan_log(&lab, "N(NO_PROP)", 5);
     assert_no_state(&lab);
@@ -124,9 +152,12 @@ fn kill(lab: &Interop, name: &str) {
 
 #[test]
 fn dpd_removes_the_sas_of_a_dead_strongswan() {
-    let Some(lab) = Setup::new(Initiator::Strongswan, "aes256gcm16-prfsha256-x25519", "aes256gcm16")
-        .start()
-    else {
+    let Some(lab) = Setup::new(
+        Initiator::Strongswan,
+        "aes256gcm16-prfsha256-x25519",
+        "aes256gcm16",
+    )
+    .start() else {
         return;
     };
     lab.wait_up();
@@ -141,9 +172,12 @@ fn dpd_removes_the_sas_of_a_dead_strongswan() {
 
 #[test]
 fn strongswan_dpd_removes_the_sas_of_a_dead_vrouterd() {
-    let Some(lab) = Setup::new(Initiator::Vrouterd, "aes256gcm16-prfsha256-x25519", "aes256gcm16")
-        .start()
-    else {
+    let Some(lab) = Setup::new(
+        Initiator::Vrouterd,
+        "aes256gcm16-prfsha256-x25519",
+        "aes256gcm16",
+    )
+    .start() else {
         return;
     };
     let sas = lab.wait_up();
@@ -155,7 +189,11 @@ fn strongswan_dpd_removes_the_sas_of_a_dead_vrouterd() {
 
 #[test]
 fn a_nat_rebinding_in_front_of_strongswan_is_followed() {
-    let mut setup = Setup::new(Initiator::Strongswan, "aes256gcm16-prfsha256-x25519", "aes256gcm16");
+    let mut setup = Setup::new(
+        Initiator::Strongswan,
+        "aes256gcm16-prfsha256-x25519",
+        "aes256gcm16",
+    );
     setup.nat_mapping = "symmetric";
     let Some(lab) = setup.start() else {
         return;
@@ -164,12 +202,21 @@ fn a_nat_rebinding_in_front_of_strongswan_is_followed() {
     assert_eq!(lab.ping("branch", 3, "0.2"), 3);
     lab.lab.nat("nat").flush_conntrack().expect("conntrack -F");
     // strongSwan's next packets leave through a new random port; the first may be lost.
-    assert!(lab.ping("branch", 5, "0.2") >= 4, "branch -> gw after the rebinding\n{}", lab.logs());
+    assert!(
+        lab.ping("branch", 5, "0.2") >= 4,
+        "branch -> gw after the rebinding\n{}",
+        lab.logs()
+    );
     let after = lab.wait_sas("the new mapping followed", 10, |s| {
         s.sas.first().is_some_and(|sa| sa.remote_address != before)
     });
     let now = &after.sas[0];
     assert!(now.remote_address.starts_with("198.51.100.1:"), "{now:#?}");
-    assert_eq!(lab.ping("gw", 5, "0.2"), 5, "gw -> branch reaches the new mapping\n{}", lab.logs());
+    assert_eq!(
+        lab.ping("gw", 5, "0.2"),
+        5,
+        "gw -> branch reaches the new mapping\n{}",
+        lab.logs()
+    );
     assert_eq!(established(&after), 1, "no new SA was needed");
 }

@@ -24,38 +24,89 @@ fn rekeys_during_traffic(mut setup: Setup) {
     std::thread::sleep(Duration::from_millis(500));
     let mut client = lab
         .branch()
-        .spawn(&["iperf3", "-c", GW_INNER, "-B", BRANCH_INNER, "-t", "24", "-b", "20M", "-J"])
+        .spawn(&[
+            "iperf3",
+            "-c",
+            GW_INNER,
+            "-B",
+            BRANCH_INNER,
+            "-t",
+            "24",
+            "-b",
+            "20M",
+            "-J",
+        ])
         .expect("iperf3 client");
     let mut ping = lab
         .branch()
-        .spawn(&["ping", "-n", "-q", "-c", "240", "-i", "0.1", "-W", "2", "-I", BRANCH_INNER, GW_INNER])
+        .spawn(&[
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            "240",
+            "-i",
+            "0.1",
+            "-W",
+            "2",
+            "-I",
+            BRANCH_INNER,
+            GW_INNER,
+        ])
         .expect("ping");
     let at = |secs: u64| {
         let t = started + Duration::from_secs(secs);
         std::thread::sleep(t.saturating_duration_since(Instant::now()));
     };
     at(15);
-    let out = lab.branch().swanctl(&["--rekey", "--child", "gw"]).expect("swanctl");
-    assert!(out.status.success(), "child rekey: {}", String::from_utf8_lossy(&out.stderr));
+    let out = lab
+        .branch()
+        .swanctl(&["--rekey", "--child", "gw"])
+        .expect("swanctl");
+    assert!(
+        out.status.success(),
+        "child rekey: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     at(18);
-    let out = lab.branch().swanctl(&["--rekey", "--ike", "gw"]).expect("swanctl");
-    assert!(out.status.success(), "IKE rekey: {}", String::from_utf8_lossy(&out.stderr));
+    let out = lab
+        .branch()
+        .swanctl(&["--rekey", "--ike", "gw"])
+        .expect("swanctl");
+    assert!(
+        out.status.success(),
+        "IKE rekey: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let status = client.wait().expect("iperf3 client ends");
     let mut json = String::new();
-    client.stdout.take().expect("stdout").read_to_string(&mut json).expect("read");
+    client
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut json)
+        .expect("read");
     assert!(status.success(), "iperf3 failed: {json}\n{}", lab.logs());
     let report: serde_json::Value = serde_json::from_str(&json).expect("iperf3 JSON");
     let intervals = report["intervals"].as_array().expect("intervals");
     assert!(intervals.len() >= 20, "{json}");
     for (i, interval) in intervals.iter().enumerate() {
         let bytes = interval["sum"]["bytes"].as_u64().unwrap_or(0);
-        assert!(bytes > 0, "second {i} moved nothing: {json}\n{}", lab.logs());
+        assert!(
+            bytes > 0,
+            "second {i} moved nothing: {json}\n{}",
+            lab.logs()
+        );
     }
     let _ = server.wait();
     let ping_status = ping.wait().expect("ping ends");
     let mut text = String::new();
-    ping.stdout.take().expect("stdout").read_to_string(&mut text).expect("read");
+    ping.stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut text)
+        .expect("read");
     let received: u32 = text
         .lines()
         .find(|l| l.contains("received"))
@@ -73,8 +124,16 @@ fn rekeys_during_traffic(mut setup: Setup) {
     // the commanded ones. strongSwan's log shows both directions.
     let child_rekeys = lab.events("child.rekeyed").len();
     let ike_rekeys = lab.events("ike.rekeyed").len();
-    assert!(child_rekeys >= 4, "child rekeys seen: {child_rekeys}\n{}", lab.logs());
-    assert!(ike_rekeys >= 2, "IKE rekeys seen: {ike_rekeys}\n{}", lab.logs());
+    assert!(
+        child_rekeys >= 4,
+        "child rekeys seen: {child_rekeys}\n{}",
+        lab.logs()
+    );
+    assert!(
+        ike_rekeys >= 2,
+        "IKE rekeys seen: {ike_rekeys}\n{}",
+        lab.logs()
+    );
     let log = lab.swan_log();
     assert!(
         log.contains("parsed CREATE_CHILD_SA request"),
@@ -91,7 +150,11 @@ fn rekeys_during_traffic(mut setup: Setup) {
     });
     assert_ne!(sas.sas[0].unique_id, first_ike, "the IKE SA was replaced");
     let counters = sas.counters.expect("counters");
-    assert_eq!(counters.dropped.get("integrity_check_failed"), None, "{counters:#?}");
+    assert_eq!(
+        counters.dropped.get("integrity_check_failed"),
+        None,
+        "{counters:#?}"
+    );
 }
 
 #[test]

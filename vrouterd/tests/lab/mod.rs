@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 pub const GW_ADDR: &str = "198.51.100.10";
 /// Where branch is when it is not behind the NAT.
 pub const BRANCH_ADDR: &str = "198.51.100.20";
+/// The probe host's address (when the setup has one).
+pub const PROBE_ADDR: &str = "198.51.100.66";
 /// gw's and branch's protected addresses.
 pub const GW_INNER: &str = "10.1.0.1";
 pub const BRANCH_INNER: &str = "10.2.0.1";
@@ -49,6 +51,8 @@ pub struct Setup {
     /// Secret-file paths of each side (equal: same PSK; different: wrong PSK).
     pub gw_secret: &'static str,
     pub br_secret: &'static str,
+    /// Adds host `probe` (198.51.100.66) on gw's switch, running nothing.
+    pub probe: bool,
 }
 
 impl Setup {
@@ -65,6 +69,7 @@ impl Setup {
             nat_mapping: "endpoint-independent",
             gw_secret: "/cvlan-lab-test/psk",
             br_secret: "/cvlan-lab-test/psk",
+            probe: false,
         }
     }
 
@@ -121,6 +126,11 @@ vrouter "br" {{
             Initiator::Strongswan => r#"link "home" address="192.168.17.10""#.to_owned(),
             Initiator::Vrouterd => format!(r#"link "wan" address="{BRANCH_ADDR}""#),
         };
+        let probe = if self.probe {
+            format!(r#"host "probe" {{ link "wan" address="{PROBE_ADDR}"; }}"#)
+        } else {
+            String::new()
+        };
         format!(
             r#"lab "interop"
 network "network.kdl"
@@ -141,6 +151,7 @@ host "branch" {{
     loopback "{BRANCH_INNER}/32"
     strongswan vrouter="br"
 }}
+{probe}
 "#,
             self.nat_mapping
         )
