@@ -1,20 +1,17 @@
-//! Two vrouterd daemons in one process on cvlan-mesh's in-memory network and TUN: the real
-//! daemon (apply loop, file watch, local API on a Unix socket) with only the kernel replaced.
+//! Two vrouterd daemons in one process (cvlan_vrouterd::harness) on cvlan-mesh's in-memory
+//! network and TUN, and helpers to watch them through the local API.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cvlan_mesh::device::memory::{MemoryNet, MemoryTun, MemoryTunHost};
+use cvlan_mesh::device::memory::{MemoryNet, MemoryTunHost};
 use cvlan_proto::local::{self, LocalApiClient};
 use cvlan_proto::v1;
-use cvlan_vrouterd::dataplane::Dataplane;
-use cvlan_vrouterd::{Daemon, load_host_config};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use cvlan_vrouterd::harness::InMemory;
 use tonic::transport::Channel;
 
 /// A base64 X25519 public key for network.kdl (the vrouters' own keys are not checked here).
@@ -70,8 +67,7 @@ pub struct Running {
     pub name: String,
     pub tun: MemoryTunHost,
     pub socket: PathBuf,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), cvlan_vrouterd::DaemonError>>>,
+    inner: Option<InMemory>,
 }
 
 impl Running {
@@ -92,14 +88,10 @@ impl Running {
 
     /// Stops the daemon (SAs deleted politely) and waits for it.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
+        if let Some(inner) = self.inner.take() {
+            tokio::time::timeout(Duration::from_secs(10), inner.stop())
                 .await
                 .expect("stops within 10 s")
-                .expect("no panic")
                 .expect("stops cleanly");
         }
     }
@@ -108,53 +100,14 @@ impl Running {
 /// Starts vrouter `name` with its files in `dir` (network.kdl must exist there), on `net`
 /// at `addr` (NAT-T 4500 and IKE 500).
 pub async fn start(dir: &Path, name: &str, net: &MemoryNet, addr: Ipv4Addr) -> Running {
-    let host_dir = dir.join(name);
-    std::fs::create_dir_all(&host_dir).expect("host dir");
-    let socket = host_dir.join("vrouterd.sock");
-    let config = host_dir.join("vrouterd.kdl");
-    std::fs::write(
-        &config,
-        format!(
-            "vrouter \"{name}\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"file\" path=\"{}\"\n",
-            host_dir.join("state").display(),
-            socket.display(),
-            dir.join("network.kdl").display()
-        ),
-    )
-    .expect("write vrouterd.kdl");
-    let host = load_host_config(&config).expect("valid vrouterd.kdl");
-    let (tun, tun_host) = MemoryTun::new(vec!["100.64.0.0/10".parse().expect("net")]);
-    let natt = net.bind(SocketAddr::new(IpAddr::V4(addr), 4500), 64);
-    let ike = net.bind(SocketAddr::new(IpAddr::V4(addr), 500), 1);
-    let daemon = Daemon::start_with(
-        host,
-        Box::new(move |settings, events| {
-            Box::pin(Dataplane::spawn_with(
-                settings.listen.ip(),
-                events,
-                move || Ok((tun, natt, Some(ike))),
-            ))
-        }),
-    )
-    .await
-    .expect("daemon starts");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(daemon.serve(async move {
-        let _ = stopped.await;
-    }));
-    // The socket appears once serving has begun.
-    for _ in 0..200 {
-        if socket.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (inner, tun) = InMemory::start(&dir.join(name), name, &dir.join("network.kdl"), net, addr)
+        .await
+        .expect("daemon starts");
     Running {
         name: name.to_owned(),
-        tun: tun_host,
-        socket,
-        stop: Some(stop),
-        task: Some(task),
+        tun,
+        socket: inner.socket.clone(),
+        inner: Some(inner),
     }
 }
 

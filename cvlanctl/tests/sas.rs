@@ -1,0 +1,164 @@
+//! `cvlanctl sas` (the real binary) against two real vrouterd daemons running in this test
+//! on an in-memory network: the swanctl-like table, the JSON document, `--peer`, and the exit
+//! code when no daemon listens.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{code, json, stdout};
+use cvlan_mesh::device::memory::MemoryNet;
+use cvlan_vrouterd::harness::InMemory;
+
+const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn network(psk: &std::path::Path) -> String {
+    let psk = psk.display();
+    format!(
+        r#"network "lab" {{ overlay "100.64.0.0/10"; }}
+vrouter "gw" {{
+    public-key "{KEY}"
+    listen "10.0.0.1:4500"
+    ipsec-peer "br" {{
+        remote "10.0.0.2"
+        id local="gw.example" remote="br.example"
+        auth "psk" secret-file="{psk}"
+        local-ts "10.1.0.0/24"
+        remote-ts "10.2.0.0/24"
+        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
+    }}
+}}
+vrouter "br" {{
+    public-key "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+    listen "10.0.0.2:4500"
+    ipsec-peer "gw" {{
+        remote "%any"
+        id local="br.example" remote="gw.example"
+        auth "psk" secret-file="{psk}"
+        local-ts "10.2.0.0/24"
+        remote-ts "10.1.0.0/24"
+        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
+    }}
+}}
+"#
+    )
+}
+
+fn cvlanctl_at(socket: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cvlanctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("run cvlanctl")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sas_lists_a_live_vrouter_like_swanctl_and_as_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let psk = dir.path().join("psk");
+    std::fs::write(&psk, "cvlanctl-test-secret\n").expect("psk");
+    let network_file = dir.path().join("network.kdl");
+    std::fs::write(&network_file, network(&psk)).expect("network.kdl");
+    let net = MemoryNet::new();
+    let (br, _br_tun) = InMemory::start(
+        &dir.path().join("br"),
+        "br",
+        &network_file,
+        &net,
+        Ipv4Addr::new(10, 0, 0, 2),
+    )
+    .await
+    .expect("br starts");
+    let (gw, _gw_tun) = InMemory::start(
+        &dir.path().join("gw"),
+        "gw",
+        &network_file,
+        &net,
+        Ipv4Addr::new(10, 0, 0, 1),
+    )
+    .await
+    .expect("gw starts");
+
+    let socket = gw.socket.clone();
+    let mut doc = serde_json::Value::Null;
+    for _ in 0..100 {
+        let socket = socket.clone();
+        let out = tokio::task::spawn_blocking(move || cvlanctl_at(&socket, &["sas", "--json"]))
+            .await
+            .expect("runs");
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        doc = json(&out);
+        if doc["sas"][0]["state"] == "established"
+            && doc["sas"][0]["children"][0]["state"] == "installed"
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sa = &doc["sas"][0];
+    assert_eq!(sa["peer"], "br", "{doc:#}");
+    assert_eq!(sa["state"], "established");
+    assert_eq!(sa["initiator"], true);
+    assert_eq!(sa["local_id"], "gw.example");
+    assert_eq!(sa["remote_id"], "br.example");
+    assert_eq!(sa["encryption"], "AES_CBC-256");
+    assert_eq!(sa["integrity"], "HMAC_SHA2_256_128");
+    assert_eq!(sa["prf"], "PRF_HMAC_SHA2_256");
+    assert_eq!(sa["dh_group"], "ECP_256");
+    assert_eq!(sa["initiator_spi"].as_str().map(str::len), Some(16));
+    let child = &sa["children"][0];
+    assert_eq!(child["local_ts"][0], "10.1.0.0/24");
+    assert_eq!(child["remote_ts"][0], "10.2.0.0/24");
+    assert_eq!(child["spi_in"].as_str().map(str::len), Some(8));
+    assert_eq!(doc["counters"]["dropped_total"], 0);
+    assert!(doc["counters"]["ike_in"].as_u64().unwrap_or(0) >= 2);
+
+    let s = socket.clone();
+    let out = tokio::task::spawn_blocking(move || cvlanctl_at(&s, &["sas"]))
+        .await
+        .expect("runs");
+    assert_eq!(code(&out), 0);
+    let text = stdout(&out);
+    let spi_i = sa["initiator_spi"].as_str().expect("spi");
+    assert!(
+        text.starts_with(&format!(
+            "br: #{}, ESTABLISHED, IKEv2, {spi_i}_i* ",
+            sa["unique_id"]
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  local  'gw.example' @ 10.0.0.1[4500]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(", INSTALLED, TUNNEL-in-UDP, ESP:AES_CBC-256/HMAC_SHA2_256_128\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    local  10.1.0.0/24\n    remote 10.2.0.0/24\n"),
+        "{text}"
+    );
+    assert!(text.contains("\ndropped: 0\n"), "{text}");
+    assert!(!text.contains("cvlanctl-test-secret"));
+
+    let s = socket.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        cvlanctl_at(&s, &["sas", "--peer", "nobody", "--json"])
+    })
+    .await
+    .expect("runs");
+    assert_eq!(json(&out)["sas"], serde_json::json!([]));
+
+    gw.stop().await.expect("gw stops");
+    br.stop().await.expect("br stops");
+    let out = cvlanctl_at(&socket, &["sas"]);
+    assert_eq!(code(&out), 2, "no daemon: could not run");
+}
