@@ -124,16 +124,12 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
             error, retry_at, ..
         } => {
             let wait = retry_at.duration_since(app.now).unwrap_or_default();
-            let stale = if app.status.is_some() {
-                " · showing the last data"
-            } else {
-                ""
-            };
+            let stale = if app.status.is_some() { " · stale data" } else { "" };
             Line::from(vec![
                 Span::from("✖ ").red().bold(),
                 Span::from(error.clone()).red(),
                 Span::from(format!(
-                    " · retrying in {}s{stale}",
+                    " · retry in {}s{stale}",
                     wait.as_secs_f64().ceil()
                 )),
             ])

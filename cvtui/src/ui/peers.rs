@@ -135,7 +135,7 @@ fn detail(app: &App, frame: &mut Frame, area: Rect) {
         return;
     };
     let p = &row.peer;
-    let label = |l: &'static str| Span::styled(format!("{l:<10}"), Style::new().fg(Color::Cyan));
+    let label = |l: &'static str| Span::styled(format!("{l:<11}"), Style::new().fg(Color::Cyan));
     let line = |l: &'static str, v: String| Line::from(vec![label(l), Span::from(v)]);
     let list = |items: &[String]| {
         if items.is_empty() {

@@ -76,7 +76,7 @@ fn rules(app: &App, frame: &mut Frame, area: Rect, block: ratatui::widgets::Bloc
     let widths = [
         Constraint::Length(3),
         Constraint::Fill(1),
-        Constraint::Length(5),
+        Constraint::Length(6),
         Constraint::Length(6),
         Constraint::Length(9),
         Constraint::Length(6),

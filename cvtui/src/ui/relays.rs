@@ -12,6 +12,9 @@ use super::format::{self, ago, byte_rate, rtt};
 use super::{block, placeholder_text};
 use crate::app::App;
 
+/// Columns from which the region column is shown.
+const REGION_FROM: u16 = 100;
+
 /// Draws the Relays view.
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     let [position, table_area] =
@@ -23,11 +26,24 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         placeholder_text(frame, table_area, block, "no relay paths reported");
         return;
     }
-    let header = Row::new([
-        "RELAY", "REGION", "ADDRESS", "STATE", "RTT", "UP FOR", "PEERS", "RX/s", "TX/s",
-    ])
-    .bold()
-    .fg(Color::Cyan);
+    let wide = area.width >= REGION_FROM;
+    let mut header = vec!["RELAY"];
+    let mut widths = vec![Constraint::Fill(1)];
+    if wide {
+        header.push("REGION");
+        widths.push(Constraint::Fill(1));
+    }
+    header.extend(["ADDRESS", "STATE", "RTT", "UP FOR", "PEERS", "RX/s", "TX/s"]);
+    widths.extend([
+        Constraint::Fill(2),
+        Constraint::Length(10),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ]);
+    let header = Row::new(header).bold().fg(Color::Cyan);
     let rows = relays.relays.iter().map(|row| {
         let r = &row.relay;
         let name = if r.home {
@@ -43,9 +59,11 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         };
         let up = format::time(r.connected_since)
             .map_or_else(|| format::UNKNOWN.to_owned(), |t| ago(app.now, Some(t)));
-        Row::new([
-            Cell::from(name),
-            Cell::from(r.region.clone()),
+        let mut cells = vec![Cell::from(name)];
+        if wide {
+            cells.push(Cell::from(r.region.clone()));
+        }
+        cells.extend([
             Cell::from(r.address.clone()),
             state,
             Cell::from(rtt(format::duration(r.latency))),
@@ -53,19 +71,9 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
             Cell::from(r.peers.len().to_string()),
             Cell::from(byte_rate(row.rx.rate())),
             Cell::from(byte_rate(row.tx.rate())),
-        ])
+        ]);
+        Row::new(cells)
     });
-    let widths = [
-        Constraint::Fill(1),
-        Constraint::Length(8),
-        Constraint::Fill(1),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(6),
-    ];
     frame.render_widget(
         Table::new(rows, widths).header(header).block(block),
         table_area,
