@@ -124,7 +124,7 @@ fn policy_explain_answer() {
 }
 
 #[test]
-fn events() {
+fn events_following_live() {
     snap("events", |size| with(size, vec![key(KeyCode::Char('4'))]));
 }
 
