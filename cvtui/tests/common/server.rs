@@ -11,7 +11,6 @@ use cvlan_proto::local::{BoxStream, LocalApi, LocalSocket, ServeError};
 use cvlan_proto::v1;
 use cvlan_proto::v1::watch_events_request::Start;
 use tokio::sync::{broadcast, oneshot};
-use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
@@ -206,42 +205,63 @@ impl LocalApi for TestDaemon {
     }
 }
 
-/// A daemon serving in the background until stopped.
+/// A daemon serving on a runtime of its own, on its own thread, so stopping it drops every
+/// connection as a daemon process that exits does.
 pub struct Running {
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), ServeError>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     pub socket: PathBuf,
 }
 
 impl Running {
     pub async fn start(socket: &Path, shared: Arc<Shared>) -> Self {
-        let bound = LocalSocket::bind(socket).await.expect("binds the socket");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(bound.serve(TestDaemon(shared), async {
-            let _ = stopped.await;
-        }));
+        let (bound_tx, bound_rx) = oneshot::channel::<()>();
+        let path = socket.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("daemon runtime");
+            runtime.block_on(async move {
+                let bound = LocalSocket::bind(&path).await.expect("binds the socket");
+                let _ = bound_tx.send(());
+                let served: Result<(), ServeError> = bound
+                    .serve(TestDaemon(shared), async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                served.expect("serves");
+            });
+            // Dropping the runtime ends every connection task: clients see the daemon gone.
+            runtime.shutdown_timeout(Duration::ZERO);
+        });
+        bound_rx.await.expect("daemon thread bound its socket");
         Self {
             stop: Some(stop),
-            task: Some(task),
+            thread: Some(thread),
             socket: socket.to_path_buf(),
         }
     }
 
-    /// Stops serving (open streams are cut) and waits until the socket is gone.
+    /// Stops the daemon: the socket is removed and every connection is cut.
     pub async fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("daemon thread");
         }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.halt();
     }
 }
