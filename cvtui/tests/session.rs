@@ -52,7 +52,9 @@ impl Dashboard {
         while !done(&self.app) {
             let msg = tokio::time::timeout_at(deadline, self.msgs.recv())
                 .await
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}; conn {:?}", self.app.conn))
+                .unwrap_or_else(|_| {
+                    panic!("timed out waiting for {what}; conn {:?}", self.app.conn)
+                })
                 .expect("io task sends");
             self.apply(msg).await;
         }
@@ -88,7 +90,10 @@ async fn live_streams_become_messages_and_state() {
         app.conn.is_up() && app.peers.loaded && app.policy.loaded && app.events.len() == 12
     })
     .await;
-    assert_eq!(ui.app.status.as_ref().map(|s| s.name.as_str()), Some("gw-fra1"));
+    assert_eq!(
+        ui.app.status.as_ref().map(|s| s.name.as_str()),
+        Some("gw-fra1")
+    );
     assert_eq!(ui.app.peers.rows().len(), 6);
     assert_eq!(ui.app.policy.rules.len(), 5);
     assert_eq!(
@@ -112,21 +117,36 @@ async fn live_streams_become_messages_and_state() {
             time: Some(ts(t(3600))),
         })
         .expect("watcher");
-    ui.until("the partial update", |app| app.peers.rows().len() == 5).await;
+    ui.until("the partial update", |app| app.peers.rows().len() == 5)
+        .await;
     assert_eq!(rx_rate(&ui.app, "db-1"), Some(100_000.0));
     assert_eq!(rx_rate(&ui.app, "db-2"), Some(200_000.0));
-    assert_eq!(rx_rate(&ui.app, "laptop-alice"), Some(0.0), "left out: unchanged");
+    assert_eq!(
+        rx_rate(&ui.app, "laptop-alice"),
+        Some(0.0),
+        "left out: unchanged"
+    );
 
     shared.hit_updates.send(hits(3601)).expect("watcher");
-    ui.until("hit rates", |app| app.policy.rules[0].packet_rate().is_some())
-        .await;
+    ui.until("hit rates", |app| {
+        app.policy.rules[0].packet_rate().is_some()
+    })
+    .await;
     assert_eq!(ui.app.policy.rules[0].packet_rate(), Some(30.0));
 
     // An apply event makes the dashboard ask for the status again.
     shared.status.lock().expect("lock").revision = "d00dfeed".into();
-    shared.emit(event(13, 3601, "apply.applied", v1::EventLevel::Info, "applied"));
+    shared.emit(event(
+        13,
+        3601,
+        "apply.applied",
+        v1::EventLevel::Info,
+        "applied",
+    ));
     ui.until("the refreshed status", |app| {
-        app.status.as_ref().is_some_and(|s| s.revision == "d00dfeed")
+        app.status
+            .as_ref()
+            .is_some_and(|s| s.revision == "d00dfeed")
     })
     .await;
     assert_eq!(ui.app.events.len(), 13);
@@ -135,8 +155,10 @@ async fn live_streams_become_messages_and_state() {
     for k in [KeyCode::Char('2'), KeyCode::Char('p')] {
         ui.apply(key(k)).await;
     }
-    ui.until("the ping run", |app| app.peers.ping.as_ref().is_some_and(|r| r.done))
-        .await;
+    ui.until("the ping run", |app| {
+        app.peers.ping.as_ref().is_some_and(|r| r.done)
+    })
+    .await;
     let run = ui.app.peers.ping.clone().expect("ping run");
     assert_eq!(run.node, "db-1");
     assert_eq!(run.error, None);
@@ -185,8 +207,10 @@ async fn a_missing_or_restarting_daemon_is_reported_and_found_again() {
 
     let shared = Shared::new(full(named_peers(3600, 0), 3600), false);
     let daemon = Running::start(&path, Arc::clone(&shared)).await;
-    ui.until("the connection", |app| app.conn.is_up() && app.events.len() == 12)
-        .await;
+    ui.until("the connection", |app| {
+        app.conn.is_up() && app.events.len() == 12
+    })
+    .await;
 
     // The daemon stops: reported, the last data stays on screen.
     daemon.stop().await;
@@ -198,16 +222,30 @@ async fn a_missing_or_restarting_daemon_is_reported_and_found_again() {
     // It comes back (same daemon, same start time) with events the dashboard missed: the
     // event stream resumes after the last one seen, without repeats.
     for seq in 13..=15 {
-        shared.emit(event(seq, 3700, "peer.handshake", v1::EventLevel::Info, "hs"));
+        shared.emit(event(
+            seq,
+            3700,
+            "peer.handshake",
+            v1::EventLevel::Info,
+            "hs",
+        ));
     }
     let daemon = Running::start(&path, Arc::clone(&shared)).await;
-    ui.until("the reconnection", |app| app.conn.is_up() && app.events.len() == 15)
-        .await;
+    ui.until("the reconnection", |app| {
+        app.conn.is_up() && app.events.len() == 15
+    })
+    .await;
     assert_eq!(
         shared.event_starts.lock().expect("lock").last(),
         Some(&Some(Start::AfterSeq(12)))
     );
-    let seqs: Vec<u64> = ui.app.events.window(100).iter().map(|s| s.event.seq).collect();
+    let seqs: Vec<u64> = ui
+        .app
+        .events
+        .window(100)
+        .iter()
+        .map(|s| s.event.seq)
+        .collect();
     assert_eq!(seqs, (1..=15).collect::<Vec<_>>());
     daemon.stop().await;
 }

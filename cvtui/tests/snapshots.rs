@@ -27,7 +27,7 @@ fn with(size: (u16, u16), msgs: Vec<Msg>) -> App {
 
 #[test]
 fn overview() {
-    snap("overview", |size| fixed_app(size));
+    snap("overview", fixed_app);
 }
 
 #[test]

@@ -47,7 +47,17 @@ impl Tmux {
         let tmux = Self {
             name: format!("cvtui-e2e-{}", std::process::id()),
         };
-        tmux.run(&["new-session", "-d", "-s", "cvtui", "-x", "100", "-y", "30", command]);
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "cvtui",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            command,
+        ]);
         tmux
     }
 
@@ -128,22 +138,31 @@ async fn cvtui_in_tmux_finds_the_daemon_shows_filters_and_quits() {
     // The daemon appears: cvtui connects by itself.
     let shared = Shared::new(full(named_peers(3600, 0), 3600), false);
     let daemon = Running::start(&socket, Arc::clone(&shared)).await;
-    tmux.until("the overview", |s| s.contains("gw-fra1") && s.contains("REJECTED"));
+    tmux.until("the overview", |s| {
+        s.contains("gw-fra1") && s.contains("REJECTED")
+    });
 
     tmux.keys(&["2"]);
-    let peers = tmux.until("the peers", |s| s.contains("laptop-alice") && s.contains("Peers 6/6"));
+    let peers = tmux.until("the peers", |s| {
+        s.contains("laptop-alice") && s.contains("Peers 6/6")
+    });
     assert!(peers.contains("db-1") && peers.contains("web-1"), "{peers}");
 
     tmux.keys(&["/", "laptop", "Enter"]);
     let filtered = tmux.until("the filtered table", |s| s.contains("Peers 2/6"));
-    assert!(filtered.contains("laptop-alice") && filtered.contains("laptop-bob"), "{filtered}");
+    assert!(
+        filtered.contains("laptop-alice") && filtered.contains("laptop-bob"),
+        "{filtered}"
+    );
     assert!(!filtered.contains("db-1"), "{filtered}");
 
     tmux.keys(&["?"]);
     tmux.until("the help", |s| s.contains("ping the selected peer"));
     // Escape and q sent together read as Alt-q; send q once the help has closed.
     tmux.keys(&["Escape"]);
-    tmux.until("the help to close", |s| !s.contains("ping the selected peer"));
+    tmux.until("the help to close", |s| {
+        !s.contains("ping the selected peer")
+    });
     tmux.keys(&["q"]);
     assert_eq!(wait_for_file(&exit_file), "0\n", "q exits cleanly");
     daemon.stop().await;

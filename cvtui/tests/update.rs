@@ -33,7 +33,14 @@ fn s_cycles_the_sort_key_and_capital_s_reverses_it() {
     let mut app = on_peers();
     assert_eq!(
         names(&app),
-        ["db-1", "db-2", "laptop-alice", "laptop-bob", "vr-fra", "web-1"]
+        [
+            "db-1",
+            "db-2",
+            "laptop-alice",
+            "laptop-bob",
+            "vr-fra",
+            "web-1"
+        ]
     );
     // Rates in the fixture grow with the index: web-1 receives most, db-1 sends most.
     feed(&mut app, [key(KeyCode::Char('s'))]);
@@ -52,7 +59,9 @@ fn s_cycles_the_sort_key_and_capital_s_reverses_it() {
     let by_latency = names(&app);
     assert_eq!(by_latency[0], "db-1", "5 ms is the fastest");
     assert!(
-        by_latency[3..].iter().all(|n| ["laptop-alice", "laptop-bob", "web-1"].contains(&n.as_str())),
+        by_latency[3..]
+            .iter()
+            .all(|n| ["laptop-alice", "laptop-bob", "web-1"].contains(&n.as_str())),
         "unknown latencies last: {by_latency:?}"
     );
     feed(&mut app, [key(KeyCode::Char('S'))]);
@@ -96,13 +105,21 @@ fn the_filter_narrows_as_it_is_typed_and_esc_clears_it() {
     feed(&mut app, [key(KeyCode::Char('/'))]);
     assert_eq!(app.editing, Some(Editing::PeerFilter));
     feed(&mut app, chars("LAP"));
-    assert_eq!(names(&app), ["laptop-alice", "laptop-bob"], "case-insensitive");
+    assert_eq!(
+        names(&app),
+        ["laptop-alice", "laptop-bob"],
+        "case-insensitive"
+    );
     // While typing, letters are text, not commands: `q` does not quit.
     let cmds = feed(&mut app, chars("top-b"));
     assert!(cmds.is_empty());
     assert_eq!(names(&app), ["laptop-bob"]);
     feed(&mut app, [key(KeyCode::Backspace)]);
-    assert_eq!(names(&app), ["laptop-alice", "laptop-bob"], "`laptop-` matches both");
+    assert_eq!(
+        names(&app),
+        ["laptop-alice", "laptop-bob"],
+        "`laptop-` matches both"
+    );
     feed(&mut app, [key(KeyCode::Enter)]);
     assert_eq!(app.editing, None);
     // Addresses, endpoints, owners and tags match too.
@@ -117,7 +134,11 @@ fn the_filter_narrows_as_it_is_typed_and_esc_clears_it() {
     assert_eq!(names(&app), ["db-2", "web-1"]);
     app.peers.filter = "web".into();
     app.peers.refresh_order(None);
-    assert_eq!(names(&app), ["db-2", "laptop-bob", "web-1"], "tag web or name");
+    assert_eq!(
+        names(&app),
+        ["db-2", "laptop-bob", "web-1"],
+        "tag web or name"
+    );
     feed(&mut app, [key(KeyCode::Esc)]);
     assert_eq!(names(&app).len(), 6);
 }
@@ -162,7 +183,13 @@ fn rates_come_from_counters_and_their_times() {
 #[test]
 fn removed_peers_leave_the_table_and_new_ones_join() {
     let mut app = App::new("s", t(0), (80, 24));
-    feed(&mut app, [Msg::Peers(full((0..5).map(|i| peer(i, 100)).collect(), 100))]);
+    feed(
+        &mut app,
+        [Msg::Peers(full(
+            (0..5).map(|i| peer(i, 100)).collect(),
+            100,
+        ))],
+    );
     let update = v1::PeersUpdate {
         full: false,
         peers: vec![peer(7, 101)],
@@ -197,7 +224,11 @@ fn policy_rates_and_history_follow_the_snapshots() {
     assert_eq!(rules[0].in_packets.rate(), Some(20.0));
     assert_eq!(rules[0].out_packets.rate(), Some(10.0));
     assert_eq!(rules[0].packet_rate(), Some(30.0));
-    assert_eq!(rules[0].history.len(), 10, "one sample per snapshot after the first");
+    assert_eq!(
+        rules[0].history.len(),
+        10,
+        "one sample per snapshot after the first"
+    );
     assert!(rules[0].history.iter().all(|&v| v == 30));
     // Counting restarted (a new policy loaded): no rate across the restart, history kept.
     let mut restarted = hits(111);
@@ -213,7 +244,15 @@ fn the_event_buffer_is_bounded_and_counts_what_it_dropped_and_lost() {
     let n = EVENT_BUFFER as u64 + 1_234;
     feed(
         &mut app,
-        (1..=n).map(|seq| Msg::Event(event(seq, seq, "peer.handshake", v1::EventLevel::Info, "hs"))),
+        (1..=n).map(|seq| {
+            Msg::Event(event(
+                seq,
+                seq,
+                "peer.handshake",
+                v1::EventLevel::Info,
+                "hs",
+            ))
+        }),
     );
     assert_eq!(app.events.len(), EVENT_BUFFER);
     assert_eq!(app.events.dropped, 1_234);
@@ -233,19 +272,48 @@ fn scrolled_back_events_stay_put_while_new_ones_arrive() {
     let rows = cvtui::ui::layout::event_rows(app.size);
     feed(&mut app, [key(KeyCode::PageUp)]);
     assert!(!app.events.following());
-    let before: Vec<u64> = app.events.window(rows).iter().map(|s| s.event.seq).collect();
+    let before: Vec<u64> = app
+        .events
+        .window(rows)
+        .iter()
+        .map(|s| s.event.seq)
+        .collect();
     assert_eq!(before.last(), Some(&(40 - rows as u64)));
     feed(&mut app, events(60).into_iter().skip(40).map(Msg::Event));
-    let after: Vec<u64> = app.events.window(rows).iter().map(|s| s.event.seq).collect();
+    let after: Vec<u64> = app
+        .events
+        .window(rows)
+        .iter()
+        .map(|s| s.event.seq)
+        .collect();
     assert_eq!(before, after, "new events do not move a paused view");
     feed(&mut app, [key(KeyCode::Char('g'))]);
-    assert_eq!(app.events.window(rows)[0].event.seq, 1, "Home shows the oldest");
-    feed(&mut app, [key(KeyCode::PageDown), key(KeyCode::PageDown), key(KeyCode::PageDown)]);
-    assert!(app.events.following(), "scrolling past the newest follows again");
+    assert_eq!(
+        app.events.window(rows)[0].event.seq,
+        1,
+        "Home shows the oldest"
+    );
+    feed(
+        &mut app,
+        [
+            key(KeyCode::PageDown),
+            key(KeyCode::PageDown),
+            key(KeyCode::PageDown),
+        ],
+    );
+    assert!(
+        app.events.following(),
+        "scrolling past the newest follows again"
+    );
     // The kind filter: a prefix, case-insensitive.
     feed(&mut app, [key(KeyCode::Char('/'))]);
     feed(&mut app, chars("APPLY"));
-    assert!(app.events.window(100).iter().all(|s| s.event.kind == "apply.rejected"));
+    assert!(
+        app.events
+            .window(100)
+            .iter()
+            .all(|s| s.event.kind == "apply.rejected")
+    );
     assert_eq!(app.events.matching(), 10);
 }
 
@@ -280,7 +348,10 @@ fn connection_states_follow_the_io_messages() {
     };
     feed(&mut app, [connected(Served::default())]);
     assert_eq!(app.conn, Conn::Up { since: t(10) });
-    assert_eq!(app.status.as_ref().map(|s| s.name.as_str()), Some("gw-fra1"));
+    assert_eq!(
+        app.status.as_ref().map(|s| s.name.as_str()),
+        Some("gw-fra1")
+    );
     // Data survives a drop and a reconnect to the same daemon (same start time).
     feed(&mut app, [Msg::Peers(full(named_peers(3600, 1), 3600))]);
     feed(
@@ -337,7 +408,16 @@ fn optional_views_exist_only_while_the_daemon_serves_them() {
     feed(&mut app, [key(KeyCode::Char('5'))]);
     assert_eq!(app.view, View::Relays);
     // Relay events ask for the relays again; others do not.
-    let cmds = feed(&mut app, [Msg::Event(event(1, 1, "relay.disconnected", v1::EventLevel::Warn, "x"))]);
+    let cmds = feed(
+        &mut app,
+        [Msg::Event(event(
+            1,
+            1,
+            "relay.disconnected",
+            v1::EventLevel::Warn,
+            "x",
+        ))],
+    );
     assert_eq!(cmds, [Cmd::RefreshRelays]);
     // The daemon was replaced by one without relays: the view goes away.
     feed(
@@ -349,7 +429,10 @@ fn optional_views_exist_only_while_the_daemon_serves_them() {
     );
     assert_eq!(app.view, View::Overview);
     // A core feed the daemon does not serve says so in its view.
-    feed(&mut app, [Msg::Unserved(Feed::PolicyHits), key(KeyCode::Char('3'))]);
+    feed(
+        &mut app,
+        [Msg::Unserved(Feed::PolicyHits), key(KeyCode::Char('3'))],
+    );
     assert!(screen(&app).contains("does not serve WatchPolicyHits"));
 }
 
@@ -405,7 +488,11 @@ fn keys_ask_for_ping_explain_and_quit() {
     assert_eq!(feed(&mut app, [key(KeyCode::Char('q'))]), [Cmd::Quit]);
     let ctrl_c = Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
     feed(&mut app, [key(KeyCode::Char('e'))]);
-    assert_eq!(feed(&mut app, [ctrl_c]), [Cmd::Quit], "Ctrl-C quits even while typing");
+    assert_eq!(
+        feed(&mut app, [ctrl_c]),
+        [Cmd::Quit],
+        "Ctrl-C quits even while typing"
+    );
 }
 
 #[test]
@@ -416,13 +503,20 @@ fn the_help_lists_every_key_of_the_view() {
         ('4', cvtui::keys::Context::Events),
     ] {
         let mut app = fixed_app((160, 48));
-        feed(&mut app, [key(KeyCode::Char(digit)), key(KeyCode::Char('?'))]);
+        feed(
+            &mut app,
+            [key(KeyCode::Char(digit)), key(KeyCode::Char('?'))],
+        );
         let text = screen(&app);
         for b in cvtui::keys::of(context)
             .chain(cvtui::keys::of(cvtui::keys::Context::Global))
             .chain(cvtui::keys::of(cvtui::keys::Context::Typing))
         {
-            assert!(text.contains(b.help), "help lacks `{}` in {context:?}", b.help);
+            assert!(
+                text.contains(b.help),
+                "help lacks `{}` in {context:?}",
+                b.help
+            );
         }
         feed(&mut app, [key(KeyCode::Esc)]);
         assert!(!app.help);

@@ -124,14 +124,15 @@ fn render_status(app: &App, frame: &mut Frame, area: Rect) {
             error, retry_at, ..
         } => {
             let wait = retry_at.duration_since(app.now).unwrap_or_default();
-            let stale = if app.status.is_some() { " · stale data" } else { "" };
+            let stale = if app.status.is_some() {
+                " · stale data"
+            } else {
+                ""
+            };
             Line::from(vec![
                 Span::from("✖ ").red().bold(),
                 Span::from(error.clone()).red(),
-                Span::from(format!(
-                    " · retry in {}s{stale}",
-                    wait.as_secs_f64().ceil()
-                )),
+                Span::from(format!(" · retry in {}s{stale}", wait.as_secs_f64().ceil())),
             ])
         }
     };

@@ -102,7 +102,11 @@ pub fn peer(i: usize, now: u64) -> v1::Peer {
             } else {
                 v1::PathKind::Direct.into()
             },
-            relay: if relayed { "fra1".into() } else { String::new() },
+            relay: if relayed {
+                "fra1".into()
+            } else {
+                String::new()
+            },
         }),
         last_handshake: Some(ts(t(now - (i as u64 * 7) % 200))),
         rx_bytes: 1_000_000 * (i as u64 + 1),
@@ -113,14 +117,25 @@ pub fn peer(i: usize, now: u64) -> v1::Peer {
         allowed_ips: vec![format!("100.64.{}.{}/32", i / 250, i % 250 + 2)],
         candidate_endpoints: vec![format!("198.51.100.{}:41641", i % 250 + 1)],
         owner: format!("user{}@acme.example", i % 4),
-        tags: vec![if i % 2 == 0 { "db".into() } else { "web".into() }],
+        tags: vec![if i.is_multiple_of(2) {
+            "db".into()
+        } else {
+            "web".into()
+        }],
         dropped_packets: 0,
     }
 }
 
 /// The small named peer table of the snapshots.
 pub fn named_peers(now: u64, traffic: u64) -> Vec<v1::Peer> {
-    let names = ["db-1", "db-2", "laptop-alice", "laptop-bob", "vr-fra", "web-1"];
+    let names = [
+        "db-1",
+        "db-2",
+        "laptop-alice",
+        "laptop-bob",
+        "vr-fra",
+        "web-1",
+    ];
     names
         .iter()
         .enumerate()
@@ -201,10 +216,26 @@ pub fn events(n: u64) -> Vec<v1::Event> {
     (1..=n)
         .map(|seq| {
             let (kind, level, message) = match seq % 6 {
-                0 => ("peer.path", v1::EventLevel::Info, "path changed to relay:fra1"),
-                1 => ("peer.handshake", v1::EventLevel::Debug, "handshake completed"),
-                2 => ("source.changed", v1::EventLevel::Info, "new revision fetched"),
-                3 => ("apply.rejected", v1::EventLevel::Error, "network.kdl is invalid"),
+                0 => (
+                    "peer.path",
+                    v1::EventLevel::Info,
+                    "path changed to relay:fra1",
+                ),
+                1 => (
+                    "peer.handshake",
+                    v1::EventLevel::Debug,
+                    "handshake completed",
+                ),
+                2 => (
+                    "source.changed",
+                    v1::EventLevel::Info,
+                    "new revision fetched",
+                ),
+                3 => (
+                    "apply.rejected",
+                    v1::EventLevel::Error,
+                    "network.kdl is invalid",
+                ),
                 4 => ("relay.connected", v1::EventLevel::Info, "connected to fra1"),
                 _ => ("peer.changed", v1::EventLevel::Warn, "endpoint moved"),
             };
@@ -274,10 +305,18 @@ pub fn relays(at: u64) -> v1::RelaysResponse {
         state: state.into(),
         latency: Some(dur(if home { 4 } else { 19 })),
         connected_since: home.then(|| ts(t(120))),
-        peers: if home { vec!["laptop-bob".into()] } else { Vec::new() },
+        peers: if home {
+            vec!["laptop-bob".into()]
+        } else {
+            Vec::new()
+        },
         rx_bytes: rx * at,
         tx_bytes: rx * at / 3,
-        last_error: if home { String::new() } else { "connection refused".into() },
+        last_error: if home {
+            String::new()
+        } else {
+            "connection refused".into()
+        },
     };
     v1::RelaysResponse {
         relays: vec![

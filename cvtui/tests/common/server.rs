@@ -56,10 +56,7 @@ impl Shared {
 #[derive(Clone)]
 pub struct TestDaemon(pub Arc<Shared>);
 
-fn live<T: Clone + Send + 'static>(
-    first: Vec<T>,
-    rx: broadcast::Receiver<T>,
-) -> BoxStream<T> {
+fn live<T: Clone + Send + 'static>(first: Vec<T>, rx: broadcast::Receiver<T>) -> BoxStream<T> {
     let rest = BroadcastStream::new(rx).filter_map(Result::ok);
     Box::pin(tokio_stream::iter(first).chain(rest).map(Ok))
 }
@@ -100,7 +97,7 @@ impl LocalApi for TestDaemon {
             .event_starts
             .lock()
             .expect("lock")
-            .push(request.start.clone());
+            .push(request.start);
         let rx = self.0.live_events.subscribe();
         let buffered = self.0.events.lock().expect("lock").clone();
         let replay: Vec<v1::Event> = match request.start {
