@@ -1,5 +1,5 @@
-//! `cvtui`: parses the command line, takes over the terminal (restoring it on exit and on
-//! panic), and runs the dashboard.
+//! `cvtui`: parses the command line, takes over the terminal (restoring it on exit, on
+//! panic, and on SIGTERM or SIGHUP), and runs the dashboard.
 
 use std::io::IsTerminal;
 
@@ -14,6 +14,17 @@ impl Drop for Restore {
     fn drop(&mut self) {
         ratatui::restore();
     }
+}
+
+/// Makes a panic anywhere (also in a background task, which tokio would otherwise survive)
+/// end the process after ratatui's hook has restored the terminal and printed the panic: a
+/// dashboard drawing over a restored terminal would help nobody.
+fn exit_on_panic() {
+    let restore_and_print = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_and_print(info);
+        std::process::exit(101);
+    }));
 }
 
 fn main() -> miette::Result<()> {
@@ -31,6 +42,7 @@ fn main() -> miette::Result<()> {
         .into_diagnostic()?;
     // try_init installs a panic hook that restores the terminal before the panic is printed.
     let mut terminal = ratatui::try_init().into_diagnostic()?;
+    exit_on_panic();
     let restore = Restore;
     let result = runtime.block_on(cvtui::run::run(&mut terminal, cli.socket));
     drop(restore);

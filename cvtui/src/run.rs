@@ -43,10 +43,25 @@ where
         SystemTime::now(),
         (size.width, size.height),
     );
-    let result = drive(terminal, &mut app, &mut msg_rx, &cmd_tx).await;
+    let result = tokio::select! {
+        result = drive(terminal, &mut app, &mut msg_rx, &cmd_tx) => result,
+        result = terminated() => result,
+    };
     api_task.abort();
     ticker.abort();
     result
+}
+
+/// Completes on SIGTERM or SIGHUP (the SSH session went away), so the terminal is restored
+/// as on `q`.
+async fn terminated() -> io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    tokio::select! {
+        _ = term.recv() => Ok(()),
+        _ = hangup.recv() => Ok(()),
+    }
 }
 
 /// Applies messages and redraws until a `Quit` command or the end of the messages.

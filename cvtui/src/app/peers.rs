@@ -156,6 +156,8 @@ pub struct PeersState {
     pub time: Option<SystemTime>,
     /// Whether a snapshot has arrived since connecting.
     pub loaded: bool,
+    /// Peer counts as of the last [`PeersState::recount`].
+    counts: v1::PeerCounts,
 }
 
 impl PeersState {
@@ -234,6 +236,7 @@ impl PeersState {
         self.rows.clear();
         self.by_name.clear();
         self.order.clear();
+        self.counts = v1::PeerCounts::default();
         self.loaded = false;
         self.selected = 0;
         self.offset = 0;
@@ -290,9 +293,15 @@ impl PeersState {
         self.selected_row().map(|row| row.peer.name.as_str())
     }
 
-    /// Peer counts as of `now`: total, connected (handshake within [`CONNECTED_WITHIN`]),
-    /// and of those, direct and relayed.
-    pub fn counts(&self, now: SystemTime) -> v1::PeerCounts {
+    /// Peer counts as of the last recount (drawing reads them every frame; counting walks
+    /// every row, so it happens when rows or the clock change).
+    pub fn counts(&self) -> v1::PeerCounts {
+        self.counts
+    }
+
+    /// Counts the peers as of `now`: total, connected (handshake within
+    /// [`CONNECTED_WITHIN`]), and of those, direct and relayed.
+    pub fn recount(&mut self, now: SystemTime) {
         let mut counts = v1::PeerCounts {
             total: u32::try_from(self.rows.len()).unwrap_or(u32::MAX),
             ..Default::default()
@@ -311,7 +320,7 @@ impl PeersState {
                 _ => {}
             }
         }
-        counts
+        self.counts = counts;
     }
 }
 

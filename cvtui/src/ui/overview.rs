@@ -17,7 +17,7 @@ use crate::app::App;
 /// Peer counts: from the live table once it has arrived, else from the status.
 pub(super) fn peer_counts(app: &App) -> v1::PeerCounts {
     if app.peers.loaded {
-        app.peers.counts(app.now)
+        app.peers.counts()
     } else {
         app.status
             .as_ref()

@@ -22,7 +22,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.size = (width, height);
             input::keep_selection_visible(app);
         }
-        Msg::Tick(now) => app.now = now,
+        Msg::Tick(now) => {
+            app.now = now;
+            app.peers.recount(now);
+        }
         Msg::Connecting { attempt } => app.conn = Conn::Connecting { attempt },
         Msg::Connected(connected) => connected_to(app, connected.status, connected.served),
         Msg::Disconnected {
@@ -39,6 +42,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Status(status) => app.status = Some(*status),
         Msg::Peers(update) => {
             app.peers.apply(update);
+            app.peers.recount(app.now);
             input::keep_selection_visible(app);
         }
         Msg::PolicyHits(snapshot) => app.policy.apply(snapshot),
