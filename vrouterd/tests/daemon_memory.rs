@@ -133,6 +133,22 @@ async fn two_vrouters_carry_packets_and_apply_changes_as_a_diff() {
     assert_eq!(established(&sas), 1);
     assert_eq!(sas.sas[0].unique_id, gw_ike_id);
 
+    // A valid file again (without the dial-in peer); then `Reload` re-reads the file and the
+    // secrets: nothing changed, so nothing happens.
+    replace_file(&net_file, &network(dir.path(), "", "psk", "psk"));
+    wait_event(&gw, "apply.applied", "1 removed (dialin)").await;
+    let reload = gw
+        .client()
+        .await
+        .reload(v1::ReloadRequest {})
+        .await
+        .expect("Reload")
+        .into_inner()
+        .result
+        .expect("a result");
+    assert_eq!(reload.outcome(), v1::ApplyOutcome::Unchanged, "{reload:#?}");
+    assert_eq!(gw.sas().await.sas[0].unique_id, gw_ike_id);
+
     // A changed secret on one side: the peer is set up again and fails on both sides with a
     // clear reason, leaving nothing half-open.
     std::fs::write(dir.path().join("wrong"), "not-the-same-secret\n").expect("psk");
