@@ -172,3 +172,64 @@ fn the_example_lab_parses_and_its_network_template_reads() {
         }
     }
 }
+
+#[test]
+fn ipsec_hosts_are_checked_and_parsed() {
+    let err = errors(
+        r#"switch "lan" subnet="10.0.0.0/24"
+host "a" {
+    link "lan" address="10.0.0.2"
+    vrouterd
+    strongswan vrouter="x" config="x.conf"
+    loopback "not-a-cidr"
+}
+host "b" { link "lan" address="10.0.0.3"; cvland; vrouterd vrouter="a"; }
+host "c" { link "lan" address="10.0.0.4"; strongswan; }
+"#,
+    );
+    let c = codes(&err);
+    for expected in [
+        "cvlan-lab::strongswan-config",
+        "cvlan-lab::bad-address",
+        "cvlan-lab::two-ipsec-daemons",
+        "cvlan-lab::duplicate-node",
+        "cvlan-lab::no-network",
+    ] {
+        assert!(c.contains(&expected), "{expected} missing from {c:?}");
+    }
+
+    let dir = std::path::Path::new("/labs/t.kdl");
+    let topo = Topology::parse(
+        dir,
+        r#"network "network.kdl"
+switch "lan" subnet="10.0.0.0/24"
+host "gw" { link "lan" address="10.0.0.2"; loopback "10.1.0.1/32"; vrouterd; }
+host "br" { link "lan" address="10.0.0.3"; strongswan vrouter="branch"; }
+host "f" { link "lan" address="10.0.0.4"; strongswan config="f.swanctl.conf"; }
+"#,
+    )
+    .unwrap();
+    use cvlan_lab::topology::StrongswanConfig;
+    assert_eq!(
+        topo.host("gw").unwrap().services,
+        [Service::Vrouterd("gw".into())]
+    );
+    assert_eq!(topo.host("gw").unwrap().vrouter(), Some("gw"));
+    assert_eq!(
+        topo.host("gw").unwrap().loopback,
+        ["10.1.0.1/32".parse().unwrap()]
+    );
+    assert_eq!(
+        topo.host("br").unwrap().services,
+        [Service::Strongswan(StrongswanConfig::Vrouter(
+            "branch".into()
+        ))]
+    );
+    assert_eq!(
+        topo.host("f").unwrap().services,
+        [Service::Strongswan(StrongswanConfig::File(
+            "/labs/f.swanctl.conf".into()
+        ))]
+    );
+    assert_eq!(topo.host("f").unwrap().vrouter(), None);
+}
