@@ -116,12 +116,6 @@ impl EventLog {
             replayed_up_to: inner.next_seq - 1,
         }
     }
-
-    /// Every buffered event (for tests and diagnostics).
-    pub fn snapshot(&self) -> Vec<v1::Event> {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.buffer.iter().cloned().collect()
-    }
 }
 
 /// True when `kind` is selected by `kinds` (equal, or a dotted prefix); empty selects all.
@@ -190,7 +184,7 @@ mod tests {
         for _ in 0..BUFFER + 10 {
             log.push("k", EventLevel::Debug, "m", []);
         }
-        let all = log.snapshot();
+        let all = log.subscribe(Some(&Start::AfterSeq(0))).replay;
         assert_eq!(all.len(), BUFFER);
         assert_eq!(all.last().unwrap().seq, (BUFFER + 11) as u64);
         assert_eq!(lost(3).fields["count"], "3");

@@ -210,11 +210,6 @@ impl Daemon {
         Ok(Self { shared, reloads })
     }
 
-    /// The event log (for tests and embedding).
-    pub fn events(&self) -> EventLog {
-        self.shared.events.clone()
-    }
-
     /// Serves the local API and follows network.kdl until `shutdown` completes; then deletes
     /// every SA (telling the peers) and removes the TUN device and the socket.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {

@@ -319,7 +319,7 @@ fn down_text(reason: DownReason) -> &'static str {
 }
 
 /// Traffic selectors as CIDRs (or ranges), comma-separated.
-pub(crate) fn ts_list(ts: &[TrafficSelector]) -> String {
+fn ts_list(ts: &[TrafficSelector]) -> String {
     ts.iter().map(ts_text).collect::<Vec<_>>().join(",")
 }
 
