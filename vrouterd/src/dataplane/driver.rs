@@ -196,8 +196,6 @@ impl<T: TunIo, U: UdpIo> Driver<T, U> {
                     peers_total: total,
                     peers_up: up,
                     natt_port: self.io.natt.local_port(),
-                    ike_port: self.io.ike.as_ref().map(UdpIo::local_port),
-                    routes: self.tun_routes.clone(),
                 });
             }
             Command::Stop(_) => {}

@@ -112,10 +112,6 @@ pub struct SasSnapshot {
     pub peers_up: u32,
     /// The NAT-T port bound.
     pub natt_port: u16,
-    /// The plain IKE port bound, if it was free.
-    pub ike_port: Option<u16>,
-    /// The prefixes routed through the TUN device.
-    pub routes: Vec<IpNet>,
 }
 
 pub(crate) enum Command {
