@@ -1,6 +1,6 @@
 //! `cvlanctl sas` (the real binary) against two real vrouterd daemons running in this test
-//! on an in-memory network: the swanctl-like table, the JSON document, `--peer`, and the exit
-//! code when no daemon listens.
+//! on an in-memory network: the swanctl-like table, the JSON document, `--peer`, `status` of
+//! a vrouter, and the exit code when no daemon listens.
 
 mod common;
 
@@ -156,6 +156,24 @@ async fn sas_lists_a_live_vrouter_like_swanctl_and_as_json() {
     .await
     .expect("runs");
     assert_eq!(json(&out)["sas"], serde_json::json!([]));
+
+    let s = socket.clone();
+    let out = tokio::task::spawn_blocking(move || cvlanctl_at(&s, &["status", "--json"]))
+        .await
+        .expect("runs");
+    let status = json(&out);
+    assert_eq!(status["kind"], "vrouter");
+    assert_eq!(status["name"], "gw");
+    assert_eq!(status["peers"]["connected"], 1);
+    let s = socket.clone();
+    let out = tokio::task::spawn_blocking(move || cvlanctl_at(&s, &["status"]))
+        .await
+        .expect("runs");
+    assert!(
+        stdout(&out).starts_with("vrouter      gw (network lab, tenant default)\n"),
+        "{}",
+        stdout(&out)
+    );
 
     gw.stop().await.expect("gw stops");
     br.stop().await.expect("br stops");

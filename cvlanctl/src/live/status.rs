@@ -1,6 +1,8 @@
 //! `cvlanctl status`: this node's identity, source, revision, last apply, peers and uptime.
 
-use cvlan_proto::v1::{ApplyOutcome, ApplyResult, SourceKind, StatusRequest, StatusResponse};
+use cvlan_proto::v1::{
+    ApplyOutcome, ApplyResult, DaemonKind, SourceKind, StatusRequest, StatusResponse,
+};
 use serde::Serialize;
 
 use crate::live::{Client, duration, key_text, rfc3339, time};
@@ -11,6 +13,8 @@ use crate::output::{age, print_json, print_text};
 #[derive(Debug, Serialize)]
 struct StatusJson {
     name: String,
+    /// `node` (cvland) or `vrouter` (cvlan-vrouterd).
+    kind: &'static str,
     network: String,
     tenant: String,
     addresses: Vec<String>,
@@ -97,9 +101,14 @@ fn apply_json(result: ApplyResult) -> ApplyJson {
 }
 
 fn to_json(status: StatusResponse) -> StatusJson {
+    let kind = match status.kind() {
+        DaemonKind::Vrouter => "vrouter",
+        DaemonKind::Node | DaemonKind::Unspecified => "node",
+    };
     let source = status.source.unwrap_or_default();
     let peers = status.peers.unwrap_or_default();
     StatusJson {
+        kind,
         public_key: key_text(&status.public_key),
         applied_at: time(status.applied_at.as_ref()).map(rfc3339),
         last_apply: status.last_apply.map(apply_json),
@@ -133,7 +142,7 @@ fn human(s: &StatusJson) -> String {
     let mut out = String::new();
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<12} {value}\n"));
     line(
-        "node",
+        s.kind,
         format!("{} (network {}, tenant {})", s.name, s.network, s.tenant),
     );
     line("addresses", s.addresses.join(", "));
