@@ -80,3 +80,34 @@ fn sighup_rereads_a_changed_secret() {
     let log = std::fs::read_to_string(lab.gw().dir().join("vrouterd.log")).expect("log");
     assert!(!log.contains("a-new-secret"), "a secret in the log");
 }
+
+#[test]
+fn the_example_ipsec_lab_comes_up_and_carries_traffic() {
+    let Some(_root) = cvlan_lab::require_root() else {
+        return;
+    };
+    if !std::path::Path::new(cvlan_lab::strongswan::CHARON).exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "strongSwan is not installed and CI=true forbids skipping"
+        );
+        return;
+    }
+    let topology =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lab/ipsec/topology.kdl");
+    let lab = cvlan_lab::Lab::start_file(&topology, cvlan_lab::LabOptions::default())
+        .expect("the example lab starts");
+    let branch = lab.host("branch");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = branch
+            .exec(&["ping", "-c", "1", "-W", "1", "-I", "10.2.0.1", "10.1.0.1"])
+            .expect("ping");
+        if out.status.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no tunnel in the example lab");
+    }
+    let out = branch.swanctl(&["--list-sas"]).expect("swanctl");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ESTABLISHED"));
+}
