@@ -48,6 +48,17 @@ struct ActionJson {
     line: String,
 }
 
+/// The network of a checked file, when it has one.
+fn state(report: &cvlan_core::CheckReport) -> Option<NetworkState<'_>> {
+    match (&report.network, &report.allocation) {
+        (Some(network), Some(allocation)) => Some(NetworkState {
+            network,
+            allocation,
+        }),
+        _ => None,
+    }
+}
+
 /// Runs `plan` offline (`--daemon` goes through [`run_daemon`]).
 pub fn run_offline(args: &PlanArgs, json: bool) -> Outcome {
     let desired = load_checked(&args.file)?;
@@ -62,13 +73,6 @@ pub fn run_offline(args: &PlanArgs, json: bool) -> Outcome {
             print_err(&render_human(&report.sources, &report.diagnostics));
         }
     }
-    let state = |r: &cvlan_core::CheckReport| match (&r.network, &r.allocation) {
-        (Some(network), Some(allocation)) => Some(NetworkState {
-            network,
-            allocation,
-        }),
-        _ => None,
-    };
     let plan = match (ok, state(&desired)) {
         (true, Some(d)) => network_plan(d, actual.as_ref().and_then(state)),
         _ => {

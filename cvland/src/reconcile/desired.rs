@@ -49,7 +49,7 @@ pub fn desired_state(fetched: Fetched, node: &str) -> Result<Desired, Rejection>
     if let Some(first) = errors.first() {
         return Err(Rejection {
             message: format!(
-                "{} error{} (first: {}); the previous state keeps running",
+                "{} error{} (first: {})",
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" },
                 render_line(&report.sources, first).trim_end()
@@ -70,9 +70,7 @@ pub fn desired_state(fetched: Fetched, node: &str) -> Result<Desired, Rejection>
             diagnostics,
         }),
         Err(e) => Err(Rejection {
-            message: format!(
-                "{e} (this host is node `{node}` in cvland.kdl); the previous state keeps running"
-            ),
+            message: format!("{e} (this host is node `{node}` in cvland.kdl)"),
             diagnostics,
         }),
     }

@@ -133,7 +133,7 @@ impl Reconciler {
                 let result = outcome(
                     ApplyOutcome::Rejected,
                     &revision,
-                    rejection.message,
+                    format!("{}; the previous state keeps running", rejection.message),
                     rejection.diagnostics,
                     0,
                 );
@@ -211,7 +211,7 @@ impl Reconciler {
         self.shared.events.publish(
             "apply.applied",
             level,
-            result.message.clone(),
+            format!("applied {} {}", short(&revision), result.message),
             [
                 ("revision", revision.clone()),
                 ("actions", plan.actions.len().to_string()),
