@@ -83,7 +83,8 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
 
     let socket = cvlan_proto::local::LocalSocket::bind(&config.socket).await?;
     let api = Api::new(shared.clone(), reloads_tx);
-    let mut api_stop = stop.clone();
+    // The API stops last: once its socket is gone, the TUN and the UDP port are free again.
+    let (api_stop_tx, mut api_stop) = watch::channel(false);
     let serving = tokio::spawn(socket.serve(api, async move {
         let _ = api_stop.wait_for(|s| *s).await;
     }));
@@ -97,6 +98,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     stop_tx.send_replace(true);
     following.abort();
     let _ = reconciling.await;
+    api_stop_tx.send_replace(true);
     match serving.await {
         Ok(result) => result?,
         Err(e) => tracing::warn!(error = %e, "the local API task ended abnormally"),

@@ -31,13 +31,14 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The directory holding the project's binaries (`cvland`, `cvlanctl`, `cvlan-mesh-node`),
+/// The directory holding the project's binaries (`cvland`, `cvlanctl`, `cvlan-mesh-node`,
+/// `cvlan-lab`),
 /// building them first when they are missing.
 ///
 /// # Panics
 /// When they can be neither found nor built.
 pub fn bin_dir() -> PathBuf {
-    let wanted = ["cvland", "cvlanctl", "cvlan-mesh-node"];
+    let wanted = ["cvland", "cvlanctl", "cvlan-mesh-node", "cvlan-lab"];
     let found = || {
         wanted
             .iter()

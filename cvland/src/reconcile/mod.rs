@@ -30,7 +30,13 @@ pub struct Reconciler {
     key: PrivateKey,
     config: DaemonConfig,
     device: Option<RunningDevice>,
+    /// A valid state whose apply failed while nothing ran (the port or TUN was busy): it is
+    /// tried again every [`RETRY`].
+    retry: Option<(Desired, &'static str)>,
 }
+
+/// How often a state that could not be brought up is tried again while nothing runs.
+pub const RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Reconciler {
     /// A reconciler for the node `config` names, with nothing running yet.
@@ -40,6 +46,15 @@ impl Reconciler {
             key,
             config,
             device: None,
+            retry: None,
+        }
+    }
+
+    /// Tries the state that could not be brought up again, if there is one.
+    pub async fn retry(&mut self) {
+        if let Some((desired, from)) = self.retry.take() {
+            tracing::info!("trying to bring the failed state up again");
+            self.apply(desired, from).await;
         }
     }
 
@@ -155,7 +170,7 @@ impl Reconciler {
     }
 
     /// Plans `desired` against what runs and carries the plan out.
-    async fn apply(&mut self, desired: Desired, from: &str) -> v1::ApplyResult {
+    async fn apply(&mut self, desired: Desired, from: &'static str) -> v1::ApplyResult {
         let Desired {
             netmap,
             revision,
@@ -171,8 +186,17 @@ impl Reconciler {
             None => plan(&netmap, &nothing_like(&netmap)),
         };
         if let Err(e) = self.carry_out(&plan, &netmap, previous.as_deref()).await {
+            if self.device.is_none() {
+                let desired = Desired {
+                    netmap,
+                    revision: revision.clone(),
+                    diagnostics,
+                };
+                self.retry = Some((desired, from));
+            }
             return self.failed(&revision, e);
         }
+        self.retry = None;
         let mut message = format!(
             "applied {} from {from}: {}",
             short(&revision),
@@ -321,8 +345,10 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        let retrying = reconciler.retry.is_some();
         tokio::select! {
             _ = stop.changed() => break,
+            () = tokio::time::sleep(RETRY), if retrying => reconciler.retry().await,
             msg = readings.recv() => match msg {
                 Some(msg) => {
                     reconciler.handle(msg).await;
