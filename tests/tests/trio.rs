@@ -44,8 +44,46 @@ fn membership_keys_invalid_edits_and_the_cache() {
         host.ping(overlay(&lab, target), 3).expect("the mesh is up");
     }
 
-    // Removing carol drops her from the others within 2 s; alpha ↔ bravo lose nothing.
+    // `cvlanctl plan --daemon` shows what removing carol would do on alpha, and changes nothing.
     let original = std::fs::read_to_string(lab.network_file()).expect("network.kdl");
+    let proposal = lab.run_dir().join("proposal.kdl");
+    std::fs::write(&proposal, without_node(&original, "carol")).expect("write");
+    let (code, plan) = ctl(
+        &a_sock,
+        &[
+            "plan",
+            "--daemon",
+            "--file",
+            &proposal.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["node"], "alpha");
+    let lines: Vec<&str> = plan["members"][0]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["line"].as_str())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("- peer carol")),
+        "{plan}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("bravo")), "{plan}");
+    assert!(peer_names(&a_sock).contains(&"carol".to_owned()));
+
+    // Removing carol drops her from the others within 2 s; alpha ↔ bravo lose nothing and
+    // keep their WireGuard session (no new handshake).
+    let handshake = |sock: &std::path::Path, peer: &str| {
+        let (_, peers) = ctl(sock, &["peers"]);
+        peers["peers"]
+            .as_array()
+            .and_then(|p| p.iter().find(|r| r["name"] == peer))
+            .map(|r| r["last_handshake"].clone())
+            .unwrap_or_default()
+    };
+    let session = handshake(&a_sock, "bravo");
+    assert!(session.is_string(), "alpha and bravo have a session");
     let pings = PingRun::start(&alpha, overlay(&lab, "bravo"), 40, 100);
     std::thread::sleep(Duration::from_millis(500));
     lab.rewrite_network(|text| without_node(text, "carol"))
@@ -63,6 +101,11 @@ fn membership_keys_invalid_edits_and_the_cache() {
         "alpha → bravo lost pings during the change"
     );
     assert!(alpha.ping(carol_address, 1).is_err(), "carol is gone");
+    assert_eq!(
+        handshake(&a_sock, "bravo"),
+        session,
+        "an unrelated change re-handshook alpha ↔ bravo"
+    );
 
     // Adding her back restores her.
     lab.rewrite_network(|_| original.clone()).expect("rewrite");
