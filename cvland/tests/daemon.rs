@@ -140,6 +140,36 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
             "the same file: the applied result stands"
         );
 
+        // The live views: the peer table starts with a full snapshot; buffered events replay.
+        let mut peers = api
+            .watch_peers(v1::WatchPeersRequest {
+                interval: Some(prost_types::Duration {
+                    seconds: 0,
+                    nanos: 100_000_000,
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let first = peers.message().await.unwrap().unwrap();
+        assert!(first.full);
+        assert_eq!(first.peers[0].name, "bravo");
+        assert_eq!(first.peers[0].allowed_ips, ["100.64.0.2/32"]);
+        let mut events = api
+            .watch_events(v1::WatchEventsRequest {
+                start: Some(v1::watch_events_request::Start::Last(50)),
+                kinds: vec!["apply".into(), "peer".into()],
+                follow: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut kinds = Vec::new();
+        while let Some(event) = events.message().await.unwrap() {
+            kinds.push(event.kind);
+        }
+        assert_eq!(kinds, ["peer.added", "apply.applied"]);
+
         // Plan a new route for bravo: one in-place peer update, nothing applied.
         let changed = network(&key, " routes \"10.9.0.0/16\";");
         let plan = api
