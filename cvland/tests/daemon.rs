@@ -197,6 +197,24 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
             .output()
             .unwrap();
         assert!(String::from_utf8_lossy(&routes.stdout).contains("10.9.0.0/16 dev cvl0"));
+
+        // A new address for this node restarts the device with it (and keeps the peer).
+        let moved = changed.replace("address \"100.64.0.1\"", "address \"100.64.0.9\"");
+        std::fs::write(dir.path().join("network.kdl"), &moved).unwrap();
+        let reload = api.reload(v1::ReloadRequest {}).await.unwrap().into_inner();
+        let result = reload.result.unwrap();
+        assert_eq!(result.outcome(), v1::ApplyOutcome::Applied);
+        assert!(result.message.contains("device.restart"), "{result:?}");
+        let addrs = Command::new("ip")
+            .args(["-n", &ns.0, "addr", "show", "cvl0"])
+            .output()
+            .unwrap();
+        let addrs = String::from_utf8_lossy(&addrs.stdout);
+        assert!(addrs.contains("100.64.0.9/10"), "{addrs}");
+        assert!(!addrs.contains("100.64.0.1/10"), "{addrs}");
+        let status = api.status(v1::StatusRequest {}).await.unwrap().into_inner();
+        assert_eq!(status.addresses, ["100.64.0.9"]);
+        assert_eq!(status.peers.unwrap().total, 1);
     });
     assert!(
         ip(&["-n", &ns.0, "link", "show", "cvl0"]),
