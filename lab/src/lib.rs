@@ -19,6 +19,7 @@ pub mod process;
 mod realize;
 pub mod record;
 pub mod require;
+pub mod tmux;
 pub mod topology;
 pub mod wireguard;
 

@@ -43,54 +43,6 @@ fn valid_examples_have_no_errors_or_warnings() {
 }
 
 #[test]
-<<<<<<< HEAD
-=======
-fn invalid_examples_yield_exactly_their_expected_error() {
-    let files = kdl_files(&examples_dir().join("invalid"));
-    assert!(
-        files.len() >= 25,
-        "at least 25 invalid examples, found {}",
-        files.len()
-    );
-    let mut failures = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path).expect("read");
-        let expected = text
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("// expect: "))
-            .unwrap_or_else(|| panic!("{} lacks a `// expect: CODE` first line", path.display()))
-            .trim()
-            .to_owned();
-        let checked = check(&path);
-        // Codes only cvlan-core can produce are checked there.
-        if matches!(
-            expected.as_str(),
-            "cvlan::policy-test-failed"
-                | "cvlan::shadowed-rule"
-                | "cvlan::address-collision"
-                | "cvlan::overlay-full"
-        ) {
-            continue;
-        }
-        let report = render_human(&checked.sources, &checked.diagnostics);
-        let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
-        let is_warning = expected == "cvlan::user-not-in-group";
-        if codes != [expected.as_str()]
-            || !report.contains(&expected)
-            || checked.network.is_some() != is_warning
-        {
-            failures.push(format!(
-                "{}: expected {expected}, got {codes:?}\n{report}",
-                path.display()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
-#[test]
->>>>>>> cvland
 fn host_examples_are_valid() {
     let files = kdl_files(&examples_dir().join("host"));
     assert!(files.len() >= 2);

@@ -32,13 +32,18 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 /// The directory holding the project's binaries (`cvland`, `cvlanctl`, `cvlan-mesh-node`,
-/// `cvlan-lab`),
-/// building them first when they are missing.
+/// `cvlan-lab`, `cvtui`), building them first when they are missing.
 ///
 /// # Panics
 /// When they can be neither found nor built.
 pub fn bin_dir() -> PathBuf {
-    let wanted = ["cvland", "cvlanctl", "cvlan-mesh-node", "cvlan-lab"];
+    let wanted = [
+        "cvland",
+        "cvlanctl",
+        "cvlan-mesh-node",
+        "cvlan-lab",
+        "cvtui",
+    ];
     let found = || {
         wanted
             .iter()
@@ -57,6 +62,10 @@ pub fn bin_dir() -> PathBuf {
             "cvlanctl",
             "-p",
             "cvlan-mesh",
+            "-p",
+            "cvlan-lab",
+            "-p",
+            "cvtui",
         ])
         .current_dir(root())
         .status()
