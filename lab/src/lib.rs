@@ -21,6 +21,7 @@ mod realize;
 pub mod record;
 pub mod require;
 pub mod strongswan;
+pub mod tmux;
 pub mod topology;
 pub mod wireguard;
 

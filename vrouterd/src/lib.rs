@@ -13,17 +13,17 @@
 //! - [`plan`]: the pure diff between running and desired peers.
 //! - [`dataplane`]: the IKE endpoint, sockets and TUN on their own thread.
 //! - [`daemon`]: startup, the apply loop, signals, shutdown; [`api`] the local API.
+//!
+//! The file source (watch, debounce, revision), the key file and the event bus are cvland's
+//! (`cvland::source`, `cvland::keys`, `cvland::events`), shared rather than duplicated.
 //! - [`harness`]: the daemon in this process on in-memory IO (tests, demos).
 
 pub mod api;
 pub mod daemon;
 pub mod dataplane;
 pub mod desired;
-pub mod events;
 pub mod harness;
-pub mod keys;
 pub mod plan;
 pub mod secrets;
-pub mod source;
 
 pub use daemon::{Daemon, DaemonError, load_host_config};

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use cvlan_vrouterd::{Daemon, keys, load_host_config};
+use cvlan_vrouterd::{Daemon, load_host_config};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The CloudVLAN vrouter: IKEv2 and ESP-in-UDP in userspace, IPsec peers onto a TUN device.
@@ -45,7 +45,9 @@ fn main() -> miette::Result<()> {
         .ok_or_else(|| miette::miette!("--config vrouterd.kdl is required"))?;
     if let Some(Command::Pubkey) = args.command {
         let host = load_host_config(&config)?;
-        let key = keys::public_key(&host.state_dir).map_err(|e| miette::miette!("{e}"))?;
+        let key = cvland::keys::load_or_create(&host.state_dir)
+            .map_err(|e| miette::miette!("{e}"))?
+            .public_key();
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", key.to_base64()).map_err(|e| miette::miette!("{e}"))?;
         return Ok(());

@@ -80,6 +80,7 @@ pub fn status() -> v1::StatusResponse {
         version: "0.1.0".into(),
         tun: "cvlan0".into(),
         listen_port: 41641,
+        drops: Default::default(),
     }
 }
 

@@ -12,9 +12,10 @@ use cvlan_proto::v1::{self, DaemonKind, SourceKind};
 use tokio::sync::{broadcast, oneshot, watch};
 use tonic::{Request, Response, Status};
 
+use cvland::events::{lost, matches};
+
 use crate::daemon::Shared;
-use crate::events::{kind_matches, lost};
-pub use sas_view::sas_response;
+pub use sas_view::{sas_response, status_drops};
 
 /// How often `WatchSas` sends a snapshot unless asked otherwise, and the fastest it will.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -64,7 +65,7 @@ impl LocalApi for VrouterApi {
             public_key: s.public_key.clone(),
             source: Some(v1::SourceInfo {
                 kind: SourceKind::File.into(),
-                location: s.source.path().display().to_string(),
+                location: s.source_path.display().to_string(),
                 last_contact: state.source_contact.map(Into::into),
                 last_error: state.source_error.clone(),
                 ..Default::default()
@@ -83,6 +84,7 @@ impl LocalApi for VrouterApi {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             tun: s.host.tun.clone(),
             listen_port: u32::from(snapshot.natt_port),
+            drops: status_drops(&snapshot),
         }))
     }
 
@@ -135,27 +137,28 @@ impl LocalApi for VrouterApi {
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<v1::Event>>, Status> {
         let request = request.into_inner();
-        let mut sub = self.shared.events.subscribe(request.start.as_ref());
+        // cvland's event bus hands out the replay and the live feed under one lock: no gap,
+        // no repeat.
+        let sub = self.shared.events.subscribe(&request);
         let kinds = request.kinds;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
-            for event in sub.replay.drain(..) {
-                if kind_matches(&kinds, &event.kind) && tx.send(Ok(event)).await.is_err() {
+            for event in sub.replay {
+                if tx.send(Ok(event)).await.is_err() {
                     return;
                 }
             }
-            if !request.follow {
+            let Some(mut live) = sub.live else {
                 return;
-            }
+            };
             loop {
                 let received = tokio::select! {
-                    r = sub.live.recv() => r,
+                    r = live.recv() => r,
                     _ = stopping.wait_for(|s| *s) => return,
                 };
                 let event = match received {
-                    Ok(e) if e.seq <= sub.replayed_up_to => continue,
-                    Ok(e) if !kind_matches(&kinds, &e.kind) => continue,
+                    Ok(e) if !matches(&kinds, &e.kind) => continue,
                     Ok(e) => e,
                     Err(broadcast::error::RecvError::Lagged(n)) => lost(n),
                     Err(broadcast::error::RecvError::Closed) => return,

@@ -25,6 +25,26 @@ pub fn sas_response(snapshot: &SasSnapshot, now: SystemTime, peer: &str) -> v1::
     }
 }
 
+/// What the data plane dropped, by reason, for `Status.drops`: every IKE/ESP drop reason
+/// seen, and TUN packets with no peer (`no_route`) or no child SA (`no_child_sa`).
+pub fn status_drops(s: &SasSnapshot) -> std::collections::HashMap<String, u64> {
+    let mut drops = dropped(&s.stats);
+    for (reason, n) in [("no_route", s.counters.no_route), ("no_child_sa", s.counters.no_child_sa)] {
+        if n > 0 {
+            drops.insert(reason.to_owned(), n);
+        }
+    }
+    drops
+}
+
+fn dropped(stats: &cvlan_ipsec::Stats) -> std::collections::HashMap<String, u64> {
+    DropReason::ALL
+        .iter()
+        .filter(|r| stats.dropped(**r) > 0)
+        .map(|r| (r.name().to_owned(), stats.dropped(*r)))
+        .collect()
+}
+
 fn counters(s: &SasSnapshot) -> v1::IpsecCounters {
     let stats = &s.stats;
     v1::IpsecCounters {
@@ -35,11 +55,7 @@ fn counters(s: &SasSnapshot) -> v1::IpsecCounters {
         esp_out: stats.esp_out,
         keepalives_in: stats.keepalives_in,
         keepalives_out: stats.keepalives_out,
-        dropped: DropReason::ALL
-            .iter()
-            .filter(|r| stats.dropped(**r) > 0)
-            .map(|r| (r.name().to_owned(), stats.dropped(*r)))
-            .collect(),
+        dropped: dropped(stats),
         dropped_total: stats.dropped_total(),
         half_open: s
             .sas

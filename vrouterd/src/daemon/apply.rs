@@ -1,5 +1,6 @@
-//! One apply: read and check network.kdl, derive this vrouter's desired state (reading the
-//! secrets), and hand the peer set to the data plane as a diff. A file that is invalid, names
+//! One apply: take a reading of network.kdl (cvland's file source reads and checks it), derive
+//! this vrouter's desired state (reading the secrets), and hand the peer set to the data plane
+//! as a diff. A file that is invalid, names
 //! no such vrouter, or whose secrets cannot be read changes nothing: the previous state keeps
 //! running and the outcome (with diagnostics) is kept for `status` and reported as an event.
 
@@ -12,7 +13,7 @@ use ipnet::IpNet;
 use super::Shared;
 use crate::desired::{Desired, DesiredError, desired};
 use crate::plan::PeerPlan;
-use crate::source::Loaded;
+use cvland::source::Fetched as Loaded;
 
 /// What runs now (from the last applied file).
 #[derive(Debug, Clone)]
@@ -26,20 +27,21 @@ pub(crate) struct Applied {
 }
 
 /// The outcome of reading the source before anything is applied.
-pub(crate) enum Prepared {
+enum Prepared {
     /// Ready to apply.
     Ready(Box<(Loaded, Desired)>),
     /// Not applicable; the result says why.
     Refused(v1::ApplyResult),
 }
 
-/// Reads, checks and derives the desired state; nothing changes yet.
-pub(crate) fn prepare(shared: &Shared) -> Prepared {
-    let loaded = match shared.source.load() {
+/// Checks a reading and derives the desired state; nothing changes yet.
+fn prepare(shared: &Shared, reading: Result<Loaded, String>) -> Prepared {
+    let loaded = match reading {
         Ok(l) => l,
         Err(e) => {
-            shared.note_source(Some(e.to_string()));
-            return Prepared::Refused(result(ApplyOutcome::Failed, "", e.to_string(), Vec::new()));
+            shared.note_source(Some(e.clone()));
+            let message = format!("cannot read the source: {e}; the previous state keeps running");
+            return Prepared::Refused(result(ApplyOutcome::Failed, "", message, Vec::new()));
         }
     };
     shared.note_source(None);
@@ -65,7 +67,7 @@ pub(crate) fn prepare(shared: &Shared) -> Prepared {
             .unwrap_or_default();
         let message = format!(
             "{} is invalid ({errors} error{}){first}; the previous state keeps running",
-            shared.source.path().display(),
+            shared.source_path.display(),
             if errors == 1 { "" } else { "s" }
         );
         return Prepared::Refused(result(
@@ -92,9 +94,13 @@ pub(crate) fn prepare(shared: &Shared) -> Prepared {
     }
 }
 
-/// Applies the source now and records the outcome.
-pub(crate) async fn apply(shared: &Shared, trigger: &str) -> v1::ApplyResult {
-    let outcome = match prepare(shared) {
+/// Applies a reading of the source and records the outcome.
+pub(crate) async fn apply(
+    shared: &Shared,
+    reading: Result<Loaded, String>,
+    trigger: &str,
+) -> v1::ApplyResult {
+    let outcome = match prepare(shared, reading) {
         Prepared::Refused(r) => r,
         Prepared::Ready(ready) => {
             let (loaded, desired) = *ready;
@@ -164,7 +170,7 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
 fn report_peers(shared: &Shared, plan: &PeerPlan) {
     let events = &shared.events;
     for name in &plan.added {
-        events.push(
+        events.publish(
             "peer.added",
             EventLevel::Info,
             format!("ipsec peer {name} added"),
@@ -172,7 +178,7 @@ fn report_peers(shared: &Shared, plan: &PeerPlan) {
         );
     }
     for name in &plan.removed {
-        events.push(
+        events.publish(
             "peer.removed",
             EventLevel::Info,
             format!("ipsec peer {name} removed; its SAs are deleted"),
@@ -190,7 +196,7 @@ fn report_peers(shared: &Shared, plan: &PeerPlan) {
         ),
     ] {
         for name in names {
-            events.push(
+            events.publish(
                 "peer.changed",
                 EventLevel::Info,
                 format!("ipsec peer {name} changed; {what}"),
@@ -226,7 +232,7 @@ fn record(shared: &Shared, trigger: &str, r: &v1::ApplyResult) {
         ApplyOutcome::Failed | ApplyOutcome::Unspecified => ("apply.failed", EventLevel::Error),
     };
     let short: String = r.revision.chars().take(12).collect();
-    shared.events.push(
+    shared.events.publish(
         kind,
         level,
         format!("{} ({trigger}): {}", short_or_none(&short), r.message),

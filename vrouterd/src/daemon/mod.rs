@@ -7,7 +7,7 @@ mod apply;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use cvlan_proto::local::LocalSocket;
 use cvlan_proto::v1;
@@ -15,15 +15,13 @@ use cvlan_schema::{HostConfig, HostRole, StateSource};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use cvland::events::EventBus;
+use cvland::source::Source;
+use cvland::source::file::FileSource;
+
 use crate::api::VrouterApi;
 use crate::dataplane::{Dataplane, DataplaneError, DataplaneSettings};
-use crate::events::EventLog;
-use crate::source::{FileSource, SourceError};
 pub(crate) use apply::Applied;
-
-/// A wake-up of the file watcher is followed by this pause, so an editor's several writes
-/// (or a write and a rename) become one apply.
-const SETTLE: Duration = Duration::from_millis(100);
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -49,10 +47,6 @@ pub enum DaemonError {
     #[error("cannot start: {0}")]
     #[diagnostic(code(cvlan::vrouterd::network))]
     FirstApply(String),
-    /// The source could not be watched.
-    #[error(transparent)]
-    #[diagnostic(code(cvlan::vrouterd::source))]
-    Source(#[from] SourceError),
     /// The data plane failed.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::dataplane))]
@@ -60,7 +54,7 @@ pub enum DaemonError {
     /// The vrouter's key could not be read or created.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::key))]
-    Key(#[from] crate::keys::KeyError),
+    Key(#[from] cvland::keys::KeyError),
     /// The local API could not be served.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::socket))]
@@ -85,9 +79,9 @@ pub(crate) struct Shared {
     /// The checked vrouterd.kdl.
     pub host: HostConfig,
     /// network.kdl on disk.
-    pub source: FileSource,
+    pub source_path: PathBuf,
     /// The event log.
-    pub events: EventLog,
+    pub events: Arc<EventBus>,
     /// The running data plane.
     pub dataplane: Dataplane,
     /// When the daemon started.
@@ -129,7 +123,7 @@ impl Shared {
 pub type DataplaneFactory = Box<
     dyn FnOnce(
             DataplaneSettings,
-            EventLog,
+            Arc<EventBus>,
         ) -> Pin<Box<dyn Future<Output = Result<Dataplane, DataplaneError>> + Send>>
         + Send,
 >;
@@ -137,6 +131,7 @@ pub type DataplaneFactory = Box<
 /// A started daemon: its first state applied, ready to serve.
 pub struct Daemon {
     shared: Arc<Shared>,
+    source: FileSource,
     reloads: mpsc::Receiver<oneshot::Sender<v1::ApplyResult>>,
 }
 
@@ -175,11 +170,12 @@ impl Daemon {
                     .into(),
             ));
         };
-        let public_key = crate::keys::public_key(&host.state_dir)?;
-        let events = EventLog::default();
-        let source = FileSource::new(path);
+        let public_key = cvland::keys::load_or_create(&host.state_dir)?.public_key();
+        let events = Arc::new(EventBus::default());
+        let mut source = FileSource::new(path.clone());
         let (reload, reloads) = mpsc::channel(4);
-        let desired = first_desired(&name, &source)?;
+        let reading = source.fetch().await;
+        let desired = first_desired(&name, &path, &reading)?;
         let settings = DataplaneSettings {
             tun_name: host.tun.clone(),
             addresses: desired.addresses.clone(),
@@ -191,7 +187,7 @@ impl Daemon {
             name,
             public_key: cvlan_proto::convert::key_to_bytes(&public_key),
             host,
-            source,
+            source_path: path,
             events,
             dataplane,
             started: SystemTime::now(),
@@ -199,7 +195,7 @@ impl Daemon {
             reload,
             state: Mutex::new(State::default()),
         });
-        let first = apply::apply(&shared, "start").await;
+        let first = apply::apply(&shared, reading, "start").await;
         if !matches!(
             first.outcome(),
             v1::ApplyOutcome::Applied | v1::ApplyOutcome::Unchanged
@@ -207,7 +203,11 @@ impl Daemon {
             let _ = shared.dataplane.shutdown().await;
             return Err(DaemonError::FirstApply(first.message));
         }
-        Ok(Self { shared, reloads })
+        Ok(Self {
+            shared,
+            source,
+            reloads,
+        })
     }
 
     /// Serves the local API and follows network.kdl until `shutdown` completes; then deletes
@@ -215,11 +215,10 @@ impl Daemon {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let Self {
             shared,
+            mut source,
             mut reloads,
         } = self;
         let socket = LocalSocket::bind(&shared.host.socket).await?;
-        let (wake_tx, mut wake) = mpsc::channel(1);
-        let _watch = shared.source.watch(wake_tx)?;
         let mut hangup = signal(SignalKind::hangup()).map_err(|source| DaemonError::Io {
             what: "cannot handle SIGHUP".into(),
             source,
@@ -232,17 +231,20 @@ impl Daemon {
         }));
         let follow = async {
             loop {
+                // cvland's file source watches the file's directory and debounces a burst of
+                // events into one wake-up.
                 tokio::select! {
-                    Some(()) = wake.recv() => {
-                        tokio::time::sleep(SETTLE).await;
-                        while wake.try_recv().is_ok() {}
-                        apply::apply(&shared, "file changed").await;
+                    () = source.changed() => {
+                        let reading = source.fetch().await;
+                        apply::apply(&shared, reading, "file changed").await;
                     }
                     Some(_) = hangup.recv() => {
-                        apply::apply(&shared, "SIGHUP").await;
+                        let reading = source.fetch().await;
+                        apply::apply(&shared, reading, "SIGHUP").await;
                     }
                     Some(reply) = reloads.recv() => {
-                        let _ = reply.send(apply::apply(&shared, "reload request").await);
+                        let reading = source.fetch().await;
+                        let _ = reply.send(apply::apply(&shared, reading, "reload request").await);
                     }
                     else => break,
                 }
@@ -266,17 +268,20 @@ impl Daemon {
 }
 
 /// The desired state read before the data plane exists (it needs the listen and overlay
-/// addresses); refuses a file that is invalid or names no such vrouter.
-fn first_desired(name: &str, source: &FileSource) -> Result<crate::desired::Desired, DaemonError> {
-    let loaded = source.load()?;
+/// addresses); refuses a source that cannot be read, is invalid, or names no such vrouter.
+fn first_desired(
+    name: &str,
+    path: &Path,
+    reading: &Result<cvland::source::Fetched, String>,
+) -> Result<crate::desired::Desired, DaemonError> {
+    let loaded = reading
+        .as_ref()
+        .map_err(|e| DaemonError::FirstApply(format!("cannot read {}: {e}", path.display())))?;
     let Some(network) = loaded.checked.network.as_ref() else {
         return Err(DaemonError::FirstApply(format!(
             "{} is invalid:\n{}",
-            source.path().display(),
-            cvlan_schema::report::render_human(
-                &loaded.checked.sources,
-                &loaded.checked.diagnostics
-            )
+            path.display(),
+            cvlan_schema::report::render_human(&loaded.checked.sources, &loaded.checked.diagnostics)
         )));
     };
     crate::desired::desired(network, name).map_err(|e| DaemonError::FirstApply(e.to_string()))

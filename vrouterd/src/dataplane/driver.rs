@@ -3,6 +3,7 @@
 //! ESP, coalesced TUN writes). It owns the endpoint, so nothing else ever locks it.
 
 use std::io;
+use std::sync::Arc;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use super::peers::Peers;
 use super::report::{Followup, report};
 use super::send_queue::SendQueue;
 use super::{Command, Counters, DataplaneError, SasSnapshot};
-use crate::events::EventLog;
+use cvland::events::EventBus;
 
 /// Packets per TUN batch.
 const TUN_BATCH: usize = 128;
@@ -57,7 +58,7 @@ pub(crate) struct Driver<T, U> {
     ep: Endpoint,
     io: Sockets<T, U>,
     commands: mpsc::Receiver<Command>,
-    events: EventLog,
+    events: Arc<EventBus>,
     peers: Peers,
     tun_routes: Vec<IpNet>,
     tun_in: PacketBatch,
@@ -75,7 +76,7 @@ impl<T: TunIo, U: UdpIo> Driver<T, U> {
         ep: Endpoint,
         io: Sockets<T, U>,
         commands: mpsc::Receiver<Command>,
-        events: EventLog,
+        events: Arc<EventBus>,
     ) -> Self {
         let headroom = io.tun.headroom();
         Self {

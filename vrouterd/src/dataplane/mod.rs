@@ -9,6 +9,7 @@ mod report;
 mod send_queue;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use cvlan_ipsec::{Endpoint, EndpointConfig, IkeSaInfo, Stats};
 use cvlan_mesh::device::{LinuxTun, SystemUdp, TunIo, UdpIo};
@@ -16,7 +17,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::desired::PeerSpec;
-use crate::events::EventLog;
+use cvland::events::EventBus;
 use crate::plan::PeerPlan;
 use driver::Driver;
 pub(crate) use driver::Sockets;
@@ -133,7 +134,7 @@ impl Dataplane {
     /// Binds the sockets, creates the TUN device and starts the data plane with no peers.
     pub async fn start(
         settings: DataplaneSettings,
-        events: EventLog,
+        events: Arc<EventBus>,
     ) -> Result<Self, DataplaneError> {
         let listen = settings.listen;
         Self::spawn_with(listen.ip(), events, move || {
@@ -172,7 +173,7 @@ impl Dataplane {
     /// socket, optional IKE socket). `local_ip` is the address SAs use as ours.
     pub async fn spawn_with<T: TunIo, U: UdpIo>(
         local_ip: IpAddr,
-        events: EventLog,
+        events: Arc<EventBus>,
         make_io: impl FnOnce() -> Result<(T, U, Option<U>), DataplaneError> + Send + 'static,
     ) -> Result<Self, DataplaneError> {
         let (commands, command_rx) = mpsc::channel(16);

@@ -8,7 +8,7 @@ use cvlan_ipsec::ts::TrafficSelector;
 use cvlan_ipsec::{DownReason, Endpoint, Event, IkeSaId, PeerId, SaError, Side};
 use cvlan_proto::v1::EventLevel;
 
-use crate::events::EventLog;
+use cvland::events::EventBus;
 
 /// What the driver should do about a peer after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub(crate) fn report(
     ep: &Endpoint,
     now: Instant,
     name: &dyn Fn(PeerId) -> String,
-    log: &EventLog,
+    log: &EventBus,
 ) -> Followup {
     match event {
         Event::IkeSaUp { peer, ike, remote } => {
@@ -47,7 +47,7 @@ pub(crate) fn report(
             } else {
                 "responder"
             };
-            log.push(
+            log.publish(
                 "ike.established",
                 EventLevel::Info,
                 format!(
@@ -66,7 +66,7 @@ pub(crate) fn report(
             Followup::Up(*peer)
         }
         Event::IkeSaRekeyed { peer, old, new } => {
-            log.push(
+            log.publish(
                 "ike.rekeyed",
                 EventLevel::Info,
                 format!(
@@ -100,7 +100,7 @@ pub(crate) fn report(
             } else {
                 EventLevel::Warn
             };
-            log.push(
+            log.publish(
                 "ike.failed",
                 level,
                 format!("IKE SA with {who} failed: {why}"),
@@ -116,7 +116,7 @@ pub(crate) fn report(
             local_ts,
             remote_ts,
         } => {
-            log.push(
+            log.publish(
                 "child.installed",
                 EventLevel::Info,
                 format!(
@@ -140,7 +140,7 @@ pub(crate) fn report(
             old_spi_in,
             new_spi_in,
         } => {
-            log.push(
+            log.publish(
                 "child.rekeyed",
                 EventLevel::Info,
                 format!(
@@ -165,7 +165,7 @@ pub(crate) fn report(
             } else {
                 EventLevel::Info
             };
-            log.push(
+            log.publish(
                 "child.deleted",
                 level,
                 format!(
@@ -183,7 +183,7 @@ pub(crate) fn report(
         }
         Event::ChildSaFailed { peer, error } => {
             let (code, why) = explain(error, ep.peer(*peer));
-            log.push(
+            log.publish(
                 "child.failed",
                 EventLevel::Error,
                 format!("child SA with {} failed: {why}", name(*peer)),
@@ -199,10 +199,10 @@ fn ike_down(
     ike: IkeSaId,
     reason: DownReason,
     name: &dyn Fn(PeerId) -> String,
-    log: &EventLog,
+    log: &EventBus,
 ) -> Followup {
     if reason == DownReason::PeerDead {
-        log.push(
+        log.publish(
             "dpd.dead",
             EventLevel::Warn,
             format!(
@@ -213,7 +213,7 @@ fn ike_down(
             [("peer", name(peer)), ("ike_sa", ike.0.to_string())],
         );
     }
-    log.push(
+    log.publish(
         "ike.deleted",
         if reason == DownReason::PeerDead {
             EventLevel::Warn
