@@ -29,7 +29,10 @@ pub fn sas_response(snapshot: &SasSnapshot, now: SystemTime, peer: &str) -> v1::
 /// seen, and TUN packets with no peer (`no_route`) or no child SA (`no_child_sa`).
 pub fn status_drops(s: &SasSnapshot) -> std::collections::HashMap<String, u64> {
     let mut drops = dropped(&s.stats);
-    for (reason, n) in [("no_route", s.counters.no_route), ("no_child_sa", s.counters.no_child_sa)] {
+    for (reason, n) in [
+        ("no_route", s.counters.no_route),
+        ("no_child_sa", s.counters.no_child_sa),
+    ] {
         if n > 0 {
             drops.insert(reason.to_owned(), n);
         }

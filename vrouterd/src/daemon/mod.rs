@@ -281,7 +281,10 @@ fn first_desired(
         return Err(DaemonError::FirstApply(format!(
             "{} is invalid:\n{}",
             path.display(),
-            cvlan_schema::report::render_human(&loaded.checked.sources, &loaded.checked.diagnostics)
+            cvlan_schema::report::render_human(
+                &loaded.checked.sources,
+                &loaded.checked.diagnostics
+            )
         )));
     };
     crate::desired::desired(network, name).map_err(|e| DaemonError::FirstApply(e.to_string()))

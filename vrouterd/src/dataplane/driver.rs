@@ -3,8 +3,8 @@
 //! ESP, coalesced TUN writes). It owns the endpoint, so nothing else ever locks it.
 
 use std::io;
-use std::sync::Arc;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cvlan_ipsec::{Endpoint, Received, SendError};

@@ -17,8 +17,8 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::desired::PeerSpec;
-use cvland::events::EventBus;
 use crate::plan::PeerPlan;
+use cvland::events::EventBus;
 use driver::Driver;
 pub(crate) use driver::Sockets;
 pub(crate) use report::ts_text;
