@@ -30,7 +30,7 @@ const SWEEP_MIN: usize = 16;
 const EVICTION_SAMPLE: usize = 16;
 
 /// A five-tuple in canonical order: the (address, port) pair that sorts first is `lo`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FlowKey {
     lo: u128,
     hi: u128,
@@ -47,8 +47,24 @@ fn addr_bits(a: IpAddr) -> u128 {
     }
 }
 
+impl std::hash::Hash for FlowKey {
+    /// Three words instead of six fields: the hash is on every packet's path.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.lo);
+        state.write_u128(self.hi);
+        state.write_u64(
+            u64::from(self.lo_port) << 32
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.proto) << 1
+                | u64::from(self.v6),
+        );
+    }
+}
+
 impl FlowKey {
     /// The key of a tuple, and whether its source is the `lo` end.
+    #[inline]
     pub(crate) fn of(t: &Tuple) -> (Self, bool) {
         let (s, d) = (addr_bits(t.src), addr_bits(t.dst));
         let src_lo = (s, t.sport) <= (d, t.dport);

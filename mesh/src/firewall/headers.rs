@@ -87,8 +87,21 @@ pub(crate) struct Headers {
     pub tuple: Tuple,
     /// Its kind.
     pub kind: Kind,
+    /// For the first fragment of a fragmented packet: its identification.
+    pub first_fragment: Option<u32>,
+}
+
+impl Headers {
     /// For the first fragment of a fragmented packet: the key of the fragments that follow.
-    pub first_fragment: Option<FragmentKey>,
+    pub(crate) fn fragment_key(&self) -> Option<FragmentKey> {
+        let t = &self.tuple;
+        self.first_fragment.map(|id| FragmentKey {
+            src: t.src,
+            dst: t.dst,
+            proto: if t.src.is_ipv4() { t.proto } else { 0 },
+            id,
+        })
+    }
 }
 
 /// A parsed packet: whole (or a first fragment, which carries the transport header), or a
@@ -107,6 +120,7 @@ pub(crate) enum Parsed {
 }
 
 /// Reads a packet's headers.
+#[inline]
 pub(crate) fn parse(ip: &IpPacket<'_>) -> Result<Parsed, HeaderError> {
     let bytes = ip.bytes();
     let (proto, offset, fragment) = match (ip.src(), ip.dst()) {
@@ -146,7 +160,7 @@ pub(crate) fn parse(ip: &IpPacket<'_>) -> Result<Parsed, HeaderError> {
             dport,
         },
         kind,
-        first_fragment: fragment.map(|(key, _, _)| key),
+        first_fragment: fragment.map(|(key, _, _)| key.id),
     }))
 }
 
@@ -219,6 +233,7 @@ fn v6_chain(ip: &IpPacket<'_>) -> Result<V6Chain, HeaderError> {
 }
 
 /// The kind and ports of a transport header.
+#[inline]
 fn transport_kind(
     proto: u8,
     t: &[u8],
@@ -463,7 +478,7 @@ pub(crate) mod tests {
         payload.extend_from_slice(&tcp(9, 80, SYN));
         let h = whole(&v6("fd00::1", "fd00::2", 0, &payload));
         assert_eq!((h.tuple.proto, h.tuple.dport), (TCP, 80));
-        assert_eq!(h.first_fragment.map(|k| k.id), Some(42));
+        assert_eq!(h.fragment_key().map(|k| (k.id, k.proto)), Some((42, 0)));
         // Truncated TCP and a chain of extension headers that never ends.
         assert_eq!(
             parse_bytes(&v4("100.64.0.1", "100.64.0.2", TCP, &[0; 10])),

@@ -225,7 +225,7 @@ impl PolicyFilter {
         match self.admit(now, direction, &h) {
             Admission::Pass(slot) => {
                 self.hits.add(slot, direction, bytes);
-                if let Some(key) = h.first_fragment {
+                if let Some(key) = h.fragment_key() {
                     self.fragments.accept(now, key, slot);
                 }
                 Verdict::Accept
