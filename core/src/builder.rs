@@ -58,32 +58,12 @@ impl NetworkBuilder {
     /// A network named `name` with the defaults of network-kdl.md (overlay `100.64.0.0/10`,
     /// tenant `default`, listen port 51820) and nothing in it.
     pub fn new(name: &str) -> Self {
-        let overlay: Ipv4Net =
-            Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 10).unwrap_or_default();
         let mut b = Self {
-            network: Network {
-                name: Spanned::default(),
-                tenant: Spanned::default(),
-                overlay: Spanned::new(overlay, Span::default()),
-                overlay6: None,
-                dns_domain: None,
-                listen_port: Spanned::default(),
-                key_expiry: None,
-                controller: None,
-                relays: Vec::new(),
-                groups: Vec::new(),
-                nodes: Vec::new(),
-                vrouters: Vec::new(),
-                rules: Vec::new(),
-                tests: Vec::new(),
-                span: Span::default(),
-            },
+            network: Network::default(),
             next_offset: 0,
         };
         b.network.span = b.span();
         b.network.name = b.spanned(name.to_string());
-        b.network.tenant = b.spanned("default".to_string());
-        b.network.listen_port = b.spanned(51820);
         b
     }
 

@@ -3,7 +3,8 @@
 //! No IO, no clock, no randomness of its own. From a validated [`cvlan_schema::model::Network`]
 //! it allocates overlay addresses ([`alloc`]), evaluates and explains policy
 //! ([`policy`]), runs policy-tests and finds shadowed rules, computes which peers each node may
-//! see ([`peers`]) and each node's network map with deltas ([`netmap`]). [`check()`] is the whole
+//! see ([`peers`]), each node's network map with deltas ([`netmap`]) and the plan that
+//! reconciles a running node towards a new map ([`plan`]). [`check()`] is the whole
 //! pipeline behind `cvlanctl check`; [`synth`] generates large synthetic networks for benches.
 
 pub mod addrset;
@@ -12,6 +13,7 @@ pub mod builder;
 pub mod check;
 pub mod netmap;
 pub mod peers;
+pub mod plan;
 pub mod policy;
 pub mod synth;
 

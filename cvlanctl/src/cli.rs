@@ -15,7 +15,7 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
     version,
     about = "Check, format and explain network.kdl; inspect a running CloudVLAN node",
     long_about = "cvlanctl is the operator's and the script's interface to CloudVLAN.\n\n\
-        Offline commands (check, fmt, addresses, policy explain --file) read network.kdl \
+        Offline commands (check, fmt, addresses, plan, policy explain --file) read network.kdl \
         files and need no daemon. Live commands (status, peers, ping, whois, events, policy) \
         ask the local cvland over its Unix socket.\n\n\
         Every table is also available as one JSON document with --json.\n\n\
@@ -63,6 +63,16 @@ pub enum Command {
         from its name, the same on every host.\n\nExample:\n  cvlanctl addresses --file network.kdl --json"
     )]
     Addresses(FileArg),
+
+    /// What a network file would change: per node against another file, or on the running node.
+    #[command(
+        after_help = "Without --against, every node and vrouter joins (nothing runs yet).\n\
+        With --daemon, the local cvland plans the file against what it runs and changes nothing.\n\
+        Exit code 1 when a file is invalid (nothing is planned then).\n\n\
+        Examples:\n  cvlanctl plan --file new.kdl --against network.kdl\n  \
+        cvlanctl plan --file network.kdl --daemon --json | jq '.members[].actions[].line'"
+    )]
+    Plan(PlanArgs),
 
     /// Policy: explain a verdict, show hit counters, run policy-tests.
     #[command(subcommand)]
@@ -145,6 +155,22 @@ pub struct FileArg {
     /// The network.kdl file.
     #[arg(long, value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The network.kdl whose changes to show.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Plan against this network.kdl (what runs now).
+    #[arg(long, value_name = "FILE2", conflicts_with = "daemon")]
+    pub against: Option<PathBuf>,
+
+    /// Plan against what the local cvland runs (asks it over --socket).
+    #[arg(long)]
+    pub daemon: bool,
 }
 
 /// `policy …`.

@@ -9,6 +9,7 @@ mod live;
 mod offline;
 mod outcome;
 mod output;
+mod plan;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,10 @@ fn run(cli: Cli) -> Outcome {
         Command::Check(args) => offline::check::run(&args, json),
         Command::Fmt(args) => offline::fmt::run(&args),
         Command::Addresses(args) => offline::addresses::run(&args, json),
+        Command::Plan(args) if args.daemon => live::with_client(&socket, |c| async move {
+            plan::run_daemon(c, &args.file, json).await
+        }),
+        Command::Plan(args) => plan::run_offline(&args, json),
         Command::Policy(PolicyCommand::Explain(args)) => match &args.file {
             Some(file) => offline::explain::run(file, &args, json),
             None => live::with_client(&socket, |c| async move {

@@ -84,6 +84,12 @@ fn each_invalid_example_reports_its_code_and_the_report_is_stable() {
         );
         assert_eq!(doc["ok"], !is_error, "{file}");
         for d in diagnostics {
+            if d["severity"] == "error" {
+                assert_eq!(
+                    d["code"], expected,
+                    "{file}: one mistake, so every error is {expected}"
+                );
+            }
             let named = d["file"].as_str().expect("file");
             assert!(
                 named.starts_with("examples/invalid/"),

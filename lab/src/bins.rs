@@ -41,6 +41,8 @@ pub fn find(name: &str, explicit: Option<&Path>) -> Result<PathBuf, MissingBinar
     dirs.iter()
         .map(|d| d.join(name))
         .find(|p| p.is_file())
+        // Absolute, so it still resolves when run from a host's directory.
+        .map(|p| p.canonicalize().unwrap_or(p))
         .ok_or_else(|| MissingBinary {
             name: name.to_owned(),
             searched: dirs

@@ -51,7 +51,8 @@ fn run(lab: &Lab, check: &Check) -> CheckResult {
     }
 }
 
-/// The pinned overlay address of the node `host` runs, from the network.kdl the hosts follow.
+/// The overlay address (pinned or allocated) of the node `host` runs, from the network.kdl the
+/// hosts follow.
 pub fn overlay_address(lab: &Lab, host: &str) -> Result<Ipv4Addr, LabError> {
     let node = lab
         .topology()

@@ -58,8 +58,8 @@ pub enum LabError {
     #[error("this lab has no network.kdl")]
     #[diagnostic(code("cvlan-lab::no-network"))]
     NoNetwork,
-    /// A host's node has no pinned overlay address to ping.
-    #[error("host `{0}` has no pinned overlay `address` in network.kdl")]
+    /// A host's node has no overlay address (pinned or allocated) to ping.
+    #[error("host `{0}` has no overlay `address`: pin one in network.kdl, or make the file valid")]
     #[diagnostic(code("cvlan-lab::no-overlay-address"))]
     NoOverlayAddress(String),
     /// No host or NAT router has this name.

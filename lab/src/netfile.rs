@@ -1,6 +1,7 @@
 //! The network.kdl the lab's hosts follow: setting a node's `public-key` and `endpoint` by
 //! node name (text spliced at the spans the kdl crate reports, so comments and layout stay as
-//! written) and reading what a wireguard-go peer needs (overlay, listen port, nodes).
+//! written) and reading what a wireguard-go peer needs (overlay, listen port, nodes). Nodes
+//! without a pinned address get the one cvlan-core allocates, as every cvland computes it.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -31,7 +32,7 @@ pub struct NodeInfo {
     pub name: String,
     /// Its WireGuard public key, if set.
     pub public_key: Option<String>,
-    /// Its pinned overlay address, if set.
+    /// Its overlay address: pinned, else allocated by cvlan-core once the file is valid.
     pub address: Option<Ipv4Addr>,
     /// Its static endpoints.
     pub endpoints: Vec<SocketAddrV4>,
@@ -107,18 +108,42 @@ pub fn read_network(text: &str) -> Result<NetworkInfo, NetworkFileError> {
             .and_then(|p| u16::try_from(p).ok())
             .ok_or_else(|| NetworkFileError::Invalid("bad `listen-port`".into()))?,
     };
-    let nodes = doc
+    let mut nodes: Vec<NodeInfo> = doc
         .nodes()
         .iter()
         .filter(|n| n.name().value() == "node")
         .filter_map(|n| n.entries().first()?.value().as_string().map(|s| (s, n)))
         .map(|(name, n)| node_info(name, n))
         .collect::<Result<_, _>>()?;
+    fill_allocated(text, &mut nodes);
     Ok(NetworkInfo {
         overlay,
         listen_port,
         nodes,
     })
+}
+
+/// Gives nodes without a pinned address the IPv4 address cvlan-core allocates them, when the
+/// file is a valid network (before the lab has filled in every key it is not, and nothing is
+/// allocated).
+fn fill_allocated(text: &str, nodes: &mut [NodeInfo]) {
+    let checked = cvlan_schema::parse_network("network.kdl", text);
+    let Some(network) = checked.network else {
+        return;
+    };
+    let allocation = cvlan_core::allocate(&network);
+    for (i, node) in network.nodes.iter().enumerate() {
+        let Some(info) = nodes
+            .iter_mut()
+            .find(|n| n.name == node.name.value && n.address.is_none())
+        else {
+            continue;
+        };
+        info.address = allocation
+            .addresses(cvlan_core::Entity::Node(i))
+            .v4
+            .map(|a| a.address);
+    }
 }
 
 fn node_info(name: &str, node: &KdlNode) -> Result<NodeInfo, NetworkFileError> {
@@ -322,6 +347,30 @@ node "delta" {}
             info.node("alpha").unwrap().address,
             Some(Ipv4Addr::new(100, 64, 0, 1))
         );
+    }
+
+    #[test]
+    fn unpinned_nodes_get_the_address_cvlan_core_allocates() {
+        let text = r#"network "lab" { overlay "100.64.0.0/10"; }
+node "alpha" { public-key "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="; address "100.64.0.1"; }
+node "bravo" { public-key "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="; }
+"#;
+        let info = read_network(text).unwrap();
+        let checked = cvlan_schema::parse_network("n.kdl", text);
+        let network = checked.network.unwrap();
+        let expected = cvlan_core::allocate(&network)
+            .addresses(cvlan_core::Entity::Node(1))
+            .v4
+            .map(|a| a.address);
+        assert!(expected.is_some());
+        assert_eq!(info.node("bravo").unwrap().address, expected);
+        assert_eq!(
+            info.node("alpha").unwrap().address,
+            Some(Ipv4Addr::new(100, 64, 0, 1))
+        );
+        // Without keys the file is not valid yet: nothing is allocated.
+        let info = read_network(TEMPLATE).unwrap();
+        assert_eq!(info.node("delta").unwrap().address, None);
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn configure(
         .node(me)
         .ok_or_else(|| err("network.kdl has no such node".into()))?;
     let address = own.address.ok_or_else(|| {
-        err("its node needs a pinned `address` in network.kdl (wg cannot allocate one)".into())
+        err("its node has no address: pin one in network.kdl, or make the file valid so cvlan-core allocates one".into())
     })?;
     let mut args = vec![
         "set".to_owned(),
@@ -112,7 +112,7 @@ fn peer_args(peer: &NodeInfo) -> Result<Vec<String>, String> {
     };
     let address = peer.address.ok_or_else(|| {
         format!(
-            "peer `{}` needs a pinned `address` in network.kdl for a wireguard-go host",
+            "peer `{}` has no address: pin one in network.kdl, or make the file valid so cvlan-core allocates one",
             peer.name
         )
     })?;
@@ -162,10 +162,6 @@ mod tests {
             address: None,
             ..peer
         };
-        assert!(
-            peer_args(&unpinned)
-                .unwrap_err()
-                .contains("pinned `address`")
-        );
+        assert!(peer_args(&unpinned).unwrap_err().contains("has no address"));
     }
 }

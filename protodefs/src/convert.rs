@@ -1,6 +1,6 @@
-//! The one place where proto messages and cvlan-schema's model types meet: public keys,
-//! addresses and prefixes, policy rules with their selectors and ports, verdicts, and
-//! diagnostics (with line and column from the [`SourceMap`]); and cvlan-core's policy
+//! The one place where proto messages and the model types of cvlan-schema and cvlan-core meet:
+//! public keys, addresses and prefixes, policy rules with their selectors and ports, verdicts,
+//! diagnostics (with line and column from the [`SourceMap`]), planned actions, and policy
 //! explanations (in `explain`).
 //!
 //! Directions that cannot fail are `From`; directions that can are `TryFrom` with a
@@ -475,6 +475,20 @@ impl From<v1::Diagnostic> for cvlan_schema::report::JsonDiagnostic {
                 })
                 .collect(),
             help: d.help,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation plans
+
+impl From<&cvlan_core::plan::Action> for v1::LocalPlanAction {
+    /// The wire form of one planned action: its kind, target and the line `Plan` prints.
+    fn from(action: &cvlan_core::plan::Action) -> Self {
+        v1::LocalPlanAction {
+            kind: action.kind().to_owned(),
+            target: action.target().to_owned(),
+            line: format!("{} {action}", action.sign()),
         }
     }
 }

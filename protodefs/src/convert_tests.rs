@@ -346,3 +346,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_planned_action_keeps_its_kind_target_and_line() {
+    use cvlan_core::netmap::{PeerId, PeerKind};
+    use cvlan_core::plan::Action as PlanAction;
+    let action = PlanAction::RemovePeer {
+        id: PeerId {
+            name: "carol".into(),
+            kind: PeerKind::Node,
+        },
+        public_key: Some(key(3)),
+    };
+    let wire = v1::LocalPlanAction::from(&action);
+    assert_eq!(wire.kind, "peer.remove");
+    assert_eq!(wire.target, "carol");
+    assert_eq!(wire.line, "- peer carol (key AwMDAwMD…)");
+}

@@ -4,7 +4,7 @@
 //!   API (`LocalApi`, served by the daemons on a Unix socket), the control services (node and
 //!   vrouter ↔ controller) and the admin service (cvlanctl ↔ controller).
 //! - [`convert`]: the one place where proto messages and cvlan-schema's model types meet.
-//! - [`display`]: how local-API values read (`direct`, `relay:NAME`).
+//! - [`display`]: how local-API values read (`direct`, `relay:NAME`, byte counts, ages).
 //! - [`local`]: the Unix-socket transport of the local API (connect, serve).
 
 pub mod convert;

@@ -47,6 +47,31 @@ pub struct Network {
     pub span: Span,
 }
 
+impl Default for Network {
+    /// An empty network with the defaults of network-kdl.md: overlay `100.64.0.0/10`, tenant
+    /// `default`, listen port 51820, no name and nothing in it.
+    fn default() -> Self {
+        let overlay: Ipv4Net = crate::DEFAULT_OVERLAY.parse().unwrap_or_default();
+        Network {
+            name: Spanned::default(),
+            tenant: Spanned::new(crate::DEFAULT_TENANT.to_owned(), Span::default()),
+            overlay: Spanned::new(overlay, Span::default()),
+            overlay6: None,
+            dns_domain: None,
+            listen_port: Spanned::new(crate::DEFAULT_LISTEN_PORT, Span::default()),
+            key_expiry: None,
+            controller: None,
+            relays: Vec::new(),
+            groups: Vec::new(),
+            nodes: Vec::new(),
+            vrouters: Vec::new(),
+            rules: Vec::new(),
+            tests: Vec::new(),
+            span: Span::default(),
+        }
+    }
+}
+
 impl Network {
     /// The node with this name.
     pub fn node(&self, name: &str) -> Option<&Node> {

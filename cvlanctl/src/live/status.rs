@@ -25,6 +25,8 @@ struct StatusJson {
     started_at: Option<String>,
     uptime_seconds: u64,
     version: String,
+    /// Packets the data plane dropped, by reason (only reasons with drops).
+    drops: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -126,6 +128,7 @@ fn to_json(status: StatusResponse) -> StatusJson {
         listen_port: status.listen_port,
         revision: status.revision,
         version: status.version,
+        drops: status.drops.into_iter().collect(),
     }
 }
 
@@ -182,6 +185,10 @@ fn human(s: &StatusJson) -> String {
         "uptime",
         age(std::time::Duration::from_secs(s.uptime_seconds)),
     );
+    if !s.drops.is_empty() {
+        let drops: Vec<String> = s.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
+        line("dropped", drops.join(", "));
+    }
     line("version", s.version.clone());
     out
 }

@@ -41,25 +41,8 @@ pub struct Draft {
 impl Draft {
     /// An empty draft with every default in place.
     pub fn new() -> Self {
-        let overlay: Ipv4Net = DEFAULT_OVERLAY.parse().unwrap_or_default();
         Draft {
-            net: Network {
-                name: Spanned::default(),
-                tenant: Spanned::new(DEFAULT_TENANT.to_owned(), Span::default()),
-                overlay: Spanned::new(overlay, Span::default()),
-                overlay6: None,
-                dns_domain: None,
-                listen_port: Spanned::new(DEFAULT_LISTEN_PORT, Span::default()),
-                key_expiry: None,
-                controller: None,
-                relays: Vec::new(),
-                groups: Vec::new(),
-                nodes: Vec::new(),
-                vrouters: Vec::new(),
-                rules: Vec::new(),
-                tests: Vec::new(),
-                span: Span::default(),
-            },
+            net: Network::default(),
             network_at: None,
             includes: Vec::new(),
         }

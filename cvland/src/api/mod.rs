@@ -1,0 +1,279 @@
+//! The local API cvland serves on its Unix socket (`cvlan_proto::local::serve`): Status,
+//! Peers, WatchPeers, Ping, Whois, WatchEvents, Reload and Plan. The policy calls belong to the
+//! policy work and answer UNIMPLEMENTED until then, as do Relays, Netcheck and the SA calls.
+//! Everything is read from the shared state and the mesh's statistics; nothing here changes
+//! what runs except Reload, which asks the source to read again.
+
+mod peers;
+mod streams;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cvlan_core::netmap::{NetMap, PeerKind as CorePeerKind};
+use cvlan_proto::convert::key_to_bytes;
+use cvlan_proto::local::{BoxStream, LocalApi};
+use cvlan_proto::v1;
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+
+use crate::reconcile::desired::{desired_state, nothing_like};
+use crate::source::{Fetched, ReloadReply};
+use crate::state::Shared;
+
+/// How long Reload waits for the source to be read and the result applied.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The local API service.
+#[derive(Clone)]
+pub struct Api {
+    shared: Arc<Shared>,
+    reloads: mpsc::Sender<ReloadReply>,
+}
+
+impl Api {
+    /// The API over `shared`; Reload requests go to the source task through `reloads`.
+    pub fn new(shared: Arc<Shared>, reloads: mpsc::Sender<ReloadReply>) -> Self {
+        Self { shared, reloads }
+    }
+}
+
+#[tonic::async_trait]
+impl LocalApi for Api {
+    async fn status(
+        &self,
+        _: Request<v1::StatusRequest>,
+    ) -> Result<Response<v1::StatusResponse>, Status> {
+        Ok(Response::new(self.status_now().await))
+    }
+
+    async fn peers(
+        &self,
+        _: Request<v1::PeersRequest>,
+    ) -> Result<Response<v1::PeersResponse>, Status> {
+        let rows = peers::rows(&self.shared).await;
+        Ok(Response::new(v1::PeersResponse {
+            peers: rows.peers,
+            time: Some(SystemTime::now().into()),
+        }))
+    }
+
+    async fn watch_peers(
+        &self,
+        request: Request<v1::WatchPeersRequest>,
+    ) -> Result<Response<BoxStream<v1::PeersUpdate>>, Status> {
+        let interval = streams::interval(request.get_ref().interval);
+        Ok(Response::new(peers::watch(self.shared.clone(), interval)))
+    }
+
+    async fn ping(
+        &self,
+        request: Request<v1::PingRequest>,
+    ) -> Result<Response<BoxStream<v1::PingReply>>, Status> {
+        streams::ping(self.shared.clone(), request.into_inner()).map(Response::new)
+    }
+
+    async fn whois(
+        &self,
+        request: Request<v1::WhoisRequest>,
+    ) -> Result<Response<v1::WhoisResponse>, Status> {
+        let text = request.into_inner().address;
+        let address: IpAddr = text
+            .trim()
+            .parse()
+            .map_err(|_| Status::invalid_argument(format!("`{text}` is not an IP address")))?;
+        let Some(running) = self.shared.read().running.clone() else {
+            return Err(Status::failed_precondition("no network state applied yet"));
+        };
+        whois(&running.netmap, address)
+            .map(Response::new)
+            .ok_or_else(|| Status::not_found(format!("nothing this node knows owns {address}")))
+    }
+
+    async fn watch_events(
+        &self,
+        request: Request<v1::WatchEventsRequest>,
+    ) -> Result<Response<BoxStream<v1::Event>>, Status> {
+        Ok(Response::new(streams::events(
+            &self.shared,
+            request.get_ref(),
+        )))
+    }
+
+    async fn reload(
+        &self,
+        _: Request<v1::ReloadRequest>,
+    ) -> Result<Response<v1::ReloadResponse>, Status> {
+        let (tx, rx) = oneshot::channel();
+        self.reloads
+            .send(tx)
+            .await
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        let result = tokio::time::timeout(RELOAD_TIMEOUT, rx)
+            .await
+            .map_err(|_| Status::deadline_exceeded("the source did not answer in time"))?
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        Ok(Response::new(v1::ReloadResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn plan(
+        &self,
+        request: Request<v1::LocalPlanRequest>,
+    ) -> Result<Response<v1::LocalPlanResponse>, Status> {
+        let files = request.into_inner().files;
+        let node = self.shared.node.clone();
+        let running = self.shared.read().running.clone();
+        let response = tokio::task::spawn_blocking(move || plan_files(&node, files, running))
+            .await
+            .map_err(|e| Status::internal(format!("planning failed: {e}")))??;
+        Ok(Response::new(response))
+    }
+}
+
+impl Api {
+    async fn status_now(&self) -> v1::StatusResponse {
+        let (source, running, last_apply, listen_port) = {
+            let state = self.shared.read();
+            (
+                state.source.clone(),
+                state.running.clone(),
+                state.last_apply.clone(),
+                state.listen_port,
+            )
+        };
+        let rows = peers::rows(&self.shared).await;
+        let now = SystemTime::now();
+        let map = running.as_ref().map(|r| r.netmap.clone());
+        v1::StatusResponse {
+            name: self.shared.node.clone(),
+            kind: v1::DaemonKind::Node.into(),
+            network: map
+                .as_ref()
+                .map(|m| m.network.name.clone())
+                .unwrap_or_default(),
+            tenant: map
+                .as_ref()
+                .map(|m| m.network.tenant.clone())
+                .unwrap_or_default(),
+            addresses: map
+                .as_ref()
+                .map(|m| m.node.addresses.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            public_key: key_to_bytes(&self.shared.public_key),
+            source: Some(source),
+            revision: running
+                .as_ref()
+                .map(|r| r.revision.clone())
+                .unwrap_or_default(),
+            applied_at: running.as_ref().map(|r| r.applied_at.into()),
+            last_apply,
+            peers: Some(rows.counts),
+            started_at: Some(self.shared.started_at.into()),
+            uptime: prost_types::Duration::try_from(
+                now.duration_since(self.shared.started_at)
+                    .unwrap_or_default(),
+            )
+            .ok(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            tun: self.shared.tun.clone(),
+            listen_port: u32::from(listen_port),
+            drops: rows.drops,
+        }
+    }
+}
+
+/// Plans `files` (network.kdl first, then its includes by include path) for `node` against
+/// what runs.
+fn plan_files(
+    node: &str,
+    files: Vec<v1::SourceFile>,
+    running: Option<crate::state::Running>,
+) -> Result<v1::LocalPlanResponse, Status> {
+    let mut files = files.into_iter();
+    let Some(root) = files.next() else {
+        return Err(Status::invalid_argument("no file to plan"));
+    };
+    let includes: HashMap<String, String> = files.map(|f| (f.name, f.text)).collect();
+    let mut include = |rel: &str| {
+        includes
+            .get(rel)
+            .map(|text| (rel.to_owned(), text.clone()))
+            .ok_or_else(|| format!("`{rel}` was not sent with the file"))
+    };
+    let checked = cvlan_schema::check_network(&root.name, &root.text, &mut include);
+    let fetched = Fetched {
+        revision: crate::source::revision_of(&checked.sources),
+        checked,
+    };
+    let revision = running
+        .as_ref()
+        .map(|r| r.revision.clone())
+        .unwrap_or_default();
+    let mut response = v1::LocalPlanResponse {
+        node: node.to_owned(),
+        revision,
+        ..Default::default()
+    };
+    match desired_state(fetched, node) {
+        Err(rejection) => {
+            response.message = rejection.message;
+            response.diagnostics = rejection.diagnostics;
+        }
+        Ok(desired) => {
+            let actual = match &running {
+                Some(r) => r.netmap.as_ref().clone(),
+                None => nothing_like(&desired.netmap),
+            };
+            let plan = cvlan_core::plan::plan(&desired.netmap, &actual);
+            response.ok = true;
+            response.diagnostics = desired.diagnostics;
+            response.actions = plan.actions.iter().map(Into::into).collect();
+        }
+    }
+    Ok(response)
+}
+
+/// Who owns `address` among this node and its peers: an overlay address, else the most
+/// specific routed prefix (a subnet router's route or a vrouter's remote traffic selector).
+pub fn whois(map: &NetMap, address: IpAddr) -> Option<v1::WhoisResponse> {
+    let members = std::iter::once(&map.node).chain(&map.peers);
+    let entry =
+        |p: &cvlan_core::netmap::Peer, kind: v1::WhoisKind, prefix: String| v1::WhoisResponse {
+            address: address.to_string(),
+            kind: kind.into(),
+            name: p.name.clone(),
+            owner: p.owner.clone().unwrap_or_default(),
+            tags: p.tags.clone(),
+            addresses: p.addresses.iter().map(ToString::to_string).collect(),
+            public_key: p.public_key.as_ref().map(key_to_bytes).unwrap_or_default(),
+            prefix,
+            via: String::new(),
+        };
+    let mut best: Option<(u8, v1::WhoisResponse)> = None;
+    for p in members {
+        if p.addresses.contains(&address) {
+            let kind = match p.kind {
+                CorePeerKind::Node => v1::WhoisKind::Node,
+                CorePeerKind::Vrouter => v1::WhoisKind::Vrouter,
+            };
+            return Some(entry(p, kind, ipnet::IpNet::from(address).to_string()));
+        }
+        for net in &p.allowed_ips {
+            let is_host = p.addresses.iter().any(|a| ipnet::IpNet::from(*a) == *net);
+            if !is_host
+                && net.contains(&address)
+                && best.as_ref().is_none_or(|(len, _)| net.prefix_len() > *len)
+            {
+                best = Some((
+                    net.prefix_len(),
+                    entry(p, v1::WhoisKind::Route, net.to_string()),
+                ));
+            }
+        }
+    }
+    best.map(|(_, w)| w)
+}

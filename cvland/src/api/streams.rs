@@ -1,0 +1,158 @@
+//! The server streams besides the peer table: WatchEvents (replay, then live) and Ping (one
+//! reply per probe through the tunnel).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cvlan_proto::local::BoxStream;
+use cvlan_proto::v1;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use crate::events;
+use crate::ping::Pinger;
+use crate::state::Shared;
+
+/// The shortest interval a live view may ask for.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Probes per Ping call at most.
+const MAX_PROBES: u32 = 1000;
+
+/// A live view's interval: 1 s when absent, at least 100 ms.
+pub fn interval(requested: Option<prost_types::Duration>) -> Duration {
+    requested
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::from_secs(1))
+        .max(MIN_INTERVAL)
+}
+
+/// WatchEvents: the replay `request` selects, then (when following) live events of the
+/// selected kinds; a client too slow to keep up gets `events.lost` with the count.
+pub fn events(shared: &Shared, request: &v1::WatchEventsRequest) -> BoxStream<v1::Event> {
+    let subscription = shared.events.subscribe(request);
+    let kinds = request.kinds.clone();
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        for event in subscription.replay {
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+        let Some(mut live) = subscription.live else {
+            return;
+        };
+        loop {
+            let event = match live.recv().await {
+                Ok(event) if events::matches(&kinds, &event.kind) => event,
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) => events::lost(n),
+                Err(RecvError::Closed) => return,
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(ReceiverStream::new(rx))
+}
+
+/// Ping: resolves the node (a peer name or an overlay address), then sends `count` probes
+/// from this node's overlay address, one reply message per probe.
+pub fn ping(
+    shared: Arc<Shared>,
+    request: v1::PingRequest,
+) -> Result<BoxStream<v1::PingReply>, Status> {
+    let Some(running) = shared.read().running.clone() else {
+        return Err(Status::failed_precondition("no network state applied yet"));
+    };
+    let map = &running.netmap;
+    let wanted = request.node.trim();
+    let by_address = wanted.parse::<IpAddr>().ok();
+    let peer = map
+        .peers
+        .iter()
+        .find(|p| p.name == wanted || by_address.is_some_and(|a| p.addresses.contains(&a)));
+    let Some(peer) = peer else {
+        return Err(Status::not_found(format!(
+            "`{wanted}` is not a peer of this node"
+        )));
+    };
+    let target = by_address
+        .or_else(|| peer.addresses.first().copied())
+        .ok_or_else(|| {
+            Status::failed_precondition(format!("{} has no overlay address", peer.name))
+        })?;
+    let source = map
+        .node
+        .addresses
+        .iter()
+        .find(|a| a.is_ipv4() == target.is_ipv4())
+        .copied()
+        .ok_or_else(|| {
+            Status::failed_precondition("this node has no overlay address of that family")
+        })?;
+    let pinger = Pinger::open(source, target)
+        .map_err(|e| Status::internal(format!("cannot open an ICMP socket: {e}")))?;
+    let count = request.count.clamp(1, MAX_PROBES);
+    let gap = request
+        .interval
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::from_secs(1));
+    let timeout = request
+        .timeout
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::from_secs(2));
+    let (name, key) = (peer.name.clone(), peer.public_key);
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        for seq in 1..=count {
+            let started = tokio::time::Instant::now();
+            let probe = u16::try_from(seq % 65_536).unwrap_or(0);
+            let rtt = match pinger.probe(probe, timeout).await {
+                Ok(rtt) => rtt,
+                Err(e) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!("ping failed: {e}"))))
+                        .await;
+                    return;
+                }
+            };
+            let mesh = shared.read().mesh.clone();
+            let endpoint = match (mesh, key) {
+                (Some(mesh), Some(key)) => mesh
+                    .stats()
+                    .await
+                    .ok()
+                    .and_then(|s| s.peers.into_iter().find(|p| p.public_key == key))
+                    .and_then(|p| p.endpoint),
+                _ => None,
+            };
+            let reply = v1::PingReply {
+                seq,
+                node: name.clone(),
+                address: target.to_string(),
+                rtt: rtt.and_then(|d| prost_types::Duration::try_from(d).ok()),
+                path: Some(v1::PeerPath {
+                    kind: if rtt.is_some() && endpoint.is_some() {
+                        v1::PathKind::Direct
+                    } else {
+                        v1::PathKind::Unspecified
+                    }
+                    .into(),
+                    relay: String::new(),
+                }),
+                endpoint: endpoint.map(|e| e.to_string()).unwrap_or_default(),
+            };
+            if tx.send(Ok(reply)).await.is_err() {
+                return;
+            }
+            if seq < count {
+                tokio::time::sleep_until(started + gap).await;
+            }
+        }
+    });
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}

@@ -1,0 +1,166 @@
+//! The node key: created on first start in the state dir (directory 0700, file 0600), read on
+//! every later start. The private key is never logged and never leaves this module except as
+//! the [`PrivateKey`] the mesh needs; only its public half is shown anywhere.
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use cvlan_mesh::PrivateKey;
+
+/// The node key's file name inside the state dir.
+pub const NODE_KEY_FILE: &str = "node.key";
+
+/// The state dir's mode: only the daemon's user may enter it.
+pub const STATE_DIR_MODE: u32 = 0o700;
+
+/// The key file's mode: only the daemon's user may read it.
+pub const KEY_FILE_MODE: u32 = 0o600;
+
+/// Why the node key cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Creating or securing the state dir, or reading or writing the key, failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path concerned.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The key file exists but holds no key (its content is not shown).
+    #[error("{} does not hold a private key ({reason}); move it away to make a new key", path.display())]
+    Malformed {
+        /// The key file.
+        path: PathBuf,
+        /// Why (no key material in it).
+        reason: cvlan_mesh::PrivateKeyError,
+    },
+    /// Others than the owner may read the key file.
+    #[error("{} may be read by others (mode {mode:o}); run `chmod 600` on it", path.display())]
+    Exposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+}
+
+/// The node key in `state_dir`, created (with the directory) when it does not exist yet.
+pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyError> {
+    let io = |action, path: &Path| {
+        let path = path.to_owned();
+        move |source| KeyError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(state_dir).map_err(io("create", state_dir))?;
+    std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
+        .map_err(io("secure", state_dir))?;
+    let path = state_dir.join(NODE_KEY_FILE);
+    match read(&path) {
+        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        other => return other,
+    }
+    let key = PrivateKey::generate();
+    // Written aside with its final mode, then linked into place: a crash leaves either no key
+    // or a whole one, and a concurrent start (`cvland pubkey` while cvland starts) keeps
+    // whichever key was linked first.
+    let staging = state_dir.join(format!(".{NODE_KEY_FILE}.{}", std::process::id()));
+    let _ = std::fs::remove_file(&staging);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(KEY_FILE_MODE)
+        .open(&staging)
+        .map_err(io("create", &staging))?;
+    let written = file
+        .write_all(key.to_base64().as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all());
+    let linked = written.and_then(|()| std::fs::hard_link(&staging, &path));
+    let _ = std::fs::remove_file(&staging);
+    match linked {
+        Ok(()) => {
+            sync_dir(state_dir);
+            tracing::info!(public_key = %key.public_key(), dir = %state_dir.display(), "created the node key");
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) => Err(io("write", &path)(e)),
+    }
+}
+
+/// Reads the key at `path`, refusing a file others may read.
+fn read(path: &Path) -> Result<PrivateKey, KeyError> {
+    let io = |action, e| KeyError::Io {
+        action,
+        path: path.to_owned(),
+        source: e,
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| io("read", e))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| io("read", e))?);
+    PrivateKey::from_base64(&text).map_err(|reason| KeyError::Malformed {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// Makes a rename or link in `dir` durable (best effort: some file systems refuse).
+pub(crate) fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_once_with_private_modes_and_read_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        let first = load_or_create(&dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(NODE_KEY_FILE)), 0o600);
+        let again = load_or_create(&dir).unwrap();
+        assert_eq!(first.public_key(), again.public_key());
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [NODE_KEY_FILE], "no staging file left behind");
+    }
+
+    #[test]
+    fn an_exposed_or_malformed_key_is_refused_without_showing_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = load_or_create(tmp.path()).unwrap();
+        let path = tmp.path().join(NODE_KEY_FILE);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, KeyError::Exposed { mode: 0o644, .. }),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(key.to_base64().as_str()));
+        std::fs::write(&path, "not a key").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = load_or_create(tmp.path()).unwrap_err();
+        assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
+        assert!(!err.to_string().contains("not a key"));
+    }
+}

@@ -1,0 +1,19 @@
+//! cvland: the CloudVLAN host daemon, as a library so cvlan-vrouterd can reuse its parts.
+//!
+//! The daemon reads cvland.kdl ([`config`]), holds the node key ([`keys`]), follows its source
+//! of desired state ([`source`]: a watched file or a git branch), reconciles the mesh towards
+//! it ([`reconcile`]: check, netmap, plan, apply only the difference), keeps the last good
+//! netmap ([`cache`]), and serves the local API ([`api`]) with events ([`events`]) and pings
+//! through the tunnel ([`ping`]). [`daemon::run`] ties them together; [`state`] is what they
+//! share.
+
+pub mod api;
+pub mod cache;
+pub mod config;
+pub mod daemon;
+pub mod events;
+pub mod keys;
+pub mod ping;
+pub mod reconcile;
+pub mod source;
+pub mod state;

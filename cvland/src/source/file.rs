@@ -1,0 +1,191 @@
+//! The file source: network.kdl on this host, its includes read relative to it. The
+//! directories holding the file and its includes are watched (editors and the lab replace the
+//! file by rename, which a watch on the file itself would lose); a burst of events is
+//! debounced into one reading. Where no watch can be set, the file is polled instead.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::{Fetched, Source, revision_of};
+
+/// Quiet time after a file event before the file is read (an editor's save is several events).
+pub const DEBOUNCE: Duration = Duration::from_millis(150);
+/// The longest a steady stream of events can delay a reading.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
+/// How often the file is read when it cannot be watched.
+const POLL: Duration = Duration::from_secs(2);
+
+/// A network.kdl on this host, watched.
+pub struct FileSource {
+    path: PathBuf,
+    watcher: Option<notify::RecommendedWatcher>,
+    watched: BTreeSet<PathBuf>,
+    events: mpsc::Receiver<()>,
+}
+
+impl FileSource {
+    /// Follows the network file at `path`.
+    pub fn new(path: PathBuf) -> Self {
+        let (tx, events) = mpsc::channel(1);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok_and(|e| !e.kind.is_access()) {
+                // A full channel already holds a wake-up: nothing is lost by dropping this one.
+                let _ = tx.try_send(());
+            }
+        })
+        .map_err(|e| tracing::warn!(error = %e, "cannot watch files; polling instead"))
+        .ok();
+        Self {
+            path,
+            watcher,
+            watched: BTreeSet::new(),
+            events,
+        }
+    }
+
+    /// Watches the directories of `files` (and no others).
+    fn watch(&mut self, files: impl IntoIterator<Item = PathBuf>) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let wanted: BTreeSet<PathBuf> = files
+            .into_iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    ".".into()
+                } else {
+                    d
+                }
+            })
+            .collect();
+        for dir in self.watched.difference(&wanted) {
+            let _ = watcher.unwatch(dir);
+        }
+        let mut watched = BTreeSet::new();
+        for dir in wanted {
+            if self.watched.contains(&dir) {
+                watched.insert(dir);
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir);
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot watch; polling");
+                }
+            }
+        }
+        self.watched = watched;
+    }
+}
+
+impl Source for FileSource {
+    async fn changed(&mut self) {
+        if self.watched.is_empty() {
+            tokio::time::sleep(POLL).await;
+            return;
+        }
+        if self.events.recv().await.is_none() {
+            // The watcher (which holds the sender) is gone: poll.
+            tokio::time::sleep(POLL).await;
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
+        while let Ok(Some(())) = tokio::time::timeout_at(
+            deadline.min(tokio::time::Instant::now() + DEBOUNCE),
+            self.events.recv(),
+        )
+        .await
+        {}
+    }
+
+    async fn fetch(&mut self) -> Result<Fetched, String> {
+        let path = self.path.clone();
+        let fetched = tokio::task::spawn_blocking(move || read(&path))
+            .await
+            .map_err(|e| format!("reading the file failed: {e}"))?;
+        // Watch the file's directory even when it is missing: its creation is a change.
+        let mut files = vec![self.path.clone()];
+        if let Ok(f) = &fetched {
+            files.extend(
+                f.checked
+                    .sources
+                    .iter()
+                    .map(|(_, s)| PathBuf::from(&s.name)),
+            );
+        }
+        self.watch(files);
+        fetched
+    }
+}
+
+/// Reads and checks the file and its includes.
+pub fn read(path: &Path) -> Result<Fetched, String> {
+    let checked = cvlan_schema::load_network(path).map_err(|e| e.to_string())?;
+    Ok(Fetched {
+        revision: revision_of(&checked.sources),
+        checked,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_revision_follows_the_file_and_its_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("network.kdl");
+        std::fs::write(
+            &root,
+            "network \"n\" { overlay \"100.64.0.0/10\" }\ninclude \"more.kdl\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("more.kdl"),
+            "node \"a\" { public-key \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\" }\n",
+        )
+        .unwrap();
+        let first = read(&root).unwrap();
+        assert!(first.checked.is_ok(), "{:?}", first.checked.diagnostics);
+        assert_eq!(first.revision.len(), 64);
+        assert_eq!(read(&root).unwrap().revision, first.revision);
+        std::fs::write(
+            dir.path().join("more.kdl"),
+            "node \"b\" { public-key \"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\" }\n",
+        )
+        .unwrap();
+        assert_ne!(read(&root).unwrap().revision, first.revision);
+        let missing = read(&dir.path().join("nope.kdl")).unwrap_err();
+        assert!(missing.contains("nope.kdl"), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn a_rename_over_the_file_wakes_the_source_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("network.kdl");
+        std::fs::write(&root, "network \"n\" { overlay \"100.64.0.0/10\" }\n").unwrap();
+        let mut source = FileSource::new(root.clone());
+        let first = source.fetch().await.unwrap();
+        let aside = dir.path().join("network.kdl.tmp");
+        std::fs::write(&aside, "network \"m\" { overlay \"100.64.0.0/10\" }\n").unwrap();
+        std::fs::rename(&aside, &root).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), source.changed())
+            .await
+            .expect("a rename over the file is seen");
+        let second = source.fetch().await.unwrap();
+        assert_ne!(first.revision, second.revision);
+        // The burst was consumed by the debounce: nothing further is pending.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(400), source.changed())
+                .await
+                .is_err()
+        );
+    }
+}

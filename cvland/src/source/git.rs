@@ -1,0 +1,240 @@
+//! The git source: fetches one branch every interval with gix into a bare repository in the
+//! state dir (no checkout, no pull), reads network.kdl at the branch head from the commit's
+//! tree and its includes from the same tree. The revision is the commit id. Any URL gix
+//! fetches from works: `file://`, a local path, `git://` (e.g. a `git daemon`), `ssh://`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::{Fetched, Source};
+
+/// A branch of a git repository, fetched every interval.
+pub struct GitSource {
+    url: String,
+    branch: String,
+    path: String,
+    interval: Duration,
+    repo_dir: PathBuf,
+}
+
+impl GitSource {
+    /// Follows `path` on `branch` of `url`, keeping the fetched objects in `repo_dir`.
+    pub fn new(
+        url: String,
+        branch: String,
+        path: String,
+        interval: Duration,
+        repo_dir: PathBuf,
+    ) -> Self {
+        Self {
+            url,
+            branch,
+            path,
+            interval,
+            repo_dir,
+        }
+    }
+}
+
+impl Source for GitSource {
+    async fn changed(&mut self) {
+        tokio::time::sleep(self.interval).await;
+    }
+
+    async fn fetch(&mut self) -> Result<Fetched, String> {
+        let (url, branch, path, dir) = (
+            self.url.clone(),
+            self.branch.clone(),
+            self.path.clone(),
+            self.repo_dir.clone(),
+        );
+        tokio::task::spawn_blocking(move || fetch(&url, &branch, &path, &dir))
+            .await
+            .map_err(|e| format!("the git fetch failed: {e}"))?
+    }
+}
+
+/// Fetches `branch` of `url` into the bare repository at `repo_dir` (created when missing)
+/// and reads `path` with its includes at the branch head.
+pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fetched, String> {
+    let repo = open_or_init(repo_dir)?;
+    let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+    let remote = repo
+        .remote_at(url)
+        .map_err(|e| format!("bad git URL {url}: {e}"))?
+        .with_refspecs([refspec.as_str()], gix::remote::Direction::Fetch)
+        .map_err(|e| format!("bad branch `{branch}`: {e}"))?;
+    let connection = remote
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    let interrupt = AtomicBool::new(false);
+    let outcome = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| format!("cannot list the refs of {url}: {e}"))?
+        .receive(gix::progress::Discard, &interrupt)
+        .map_err(|e| format!("fetching {url} failed: {e}"))?;
+    let wanted = format!("refs/heads/{branch}");
+    let head = outcome
+        .ref_map
+        .mappings
+        .iter()
+        .find(|m| m.remote.as_name().is_some_and(|n| n == wanted.as_str()))
+        .and_then(|m| m.remote.peeled_id())
+        .map(ToOwned::to_owned)
+        .ok_or_else(|| format!("{url} has no branch `{branch}`"))?;
+    let tree = repo
+        .find_object(head)
+        .and_then(|o| o.peel_to_commit())
+        .and_then(|c| c.tree())
+        .map_err(|e| format!("cannot read commit {head}: {e}"))?;
+    let read = |file: &str| -> Result<String, String> {
+        let entry = tree
+            .lookup_entry_by_path(file)
+            .map_err(|e| format!("cannot look up {file} in {head}: {e}"))?
+            .ok_or_else(|| format!("{file} is not in commit {head} of branch `{branch}`"))?;
+        let object = entry
+            .object()
+            .map_err(|e| format!("cannot read {file} in {head}: {e}"))?;
+        String::from_utf8(object.data.clone()).map_err(|_| format!("{file} is not UTF-8 text"))
+    };
+    let text = read(path)?;
+    let dir = Path::new(path).parent().unwrap_or(Path::new(""));
+    let mut include = |rel: &str| {
+        let file =
+            normalize(&dir.join(rel)).ok_or_else(|| format!("`{rel}` leaves the repository"))?;
+        read(&file).map(|text| (file, text))
+    };
+    let checked = cvlan_schema::check_network(path, &text, &mut include);
+    Ok(Fetched {
+        revision: head.to_string(),
+        checked,
+    })
+}
+
+fn open_or_init(dir: &Path) -> Result<gix::Repository, String> {
+    if dir.join("HEAD").exists() {
+        return gix::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    gix::init_bare(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
+/// `a/./b/../c` as `a/c`; `None` when `..` climbs above the repository root.
+fn normalize(path: &Path) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::Normal(p) => parts.push(p.to_str()?),
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            std::path::Component::CurDir => {}
+            std::path::Component::RootDir | std::path::Component::Prefix(_) => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// A work repository with `files` committed on `main`; returns the commit id.
+    fn commit(repo: &Path, files: &[(&str, &str)]) -> String {
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+                .args(args)
+                .current_dir(repo)
+                .output()
+                .expect("git runs");
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        if !repo.join(".git").exists() {
+            git(&["init", "-q", "-b", "main"]);
+        }
+        for (name, text) in files {
+            let p = repo.join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "change"]);
+        git(&["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn fetches_the_branch_head_and_reads_includes_from_its_tree() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        let first = commit(
+            &work,
+            &[
+                (
+                    "net/network.kdl",
+                    "network \"n\" { overlay \"100.64.0.0/10\" }\ninclude \"nodes.kdl\"\n",
+                ),
+                (
+                    "net/nodes.kdl",
+                    "node \"a\" { public-key \"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\" }\n",
+                ),
+            ],
+        );
+        let url = format!("file://{}", work.display());
+        let cache = tmp.path().join("cache");
+        let got = fetch(&url, "main", "net/network.kdl", &cache).unwrap();
+        assert_eq!(got.revision, first);
+        assert!(got.checked.is_ok(), "{:?}", got.checked.diagnostics);
+        let names: Vec<_> = got
+            .checked
+            .sources
+            .iter()
+            .map(|(_, s)| s.name.clone())
+            .collect();
+        assert_eq!(names, ["net/network.kdl", "net/nodes.kdl"]);
+        let nodes = &got.checked.network.as_ref().unwrap().nodes;
+        assert_eq!(nodes[0].name.value, "a");
+
+        let second = commit(
+            &work,
+            &[(
+                "net/nodes.kdl",
+                "node \"b\" { public-key \"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=\" }\n",
+            )],
+        );
+        let got = fetch(&url, "main", "net/network.kdl", &cache).unwrap();
+        assert_eq!(got.revision, second);
+        assert_eq!(got.checked.network.unwrap().nodes[0].name.value, "b");
+    }
+
+    #[test]
+    fn missing_repositories_branches_and_files_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let work = tmp.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        commit(&work, &[("network.kdl", "network \"n\"\n")]);
+        let url = format!("file://{}", work.display());
+        let cache = tmp.path().join("cache");
+        let err = fetch(&url, "prod", "network.kdl", &cache).unwrap_err();
+        assert!(err.contains("prod"), "{err}");
+        let err = fetch(&url, "main", "other.kdl", &cache).unwrap_err();
+        assert!(err.contains("other.kdl is not in commit"), "{err}");
+        let gone = format!("file://{}", tmp.path().join("gone").display());
+        let err = fetch(&gone, "main", "network.kdl", &cache).unwrap_err();
+        assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn include_paths_stay_inside_the_repository() {
+        assert_eq!(
+            normalize(Path::new("a/./b/../c.kdl")).as_deref(),
+            Some("a/c.kdl")
+        );
+        assert_eq!(normalize(Path::new("../x.kdl")), None);
+        assert_eq!(normalize(Path::new("/etc/passwd")), None);
+    }
+}
