@@ -49,8 +49,10 @@ struct RuleFacts {
 }
 
 /// Which rules a signature can be the source or the destination of (sorted rule indices).
+/// Signatures are per address family: an IPv4 piece never exchanges packets with an IPv6 one.
 #[derive(Debug, Clone)]
 struct Signature {
+    v6: bool,
     from_rules: Vec<u32>,
     to_rules: Vec<u32>,
 }
@@ -137,18 +139,19 @@ impl VisiblePeers {
         for (k, &e) in entities.iter().enumerate() {
             let mut sigs: Vec<u32> = std::mem::take(&mut point_sigs[k])
                 .into_iter()
-                .map(|mut sig| {
+                .zip(allocation.addresses(e).ips())
+                .map(|(mut sig, ip)| {
                     sig.sort_unstable();
                     sig.dedup();
-                    interner.intern(sig)
+                    interner.intern(ip.is_ipv6(), sig)
                 })
                 .collect();
             let space = crate::addrset::AddrSet::from_nets(index.routed_prefixes(e));
             for &(a, b) in space.v4.ranges() {
-                range_sigs(index, a, b, |s| &s.v4, &mut interner, &mut sigs);
+                range_sigs(index, a, b, |s| &s.v4, false, &mut interner, &mut sigs);
             }
             for &(a, b) in space.v6.ranges() {
-                range_sigs(index, a, b, |s| &s.v6, &mut interner, &mut sigs);
+                range_sigs(index, a, b, |s| &s.v6, true, &mut interner, &mut sigs);
             }
             sigs.sort_unstable();
             sigs.dedup();
@@ -168,7 +171,8 @@ impl VisiblePeers {
         let sigs = interner
             .sigs
             .into_iter()
-            .map(|sig| Signature {
+            .map(|(v6, sig)| Signature {
+                v6,
                 from_rules: seen.rules_of(&sig, &from_of_set),
                 to_rules: seen.rules_of(&sig, &to_of_set),
             })
@@ -274,8 +278,11 @@ impl VisiblePeers {
             .collect()
     }
 
-    /// Does the policy accept some service from signature `s` to signature `t`?
+    /// Does the policy accept some service from signature `s` to signature `t` (of one family)?
     fn reach(&self, s: u32, t: u32, remaining: &mut Bits) -> bool {
+        if self.sigs[s as usize].v6 != self.sigs[t as usize].v6 {
+            return false;
+        }
         let (from, to) = (
             &self.sigs[s as usize].from_rules,
             &self.sigs[t as usize].to_rules,
@@ -308,21 +315,22 @@ impl VisiblePeers {
     }
 }
 
-/// Interns sorted selector-id lists as signature ids.
+/// Interns (family, sorted selector-id list) pairs as signature ids.
 #[derive(Default)]
 struct SigInterner {
-    ids: FastMap<Vec<u32>, u32>,
-    sigs: Vec<Vec<u32>>,
+    ids: FastMap<(bool, Vec<u32>), u32>,
+    sigs: Vec<(bool, Vec<u32>)>,
 }
 
 impl SigInterner {
-    fn intern(&mut self, sig: Vec<u32>) -> u32 {
-        if let Some(&id) = self.ids.get(&sig) {
+    fn intern(&mut self, v6: bool, sig: Vec<u32>) -> u32 {
+        let key = (v6, sig);
+        if let Some(&id) = self.ids.get(&key) {
             return id;
         }
         let id = u32::try_from(self.sigs.len()).unwrap_or(u32::MAX);
-        self.sigs.push(sig.clone());
-        self.ids.insert(sig, id);
+        self.sigs.push(key.clone());
+        self.ids.insert(key, id);
         id
     }
 }
@@ -348,6 +356,7 @@ fn range_sigs<T: Point>(
     a: T,
     b: T,
     family: impl Fn(&crate::addrset::AddrSet) -> &Ranges<T>,
+    v6: bool,
     interner: &mut SigInterner,
     out: &mut Vec<u32>,
 ) {
@@ -365,7 +374,7 @@ fn range_sigs<T: Point>(
             .filter(|(_, set)| family(&set.addrs).contains(p))
             .map(|(s, _)| u32::try_from(s).unwrap_or(u32::MAX))
             .collect();
-        out.push(interner.intern(sig));
+        out.push(interner.intern(v6, sig));
     }
 }
 

@@ -26,6 +26,7 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
         cvlanctl check network.kdl\n  \
         cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp\n  \
         cvlanctl status\n  \
+        cvlanctl policy hits --watch\n  \
         cvlanctl --socket /run/cvlan-lab/ab12cd/alpha/cvland.sock peers --json"
 )]
 pub struct Cli {
@@ -188,17 +189,37 @@ pub enum PolicyCommand {
     /// Which rule decides a packet, and why each selector matched.
     #[command(
         after_help = "X and Y are node or vrouter names or addresses; SPEC is N/tcp, \
-        N/udp or icmp.\n\nExample:\n  cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp"
+        N/udp or icmp. With --file, the file's policy is evaluated offline; without it, the \
+        running node's policy (same output).\n\nExamples:\n  \
+        cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp\n  \
+        cvlanctl policy explain --from laptop-alice --to db-1 --port 22/tcp --json"
     )]
     Explain(ExplainArgs),
+
+    /// Packets and bytes per rule and default-deny, in and out, on the running node.
+    #[command(
+        after_help = "Packets of a flow count against the rule that allowed it, in the \
+        direction they travel; denied packets against the deny rule or default-deny.\n\
+        With --watch --json, one JSON document per line per snapshot.\n\nExamples:\n  \
+        cvlanctl policy hits\n  cvlanctl policy hits --watch --json | jq '.rules[0]'"
+    )]
+    Hits(HitsArgs),
+
+    /// Run policy-tests against the running node's policy.
+    #[command(
+        after_help = "Without --file, the tests of the node's own network.kdl; with it, the \
+        tests of that file (its rules are ignored: the running rules decide). Exit code 1 \
+        when a test fails.\n\nExample:\n  cvlanctl policy test --file candidate.kdl --json"
+    )]
+    Test(TestArgs),
 }
 
 /// `policy explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The network.kdl whose policy is evaluated.
+    /// The network.kdl whose policy is evaluated; without it, ask the running node.
     #[arg(long, value_name = "FILE")]
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
 
     /// The sender: a node or vrouter name, or an address.
     #[arg(long, value_name = "X")]
@@ -215,6 +236,26 @@ pub struct ExplainArgs {
     /// Exit 1 when the verdict is reject.
     #[arg(long)]
     pub exit_code: bool,
+}
+
+/// `policy hits`.
+#[derive(Debug, Args)]
+pub struct HitsArgs {
+    /// Keep printing a fresh snapshot every interval.
+    #[arg(short, long)]
+    pub watch: bool,
+
+    /// How often --watch prints, in milliseconds (at least 100).
+    #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub interval_ms: u64,
+}
+
+/// `policy test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Run the policy-tests of this file instead of the node's own.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// `ping`.

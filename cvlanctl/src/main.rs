@@ -40,9 +40,18 @@ fn run(cli: Cli) -> Outcome {
             plan::run_daemon(c, &args.file, json).await
         }),
         Command::Plan(args) => plan::run_offline(&args, json),
-        Command::Policy(PolicyCommand::Explain(args)) => {
-            offline::explain::run(&args.file, &args, json)
-        }
+        Command::Policy(PolicyCommand::Explain(args)) => match &args.file {
+            Some(file) => offline::explain::run(file, &args, json),
+            None => live::with_client(&socket, |c| async move {
+                live::policy::explain(c, &args, json).await
+            }),
+        },
+        Command::Policy(PolicyCommand::Hits(args)) => live::with_client(&socket, |c| async move {
+            live::policy::hits(c, &args, json).await
+        }),
+        Command::Policy(PolicyCommand::Test(args)) => live::with_client(&socket, |c| async move {
+            live::policy::test(c, &args, json).await
+        }),
         Command::Status => live::with_client(&socket, |c| live::status::run(c, json)),
         Command::Peers => live::with_client(&socket, |c| live::peers::run(c, json)),
         Command::Ping(args) => {

@@ -44,6 +44,9 @@ pub struct DaemonConfig {
     pub source: SourceConfig,
     /// This host's WireGuard port, when it overrides the network's `listen-port`.
     pub listen_port: Option<u16>,
+    /// Answer denied connection attempts with ICMP "administratively prohibited"
+    /// (`icmp-prohibited`, on by default).
+    pub icmp_prohibited: bool,
     /// Warnings found in the file (it is valid), rendered for the log.
     pub warnings: Option<String>,
 }
@@ -136,6 +139,7 @@ impl DaemonConfig {
             tun: host.tun,
             source,
             listen_port: host.listen_port,
+            icmp_prohibited: host.icmp_prohibited,
             warnings,
         })
     }
@@ -167,6 +171,10 @@ mod tests {
             }
         );
         assert_eq!(c.listen_port, Some(51999));
+        assert!(c.icmp_prohibited);
+        let quiet =
+            load("node \"alpha\"\nsource \"file\" path=\"/n.kdl\"\nicmp-prohibited #false\n");
+        assert!(!quiet.unwrap().icmp_prohibited);
     }
 
     #[test]

@@ -8,9 +8,14 @@ use std::time::SystemTime;
 use cvlan_core::netmap::NetMap;
 use cvlan_mesh::PublicKey;
 use cvlan_mesh::device::MeshHandle;
+use cvlan_mesh::firewall::PolicyFilter;
 use cvlan_proto::v1;
 
 use crate::events::EventBus;
+use crate::policy::RunningPolicy;
+
+/// The handle of the running mesh device, whose packets the policy filter decides.
+pub type Mesh = MeshHandle<PolicyFilter>;
 
 /// The netmap that runs now and where it came from.
 #[derive(Debug, Clone)]
@@ -21,6 +26,8 @@ pub struct Running {
     pub revision: String,
     /// When it was applied.
     pub applied_at: SystemTime,
+    /// The policy in force: compiled from the netmap, with the network it came from.
+    pub policy: Arc<RunningPolicy>,
 }
 
 /// The mutable part of the daemon's state.
@@ -33,7 +40,9 @@ pub struct State {
     /// The newest apply attempt.
     pub last_apply: Option<v1::ApplyResult>,
     /// The running mesh device.
-    pub mesh: Option<MeshHandle>,
+    pub mesh: Option<Mesh>,
+    /// When the running device's filter started counting policy hits.
+    pub hits_since: Option<SystemTime>,
     /// The UDP port the mesh listens on (0 before it runs).
     pub listen_port: u16,
     /// Incremented every time the device (re)starts, so live views know to resend everything.
@@ -88,7 +97,7 @@ impl Shared {
     }
 
     /// The running map and the mesh handle, copied out.
-    pub fn running(&self) -> (Option<Running>, Option<MeshHandle>) {
+    pub fn running(&self) -> (Option<Running>, Option<Mesh>) {
         let state = self.read();
         (state.running.clone(), state.mesh.clone())
     }

@@ -96,28 +96,7 @@ fn policy_explain_answer() {
         msgs.extend(chars("5432/tcp"));
         msgs.push(key(KeyCode::Enter));
         let mut app = with(size, msgs);
-        let answer = cvlan_proto::v1::PolicyExplainResponse {
-            verdict: cvlan_proto::v1::Verdict::Accept.into(),
-            rule: "eng-to-db".into(),
-            rule_index: Some(1),
-            from: Some(cvlan_proto::v1::ExplainEndpoint {
-                input: "laptop-alice".into(),
-                name: "laptop-alice".into(),
-                address: "100.64.0.7".into(),
-            }),
-            to: Some(cvlan_proto::v1::ExplainEndpoint {
-                input: "db-1".into(),
-                name: "db-1".into(),
-                address: "100.64.0.2".into(),
-            }),
-            port: "5432/tcp".into(),
-            matches: vec![cvlan_proto::v1::SelectorMatch {
-                side: "from".into(),
-                selector: "tag:eng".into(),
-                reason: "laptop-alice carries tag eng".into(),
-            }],
-            reasons: vec!["rule admins-anywhere: sender is not in group admins".into()],
-        };
+        let answer = common::explain_answer("laptop-alice", "db-1", "5432/tcp");
         feed(&mut app, [Msg::Explained(Ok(answer))]);
         app
     });

@@ -70,6 +70,7 @@ pub mod device;
 pub mod engine;
 pub mod event;
 pub mod filter;
+pub mod firewall;
 pub mod key;
 pub mod packet;
 pub mod routing;

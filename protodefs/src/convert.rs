@@ -1,6 +1,7 @@
 //! The one place where proto messages and the model types of cvlan-schema and cvlan-core meet:
 //! public keys, addresses and prefixes, policy rules with their selectors and ports, verdicts,
-//! diagnostics (with line and column from the [`SourceMap`]) and planned actions.
+//! diagnostics (with line and column from the [`SourceMap`]), planned actions, and policy
+//! explanations (in `explain`).
 //!
 //! Directions that cannot fail are `From`; directions that can are `TryFrom` with a
 //! [`ConvertError`]. Keys and addresses live in foreign types on both sides (`PublicKey` and
@@ -67,6 +68,15 @@ pub enum ConvertError {
         field: &'static str,
         /// The number found.
         value: i32,
+    },
+    /// A text field holds a value this version does not know, or one that contradicts
+    /// another field.
+    #[error("{field}: {value:?} is not a valid value here")]
+    Text {
+        /// The field read.
+        field: &'static str,
+        /// What was found.
+        value: String,
     },
     /// A port is above 65535.
     #[error("{field}: port {value} is out of range (0..=65535)")]
@@ -486,6 +496,8 @@ impl From<&cvlan_core::plan::Action> for v1::LocalPlanAction {
 fn saturating_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
+
+mod explain;
 
 #[cfg(test)]
 #[path = "convert_tests.rs"]

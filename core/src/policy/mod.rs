@@ -2,6 +2,7 @@
 //! shadowed-rule detection). Semantics are exactly those of network-kdl.md: rules in file
 //! order, the first whose from, to, proto and ports match decides, no match is a deny.
 
+pub mod compiled;
 pub mod explain;
 pub mod index;
 pub mod service;
@@ -10,6 +11,7 @@ pub mod testrun;
 
 use cvlan_schema::model::Verdict;
 
+pub use compiled::{CompiledPolicy, Direction, Outcome};
 pub use explain::{DEFAULT_DENY, EndpointError, Explanation, selector_text};
 pub use index::{Decision, Packet, PolicyIndex};
 pub use shadow::{SHADOWED_RULE, shadowed_rules};

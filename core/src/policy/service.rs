@@ -158,6 +158,18 @@ pub fn service_ranges(set: &ServiceSet) -> Vec<ServiceRange> {
     out
 }
 
+/// The service set a list of protocol/port ranges covers (the inverse of [`service_ranges`]).
+pub fn ranges_services(ranges: &[ServiceRange]) -> ServiceSet {
+    Ranges::from_ranges(ranges.iter().map(|r| {
+        let base = match r.proto {
+            IpProto::Tcp => 0,
+            IpProto::Udp => UDP_BASE,
+            IpProto::Icmp => return (ICMP_POINT, ICMP_POINT),
+        };
+        (base + u32::from(r.first), base + u32::from(r.last))
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +234,7 @@ mod tests {
     fn service_ranges_split_by_protocol() {
         let s = rule_services(None, &[item(Transport::Both, 80, 81)])
             .union(&rule_services(Some(Proto::Icmp), &[]));
+        assert_eq!(ranges_services(&service_ranges(&s)), s);
         assert_eq!(
             service_ranges(&s),
             vec![

@@ -3,6 +3,7 @@
 pub mod events;
 pub mod peers;
 pub mod ping;
+pub mod policy;
 pub mod sas;
 pub mod status;
 pub mod whois;

@@ -1,10 +1,12 @@
 //! The local API cvland serves on its Unix socket (`cvlan_proto::local::serve`): Status,
-//! Peers, WatchPeers, Ping, Whois, WatchEvents, Reload and Plan. The policy calls belong to the
-//! policy work and answer UNIMPLEMENTED until then, as do Relays, Netcheck and the SA calls.
-//! Everything is read from the shared state and the mesh's statistics; nothing here changes
-//! what runs except Reload, which asks the source to read again.
+//! Peers, WatchPeers, Ping, Whois, WatchEvents, Reload, Plan, and the policy calls
+//! (PolicyExplain, PolicyHits, WatchPolicyHits, PolicyTest; in [`policy`]). Relays, Netcheck
+//! and the SA calls answer UNIMPLEMENTED. Everything is read from the shared state, the mesh's
+//! statistics and its filter's counters; nothing here changes what runs except Reload, which
+//! asks the source to read again.
 
 mod peers;
+mod policy;
 mod streams;
 
 use std::collections::HashMap;
@@ -120,6 +122,42 @@ impl LocalApi for Api {
         }))
     }
 
+    async fn policy_explain(
+        &self,
+        request: Request<v1::PolicyExplainRequest>,
+    ) -> Result<Response<v1::PolicyExplainResponse>, Status> {
+        policy::explain(&self.shared, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn policy_hits(
+        &self,
+        _: Request<v1::PolicyHitsRequest>,
+    ) -> Result<Response<v1::PolicyHitsResponse>, Status> {
+        policy::hits(&self.shared).await.map(Response::new)
+    }
+
+    async fn watch_policy_hits(
+        &self,
+        request: Request<v1::WatchPolicyHitsRequest>,
+    ) -> Result<Response<BoxStream<v1::PolicyHitsResponse>>, Status> {
+        let interval = streams::interval(request.get_ref().interval);
+        Ok(Response::new(policy::watch_hits(
+            self.shared.clone(),
+            interval,
+        )))
+    }
+
+    async fn policy_test(
+        &self,
+        request: Request<v1::PolicyTestRequest>,
+    ) -> Result<Response<v1::PolicyTestResponse>, Status> {
+        policy::test(&self.shared, request.into_inner().files)
+            .await
+            .map(Response::new)
+    }
+
     async fn plan(
         &self,
         request: Request<v1::LocalPlanRequest>,
@@ -193,18 +231,7 @@ fn plan_files(
     files: Vec<v1::SourceFile>,
     running: Option<crate::state::Running>,
 ) -> Result<v1::LocalPlanResponse, Status> {
-    let mut files = files.into_iter();
-    let Some(root) = files.next() else {
-        return Err(Status::invalid_argument("no file to plan"));
-    };
-    let includes: HashMap<String, String> = files.map(|f| (f.name, f.text)).collect();
-    let mut include = |rel: &str| {
-        includes
-            .get(rel)
-            .map(|text| (rel.to_owned(), text.clone()))
-            .ok_or_else(|| format!("`{rel}` was not sent with the file"))
-    };
-    let checked = cvlan_schema::check_network(&root.name, &root.text, &mut include);
+    let checked = check_sent(files)?;
     let fetched = Fetched {
         revision: crate::source::revision_of(&checked.sources),
         checked,
@@ -235,6 +262,26 @@ fn plan_files(
         }
     }
     Ok(response)
+}
+
+/// Checks files a client sent: network.kdl first, then its includes by include path.
+fn check_sent(files: Vec<v1::SourceFile>) -> Result<cvlan_schema::Checked, Status> {
+    let mut files = files.into_iter();
+    let Some(root) = files.next() else {
+        return Err(Status::invalid_argument("no file sent"));
+    };
+    let includes: HashMap<String, String> = files.map(|f| (f.name, f.text)).collect();
+    let mut include = |rel: &str| {
+        includes
+            .get(rel)
+            .map(|text| (rel.to_owned(), text.clone()))
+            .ok_or_else(|| format!("`{rel}` was not sent with the file"))
+    };
+    Ok(cvlan_schema::check_network(
+        &root.name,
+        &root.text,
+        &mut include,
+    ))
 }
 
 /// Who owns `address` among this node and its peers: an overlay address, else the most

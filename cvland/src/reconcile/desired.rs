@@ -3,6 +3,7 @@
 //! addresses and the peer set the mesh is given.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use cvlan_core::netmap::{NetMap, netmap_for};
 use cvlan_core::plan::Plan;
@@ -11,6 +12,7 @@ use cvlan_proto::v1;
 use cvlan_schema::report::render_line;
 use ipnet::IpNet;
 
+use crate::policy::PolicyModel;
 use crate::source::Fetched;
 
 /// Keepalive towards peers with an endpoint, from a node that has none of its own (it is
@@ -26,6 +28,9 @@ pub struct Desired {
     pub revision: String,
     /// Warnings found in the files (a valid file may have some).
     pub diagnostics: Vec<v1::Diagnostic>,
+    /// The network the map was computed from (explain and policy-tests read it); `None` for
+    /// the cached netmap.
+    pub model: Option<Arc<PolicyModel>>,
 }
 
 /// Why a reading cannot be applied.
@@ -68,6 +73,10 @@ pub fn desired_state(fetched: Fetched, node: &str) -> Result<Desired, Rejection>
             netmap,
             revision: fetched.revision,
             diagnostics,
+            model: Some(Arc::new(PolicyModel {
+                network,
+                allocation,
+            })),
         }),
         Err(e) => Err(Rejection {
             message: format!("{e} (this host is node `{node}` in cvland.kdl)"),

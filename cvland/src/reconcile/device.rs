@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use cvlan_core::netmap::NetMap;
 use cvlan_mesh::device::{MeshConfig, MeshDevice};
+use cvlan_mesh::firewall::PolicyFilter;
 use cvlan_mesh::{Event as MeshEvent, PrivateKey, PublicKey};
 use cvlan_proto::v1::EventLevel;
 use tokio::sync::broadcast::error::RecvError;
@@ -15,14 +16,16 @@ use crate::state::Shared;
 
 /// A running device and the task forwarding its events.
 pub struct RunningDevice {
-    /// The device.
-    pub device: MeshDevice,
+    /// The device, its packets decided by the policy filter.
+    pub device: MeshDevice<PolicyFilter>,
     forwarder: JoinHandle<()>,
 }
 
-/// Brings up the TUN and UDP socket for `map` and gives the mesh its peers.
+/// Brings up the TUN and UDP socket for `map` with `filter` deciding every packet, and gives
+/// the mesh its peers.
 pub async fn start(
     map: &NetMap,
+    filter: PolicyFilter,
     key: &PrivateKey,
     tun: &str,
     listen_port: Option<u16>,
@@ -34,7 +37,7 @@ pub async fn start(
     }
     let mut config = MeshConfig::new(key.clone(), tun, addresses);
     config.listen_port = listen_port.unwrap_or(map.network.listen_port);
-    let device = MeshDevice::start(config)
+    let device = MeshDevice::start_with_filter(config, filter)
         .await
         .map_err(|e| format!("cannot start the mesh device: {e}"))?;
     let handle = device.handle();
@@ -46,6 +49,7 @@ pub async fn start(
     shared.update(|state| {
         state.listen_port = handle.listen_port();
         state.mesh = Some(handle);
+        state.hits_since = Some(std::time::SystemTime::now());
         state.generation += 1;
     });
     Ok(RunningDevice { device, forwarder })
@@ -57,6 +61,7 @@ impl RunningDevice {
         self.forwarder.abort();
         shared.update(|state| {
             state.mesh = None;
+            state.hits_since = None;
             state.listen_port = 0;
         });
         if let Err(e) = self.device.shutdown().await {

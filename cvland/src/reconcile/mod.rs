@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cache::{self, CachedState};
 use crate::config::DaemonConfig;
+use crate::policy::RunningPolicy;
 use crate::source::{Fetched, SourceMsg};
 use crate::state::{Running, Shared};
 use desired::{Desired, desired_state, nothing_like, summary};
@@ -77,6 +78,7 @@ impl Reconciler {
             netmap: cached.netmap,
             revision: cached.revision,
             diagnostics: Vec::new(),
+            model: None,
         };
         let result = self.apply(desired, "the cached netmap").await;
         result.outcome() == ApplyOutcome::Applied
@@ -175,22 +177,39 @@ impl Reconciler {
             netmap,
             revision,
             diagnostics,
+            model,
         } = desired;
         let running = self.shared.read().running.clone();
-        let previous = running
-            .as_ref()
-            .filter(|_| self.device.is_some())
-            .map(|r| r.netmap.clone());
-        let plan = match &previous {
-            Some(map) => plan(&netmap, map),
+        let previous = running.as_ref().filter(|_| self.device.is_some());
+        let plan = match previous {
+            Some(r) => plan(&netmap, &r.netmap),
             None => plan(&netmap, &nothing_like(&netmap)),
         };
-        if let Err(e) = self.carry_out(&plan, &netmap, previous.as_deref()).await {
+        let netmap = Arc::new(netmap);
+        let policy = match previous {
+            // Nothing changed: the compiled policy stands (the network may be new, from cache).
+            Some(r) if plan.is_empty() => Arc::new(RunningPolicy {
+                compiled: r.policy.compiled.clone(),
+                model: model.or_else(|| r.policy.model.clone()),
+            }),
+            _ => {
+                let map = netmap.clone();
+                match tokio::task::spawn_blocking(move || RunningPolicy::compile(&map, model)).await
+                {
+                    Ok(policy) => Arc::new(policy),
+                    Err(e) => {
+                        return self.failed(&revision, format!("compiling the policy failed: {e}"));
+                    }
+                }
+            }
+        };
+        if let Err(e) = self.carry_out(&plan, &netmap, &policy, previous).await {
             if self.device.is_none() {
                 let desired = Desired {
-                    netmap,
+                    netmap: Arc::unwrap_or_clone(netmap),
                     revision: revision.clone(),
                     diagnostics,
+                    model: policy.model.clone(),
                 };
                 self.retry = Some((desired, from));
             }
@@ -222,12 +241,13 @@ impl Reconciler {
             diagnostics,
             u32::try_from(plan.actions.len()).unwrap_or(u32::MAX),
         );
-        let cached = CachedState::new(&self.config.node, &revision, netmap.clone());
+        let cached = CachedState::new(&self.config.node, &revision, netmap.as_ref().clone());
         self.shared.update(|state| {
             state.running = Some(Running {
-                netmap: Arc::new(netmap),
+                netmap,
                 revision: revision.clone(),
                 applied_at: SystemTime::now(),
+                policy,
             });
             state.last_apply = Some(result.clone());
         });
@@ -250,15 +270,17 @@ impl Reconciler {
         result
     }
 
-    /// Applies `plan` to the mesh: a device (re)start, or the peer set.
+    /// Applies `plan` to the mesh: a device (re)start, or the peer set and then the policy
+    /// (flows the new policy still allows carry on; the others stop).
     async fn carry_out(
         &mut self,
         plan: &Plan,
         netmap: &NetMap,
-        previous: Option<&NetMap>,
+        policy: &Arc<RunningPolicy>,
+        previous: Option<&Running>,
     ) -> Result<(), String> {
         if plan.restarts_device() || self.device.is_none() {
-            return self.restart(netmap, previous).await;
+            return self.restart(netmap, policy, previous).await;
         }
         if plan.is_empty() {
             return Ok(());
@@ -270,24 +292,55 @@ impl Reconciler {
         mesh.set_peers(peers)
             .await
             .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
-            .map_err(|e| format!("the mesh refused the peer set: {e}"))
+            .map_err(|e| format!("the mesh refused the peer set: {e}"))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let compiled = policy.compiled.clone();
+        mesh.update_filter(move |filter| {
+            let _ = tx.send(filter.set_policy(compiled));
+        })
+        .await
+        .map_err(|e| format!("the mesh did not take the policy: {e}"))?;
+        let swap = rx.await.unwrap_or_default();
+        self.policy_loaded(
+            policy,
+            &format!("{} flows kept, {} closed", swap.kept, swap.closed),
+        );
+        Ok(())
     }
 
-    /// Stops the device (if any) and starts it for `netmap`; when that fails, brings the
-    /// previous map back up.
-    async fn restart(&mut self, netmap: &NetMap, previous: Option<&NetMap>) -> Result<(), String> {
+    /// Stops the device (if any) and starts it for `netmap` with a fresh filter enforcing
+    /// `policy`; when that fails, brings the previous state back up.
+    async fn restart(
+        &mut self,
+        netmap: &NetMap,
+        policy: &Arc<RunningPolicy>,
+        previous: Option<&Running>,
+    ) -> Result<(), String> {
         let (tun, port) = (self.config.tun.clone(), self.config.listen_port);
+        let icmp = self.config.icmp_prohibited;
         if let Some(device) = self.device.take() {
             device.stop(&self.shared).await;
         }
-        match device::start(netmap, &self.key, &tun, port, &self.shared).await {
+        let filter = policy.filter(icmp);
+        match device::start(netmap, filter, &self.key, &tun, port, &self.shared).await {
             Ok(device) => {
                 self.device = Some(device);
+                self.policy_loaded(policy, "new filter");
                 Ok(())
             }
             Err(e) => {
                 if let Some(previous) = previous {
-                    match device::start(previous, &self.key, &tun, port, &self.shared).await {
+                    let filter = previous.policy.filter(icmp);
+                    match device::start(
+                        &previous.netmap,
+                        filter,
+                        &self.key,
+                        &tun,
+                        port,
+                        &self.shared,
+                    )
+                    .await
+                    {
                         Ok(device) => self.device = Some(device),
                         Err(again) => {
                             tracing::error!(error = %again, "the previous state could not be brought back up")
@@ -297,6 +350,17 @@ impl Reconciler {
                 Err(e)
             }
         }
+    }
+
+    /// Announces the policy the filter now enforces.
+    fn policy_loaded(&self, policy: &RunningPolicy, flows: &str) {
+        let rules = policy.compiled.rules().len();
+        self.shared.events.publish(
+            "policy.loaded",
+            EventLevel::Info,
+            format!("policy loaded: {rules} rules concern this node ({flows})"),
+            [("rules", rules.to_string()), ("flows", flows.to_owned())],
+        );
     }
 
     fn failed(&self, revision: &str, message: String) -> v1::ApplyResult {

@@ -236,14 +236,16 @@ fn answer_lines(answer: &v1::PolicyExplainResponse) -> Vec<Line<'_>> {
             answer.port
         )),
     ])];
-    for m in &answer.matches {
-        lines.push(Line::from(format!(
-            "  {} {}: {}",
-            m.side, m.selector, m.reason
-        )));
-    }
-    for reason in &answer.reasons {
-        lines.push(Line::from(format!("  · {reason}")).dark_gray());
+    if let Some(m) = &answer.matched {
+        for (side, sel) in [("from", m.from.as_ref()), ("to", m.to.as_ref())] {
+            if let Some(sel) = sel {
+                lines.push(Line::from(format!(
+                    "  {side} {}: {}",
+                    sel.selector, sel.reason
+                )));
+            }
+        }
+        lines.push(Line::from(format!("  port {}", m.port)).dark_gray());
     }
     lines
 }

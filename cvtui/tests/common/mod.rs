@@ -201,6 +201,42 @@ pub fn hits(at: u64) -> v1::PolicyHitsResponse {
     }
 }
 
+/// The daemon's answer to "may `from` reach `to` on `port`": accepted by rule eng-to-db.
+pub fn explain_answer(from: &str, to: &str, port: &str) -> v1::PolicyExplainResponse {
+    let end = |name: &str, address: &str| v1::ExplainEndpoint {
+        address: address.into(),
+        kind: "node".into(),
+        name: name.into(),
+    };
+    let selector = |selector: &str, via: &str, reason: &str| v1::SelectorMatch {
+        selector: selector.into(),
+        via: via.into(),
+        reason: reason.into(),
+    };
+    v1::PolicyExplainResponse {
+        verdict: v1::Verdict::Accept.into(),
+        rule: "eng-to-db".into(),
+        rule_index: Some(1),
+        action: v1::PolicyAction::Allow.into(),
+        from: Some(end(from, "100.64.0.7")),
+        to: Some(end(to, "100.64.0.2")),
+        port: port.into(),
+        matched: Some(v1::RuleMatch {
+            from: Some(selector(
+                "tag:eng",
+                from,
+                &format!("node {from} carries tag eng"),
+            )),
+            to: Some(selector(
+                "node:db-1",
+                to,
+                &format!("the receiver is node {to}"),
+            )),
+            port: port.into(),
+        }),
+    }
+}
+
 pub fn event(seq: u64, at: u64, kind: &str, level: v1::EventLevel, message: &str) -> v1::Event {
     v1::Event {
         seq,

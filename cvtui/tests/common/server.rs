@@ -147,25 +147,11 @@ impl LocalApi for TestDaemon {
                 request.port
             )));
         }
-        let end = |input: String, address: &str| v1::ExplainEndpoint {
-            name: input.clone(),
-            input,
-            address: address.into(),
-        };
-        Ok(Response::new(v1::PolicyExplainResponse {
-            verdict: v1::Verdict::Accept.into(),
-            rule: "eng-to-db".into(),
-            rule_index: Some(1),
-            from: Some(end(request.from, "100.64.0.7")),
-            to: Some(end(request.to, "100.64.0.2")),
-            port: request.port,
-            matches: vec![v1::SelectorMatch {
-                side: "from".into(),
-                selector: "tag:eng".into(),
-                reason: "laptop-alice carries tag eng".into(),
-            }],
-            reasons: vec!["rule admins-anywhere: sender is not in group admins".into()],
-        }))
+        Ok(Response::new(super::explain_answer(
+            &request.from,
+            &request.to,
+            &request.port,
+        )))
     }
 
     async fn relays(

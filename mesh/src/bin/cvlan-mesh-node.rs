@@ -2,7 +2,9 @@
 //!
 //! A small driver for namespace tests, wireguard-go interop and the data-plane benchmark until
 //! cvland drives the mesh from network.kdl. `run` brings the device up, prints `ready port=N`,
-//! prints peer counters on SIGUSR1 and shuts down (removing the TUN) on SIGTERM or SIGINT.
+//! prints peer counters (and policy hits, with `--policy`) on SIGUSR1 and shuts down (removing
+//! the TUN) on SIGTERM or SIGINT. `--policy network.kdl --node NAME` enforces that node's
+//! compiled policy with the stateful filter.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -11,7 +13,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use cvlan_mesh::device::{MeshConfig, MeshDevice, MeshStats};
-use cvlan_mesh::{PeerConfig, PrivateKey, PublicKey};
+use cvlan_mesh::firewall::{FilterConfig, PolicyFilter};
+use cvlan_mesh::{PacketFilter, PassAll, PeerConfig, PrivateKey, PublicKey};
 use ipnet::IpNet;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -85,6 +88,12 @@ struct RunArgs {
     /// Give synthetic peers a 25 s keepalive, so each gets a live tunnel (worst-case memory).
     #[arg(long)]
     synthetic_active: bool,
+    /// Enforce the policy of this network.kdl for `--node` with the stateful filter.
+    #[arg(long, requires = "node", value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// This node's name in the `--policy` file.
+    #[arg(long, requires = "policy", value_name = "NAME")]
+    node: Option<String>,
 }
 
 #[tokio::main]
@@ -171,7 +180,64 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     config.listen_port = args.listen_port;
     config.mtu = args.mtu;
     config.offload = !args.no_offload;
-    let device = MeshDevice::start(config).await?;
+    match (&args.policy, &args.node) {
+        (Some(file), Some(node)) => {
+            let filter = load_policy(file, node)?;
+            let device = MeshDevice::start_with_filter(config, filter).await?;
+            serve(device, peers, hits_text).await
+        }
+        _ => {
+            serve(
+                MeshDevice::start(config).await?,
+                peers,
+                |_: &mut PassAll| String::new(),
+            )
+            .await
+        }
+    }
+}
+
+/// The stateful filter with `node`'s compiled policy from `file`.
+fn load_policy(file: &std::path::Path, node: &str) -> anyhow::Result<PolicyFilter> {
+    let checked = cvlan_schema::load_network(file)?;
+    let Some(network) = checked.network else {
+        let first = checked.diagnostics.first().map(|d| d.message.clone());
+        bail!(
+            "{} is invalid: {}",
+            file.display(),
+            first.unwrap_or_default()
+        );
+    };
+    let allocation = cvlan_core::allocate(&network);
+    let map = cvlan_core::netmap::netmap_for(&network, &allocation, node)?;
+    let policy = cvlan_core::policy::compiled::CompiledPolicy::from_netmap(&map);
+    let mut filter = PolicyFilter::new(FilterConfig::default());
+    filter.set_policy(std::sync::Arc::new(policy));
+    Ok(filter)
+}
+
+/// One line per rule with traffic: `hits NAME in=PACKETS/BYTES out=PACKETS/BYTES`.
+fn hits_text(filter: &mut PolicyFilter) -> String {
+    filter
+        .hits()
+        .iter()
+        .filter(|h| h.inbound.packets + h.outbound.packets > 0)
+        .map(|h| {
+            format!(
+                "\nhits {} in={}/{} out={}/{}",
+                h.name, h.inbound.packets, h.inbound.bytes, h.outbound.packets, h.outbound.bytes
+            )
+        })
+        .collect()
+}
+
+/// Configures the peers, reports readiness, and runs until SIGTERM or SIGINT; on SIGUSR1
+/// prints the counters and what `describe` says about the filter.
+async fn serve<F: PacketFilter>(
+    device: MeshDevice<F>,
+    peers: Vec<PeerConfig>,
+    describe: fn(&mut F) -> String,
+) -> anyhow::Result<()> {
     let handle = device.handle();
     handle.set_peers(peers).await?;
     say(&format!("ready port={}", handle.listen_port()))?;
@@ -183,7 +249,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = usr1.recv() => print_stats(&handle.stats().await?)?,
+            _ = usr1.recv() => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                handle.update_filter(move |f| { let _ = tx.send(describe(f)); }).await?;
+                let extra = rx.await.unwrap_or_default();
+                print_stats(&handle.stats().await?, &extra)?;
+            }
         }
     }
     device.shutdown().await?;
@@ -223,7 +294,7 @@ fn synthetic_peer(i: u32) -> PeerConfig {
     .with_endpoint(endpoint)
 }
 
-fn print_stats(stats: &MeshStats) -> anyhow::Result<()> {
+fn print_stats(stats: &MeshStats, extra: &str) -> anyhow::Result<()> {
     let mut out = format!(
         "stats peers={} drops={}",
         stats.peers.len(),
@@ -244,6 +315,7 @@ fn print_stats(stats: &MeshStats) -> anyhow::Result<()> {
             p.tx_bytes
         ));
     }
+    out.push_str(extra);
     say(&out)
 }
 
