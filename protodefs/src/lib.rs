@@ -3,10 +3,12 @@
 //! - [`v1`]: the Rust generated from `cloudvlan/v1/*.proto`: the resource messages, the local
 //!   API (`LocalApi`, served by the daemons on a Unix socket), the control services (node and
 //!   vrouter ↔ controller) and the admin service (cvlanctl ↔ controller).
+//! - `ApplyResult::now` (in `apply`): the apply results daemons report.
 //! - [`convert`]: the one place where proto messages and cvlan-schema's model types meet.
 //! - [`display`]: how local-API values read (`direct`, `relay:NAME`, byte counts, ages).
 //! - [`local`]: the Unix-socket transport of the local API (connect, serve).
 
+mod apply;
 pub mod convert;
 pub mod display;
 pub mod local;

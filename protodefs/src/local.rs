@@ -126,6 +126,27 @@ pub async fn connect(socket: impl AsRef<Path>) -> Result<LocalApiClient<Channel>
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
 
+/// The daemon's buffered events (up to its last 1,000) whose kind starts with `kind`, without
+/// following: what `cvlanctl events --json` would print, for tests and scripts.
+pub async fn buffered_events(
+    client: &mut LocalApiClient<Channel>,
+    kind: &str,
+) -> Result<Vec<crate::v1::Event>, tonic::Status> {
+    let mut stream = client
+        .watch_events(crate::v1::WatchEventsRequest {
+            start: Some(crate::v1::watch_events_request::Start::Last(1000)),
+            kinds: vec![kind.to_owned()],
+            follow: false,
+        })
+        .await?
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = tokio_stream::StreamExt::next(&mut stream).await {
+        events.push(event?);
+    }
+    Ok(events)
+}
+
 /// Names the usual reasons (no socket, nobody listening, no permission) from the OS error
 /// inside tonic's error.
 fn classify_connect_error(path: PathBuf, source: tonic::transport::Error) -> ConnectError {

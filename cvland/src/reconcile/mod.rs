@@ -125,7 +125,7 @@ impl Reconciler {
             }
         }
         if running.as_ref().is_some_and(|r| r.revision == revision) && self.device.is_some() {
-            let result = outcome(
+            let result = v1::ApplyResult::now(
                 ApplyOutcome::Unchanged,
                 &revision,
                 "the source is back at the running revision".to_owned(),
@@ -147,7 +147,7 @@ impl Reconciler {
         match checked {
             Ok(Ok(desired)) => self.apply(desired, "the source").await,
             Ok(Err(rejection)) => {
-                let result = outcome(
+                let result = v1::ApplyResult::now(
                     ApplyOutcome::Rejected,
                     &revision,
                     format!("{}; the previous state keeps running", rejection.message),
@@ -234,7 +234,7 @@ impl Reconciler {
                 self.key.public_key()
             ));
         }
-        let result = outcome(
+        let result = v1::ApplyResult::now(
             ApplyOutcome::Applied,
             &revision,
             message,
@@ -365,7 +365,7 @@ impl Reconciler {
 
     fn failed(&self, revision: &str, message: String) -> v1::ApplyResult {
         let message = format!("{message}; the previous state keeps running");
-        let result = outcome(ApplyOutcome::Failed, revision, message, Vec::new(), 0);
+        let result = v1::ApplyResult::now(ApplyOutcome::Failed, revision, message, Vec::new(), 0);
         self.shared.events.publish(
             "apply.failed",
             EventLevel::Error,
@@ -423,23 +423,6 @@ pub async fn run(
         }
     }
     reconciler.shutdown().await;
-}
-
-fn outcome(
-    outcome: ApplyOutcome,
-    revision: &str,
-    message: String,
-    diagnostics: Vec<v1::Diagnostic>,
-    actions: u32,
-) -> v1::ApplyResult {
-    v1::ApplyResult {
-        outcome: outcome.into(),
-        revision: revision.to_owned(),
-        time: Some(SystemTime::now().into()),
-        message,
-        diagnostics,
-        actions,
-    }
 }
 
 /// The first 12 characters of a revision, for messages.

@@ -127,6 +127,17 @@ pub struct DatagramMeta {
     pub stride: usize,
 }
 
+impl DatagramMeta {
+    /// The size to split the buffer by: `stride`, or the whole length when it is unset.
+    fn chunk_size(&self) -> usize {
+        if self.stride == 0 {
+            self.len.max(1)
+        } else {
+            self.stride
+        }
+    }
+}
+
 impl DatagramBatch {
     /// `slots` buffers of `size` bytes each.
     pub fn new(slots: usize, size: usize) -> Self {
@@ -168,13 +179,8 @@ impl DatagramBatch {
             .iter()
             .zip(&self.meta)
             .flat_map(|(buf, meta)| {
-                let stride = if meta.stride == 0 {
-                    meta.len.max(1)
-                } else {
-                    meta.stride
-                };
                 buf[..meta.len.min(buf.len())]
-                    .chunks(stride)
+                    .chunks(meta.chunk_size())
                     .map(move |d| (meta.from, d))
             })
     }
@@ -185,13 +191,10 @@ impl DatagramBatch {
             .iter_mut()
             .zip(&self.meta)
             .flat_map(|(buf, meta)| {
-                let stride = if meta.stride == 0 {
-                    meta.len.max(1)
-                } else {
-                    meta.stride
-                };
                 let len = meta.len.min(buf.len());
-                buf[..len].chunks_mut(stride).map(move |d| (meta.from, d))
+                buf[..len]
+                    .chunks_mut(meta.chunk_size())
+                    .map(move |d| (meta.from, d))
             })
     }
 

@@ -41,7 +41,13 @@ fn prepare(shared: &Shared, reading: Result<Loaded, String>) -> Prepared {
         Err(e) => {
             shared.note_source(Some(e.clone()));
             let message = format!("cannot read the source: {e}; the previous state keeps running");
-            return Prepared::Refused(result(ApplyOutcome::Failed, "", message, Vec::new()));
+            return Prepared::Refused(v1::ApplyResult::now(
+                ApplyOutcome::Failed,
+                "",
+                message,
+                Vec::new(),
+                0,
+            ));
         }
     };
     shared.note_source(None);
@@ -70,11 +76,12 @@ fn prepare(shared: &Shared, reading: Result<Loaded, String>) -> Prepared {
             shared.source_path.display(),
             if errors == 1 { "" } else { "s" }
         );
-        return Prepared::Refused(result(
+        return Prepared::Refused(v1::ApplyResult::now(
             ApplyOutcome::Rejected,
             &loaded.revision,
             message,
             diagnostics,
+            0,
         ));
     };
     match desired(network, &shared.name) {
@@ -84,11 +91,12 @@ fn prepare(shared: &Shared, reading: Result<Loaded, String>) -> Prepared {
                 DesiredError::NoVrouter(_) => ApplyOutcome::Rejected,
                 _ => ApplyOutcome::Failed,
             };
-            Prepared::Refused(result(
+            Prepared::Refused(v1::ApplyResult::now(
                 outcome,
                 &loaded.revision,
                 format!("{e}; the previous state keeps running"),
                 Vec::new(),
+                0,
             ))
         }
     }
@@ -121,17 +129,24 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
              restart cvlan-vrouterd to apply that; the previous state keeps running",
             running.listen, running.addresses, desired.listen, desired.addresses
         );
-        return result(ApplyOutcome::Failed, &loaded.revision, message, Vec::new());
+        return v1::ApplyResult::now(
+            ApplyOutcome::Failed,
+            &loaded.revision,
+            message,
+            Vec::new(),
+            0,
+        );
     }
     let peers = desired.peers.clone();
     let plan = match shared.dataplane.apply(peers).await {
         Ok(plan) => plan,
         Err(e) => {
-            return result(
+            return v1::ApplyResult::now(
                 ApplyOutcome::Failed,
                 &loaded.revision,
                 format!("{e}; the previous state keeps running"),
                 Vec::new(),
+                0,
             );
         }
     };
@@ -153,7 +168,7 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
             at
         },
     });
-    let mut r = result(
+    v1::ApplyResult::now(
         if unchanged {
             ApplyOutcome::Unchanged
         } else {
@@ -162,9 +177,8 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
         &loaded.revision,
         format!("ipsec peers: {plan}"),
         Vec::new(),
-    );
-    r.actions = plan.actions();
-    r
+        plan.actions(),
+    )
 }
 
 fn report_peers(shared: &Shared, plan: &PeerPlan) {
@@ -203,22 +217,6 @@ fn report_peers(shared: &Shared, plan: &PeerPlan) {
                 [("peer", name.clone())],
             );
         }
-    }
-}
-
-fn result(
-    outcome: ApplyOutcome,
-    revision: &str,
-    message: String,
-    diagnostics: Vec<v1::Diagnostic>,
-) -> v1::ApplyResult {
-    v1::ApplyResult {
-        outcome: outcome.into(),
-        revision: revision.to_owned(),
-        time: Some(SystemTime::now().into()),
-        message,
-        diagnostics,
-        actions: 0,
     }
 }
 

@@ -141,22 +141,9 @@ pub fn established(sas: &v1::SasResponse) -> usize {
 
 /// Buffered events of kind `kind` (prefix match as the API does).
 pub async fn events(r: &Running, kind: &str) -> Vec<v1::Event> {
-    let mut stream = r
-        .client()
-        .await
-        .watch_events(v1::WatchEventsRequest {
-            start: Some(v1::watch_events_request::Start::Last(1000)),
-            kinds: vec![kind.to_owned()],
-            follow: false,
-        })
+    local::buffered_events(&mut r.client().await, kind)
         .await
         .expect("WatchEvents")
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(e) = tokio_stream::StreamExt::next(&mut stream).await {
-        out.push(e.expect("event"));
-    }
-    out
 }
 
 /// Waits until an event of `kind` exists whose message contains `text` (up to 10 s).

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cvlan_lab::{HostHandle, Lab, LabOptions, Privileged, Topology, require_root};
-use cvlan_proto::v1;
+use cvlan_proto::{local, v1};
 use sha2::{Digest, Sha256};
 
 /// Where gw listens.
@@ -210,7 +210,7 @@ impl Interop {
     /// Runs `f` with a local API client of gw's vrouterd.
     pub fn api<T>(
         &self,
-        f: impl AsyncFnOnce(cvlan_proto::local::LocalApiClient<tonic::transport::Channel>) -> T,
+        f: impl AsyncFnOnce(local::LocalApiClient<tonic::transport::Channel>) -> T,
     ) -> T {
         let socket = self.gw().socket_path();
         tokio::runtime::Builder::new_current_thread()
@@ -218,9 +218,7 @@ impl Interop {
             .build()
             .expect("runtime")
             .block_on(async move {
-                let client = cvlan_proto::local::connect(&socket)
-                    .await
-                    .expect("connects");
+                let client = local::connect(&socket).await.expect("connects");
                 f(client).await
             })
     }
@@ -239,20 +237,9 @@ impl Interop {
     pub fn events(&self, kind: &str) -> Vec<v1::Event> {
         let kind = kind.to_owned();
         self.api(async move |mut c| {
-            let mut stream = c
-                .watch_events(v1::WatchEventsRequest {
-                    start: Some(v1::watch_events_request::Start::Last(1000)),
-                    kinds: vec![kind],
-                    follow: false,
-                })
+            local::buffered_events(&mut c, &kind)
                 .await
                 .expect("WatchEvents")
-                .into_inner();
-            let mut out = Vec::new();
-            while let Some(e) = tokio_stream::StreamExt::next(&mut stream).await {
-                out.push(e.expect("event"));
-            }
-            out
         })
     }
 
