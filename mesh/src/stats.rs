@@ -37,6 +37,9 @@ pub struct PeerStats {
     pub rx_packets: u64,
     /// IP packets from the TUN sent to the peer.
     pub tx_packets: u64,
+    /// Decrypted packets from the peer dropped: malformed, an inner source outside its
+    /// allowed IPs, or refused by the policy filter.
+    pub rx_dropped: u64,
     /// Round-trip time of the last handshake this node initiated (boringtun measures it on
     /// its own clock, in whole milliseconds).
     pub handshake_rtt: Option<Duration>,

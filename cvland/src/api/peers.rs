@@ -100,7 +100,7 @@ pub async fn rows(shared: &Shared) -> Rows {
                 candidate_endpoints: candidates,
                 owner: p.owner.clone().unwrap_or_default(),
                 tags: p.tags.clone(),
-                dropped_packets: 0,
+                dropped_packets: st.map_or(0, |s| s.rx_dropped),
             }
         })
         .collect();

@@ -148,10 +148,12 @@ fn deliver<F: PacketFilter>(
 ) {
     let key = peer.key();
     let Ok(ip) = IpPacket::parse(packet) else {
+        peer.rx_dropped += 1;
         out.drop_packet(now, DropReason::BadPacket, Some(key));
         return;
     };
     if routes.lookup(ip.src()) != Some(peer.idx) {
+        peer.rx_dropped += 1;
         out.drop_packet(now, DropReason::NotAllowedSource, Some(key));
         return;
     }
@@ -160,8 +162,12 @@ fn deliver<F: PacketFilter>(
             peer.rx_packets += 1;
             out.write_tun(ip.bytes());
         }
-        Verdict::Drop => out.drop_packet(now, DropReason::Filter, Some(key)),
+        Verdict::Drop => {
+            peer.rx_dropped += 1;
+            out.drop_packet(now, DropReason::Filter, Some(key));
+        }
         Verdict::Reject(reply) => {
+            peer.rx_dropped += 1;
             out.drop_packet(now, DropReason::Filter, Some(key));
             if let Some(endpoint) = peer.endpoint {
                 let Some(tunn) = peer.existing_tunnel() else {

@@ -35,6 +35,7 @@ pub(super) struct Peer {
     pub(super) tx_bytes: u64,
     pub(super) rx_packets: u64,
     pub(super) tx_packets: u64,
+    pub(super) rx_dropped: u64,
 }
 
 impl Peer {
@@ -53,6 +54,7 @@ impl Peer {
             tx_bytes: 0,
             rx_packets: 0,
             tx_packets: 0,
+            rx_dropped: 0,
         }
     }
 
@@ -111,6 +113,7 @@ impl Peer {
             tx_bytes: self.tx_bytes,
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
+            rx_dropped: self.rx_dropped,
             handshake_rtt: self
                 .tunn
                 .as_ref()
