@@ -16,7 +16,7 @@ pub enum SourceConfig {
     },
     /// A network.kdl at the head of a git branch, fetched every `interval`.
     Git {
-        /// Repository URL (`file://`, `git://`, a local path, or `ssh://`).
+        /// Repository URL (`file://`, a local path, `git://`, `ssh://`, `http://` or `https://`).
         url: String,
         /// The branch followed.
         branch: String,

@@ -98,7 +98,11 @@ fn inbound_source_must_be_in_the_senders_allowed_ips() {
     let drops = net.nodes[1].engine.stats().drops;
     assert_eq!(drops.get(DropReason::NotAllowedSource), 2);
     assert_eq!(net.stats(1, 0).rx_dropped, 2, "counted on the sending peer");
-    assert_eq!(net.stats(1, 2).rx_dropped, 0, "not on the peer it pretended to be");
+    assert_eq!(
+        net.stats(1, 2).rx_dropped,
+        0,
+        "not on the peer it pretended to be"
+    );
     assert!(net.nodes[1].events.iter().any(|e| matches!(e,
         Event::PacketDropped { reason: DropReason::NotAllowedSource, peer: Some(p) } if *p == net.nodes[0].key())));
 }

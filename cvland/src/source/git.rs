@@ -1,7 +1,8 @@
 //! The git source: fetches one branch every interval with gix into a bare repository in the
 //! state dir (no checkout, no pull), reads network.kdl at the branch head from the commit's
 //! tree and its includes from the same tree. The revision is the commit id. Any URL gix
-//! fetches from works: `file://`, a local path, `git://` (e.g. a `git daemon`), `ssh://`.
+//! fetches from works: `file://`, a local path, `git://` (e.g. a `git daemon`), `ssh://`,
+//! and smart `http://` / `https://` (reqwest with rustls on ring; the system's trusted roots).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -58,6 +59,7 @@ impl Source for GitSource {
 /// Fetches `branch` of `url` into the bare repository at `repo_dir` (created when missing)
 /// and reads `path` with its includes at the branch head.
 pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fetched, String> {
+    use_ring_for_tls();
     let repo = open_or_init(repo_dir)?;
     let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
     let remote = repo
@@ -67,13 +69,13 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         .map_err(|e| format!("bad branch `{branch}`: {e}"))?;
     let connection = remote
         .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        .map_err(|e| format!("cannot reach {url}: {}", with_causes(&e)))?;
     let interrupt = AtomicBool::new(false);
     let outcome = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| format!("cannot list the refs of {url}: {e}"))?
+        .map_err(|e| format!("cannot list the refs of {url}: {}", with_causes(&e)))?
         .receive(gix::progress::Discard, &interrupt)
-        .map_err(|e| format!("fetching {url} failed: {e}"))?;
+        .map_err(|e| format!("fetching {url} failed: {}", with_causes(&e)))?;
     let wanted = format!("refs/heads/{branch}");
     let head = outcome
         .ref_map
@@ -110,6 +112,28 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         revision: head.to_string(),
         checked,
     })
+}
+
+/// `error` and its causes, outermost first ("Transport handshake failed: … invalid peer
+/// certificate: UnknownIssuer"), each cause once.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let more = e.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = e.source();
+    }
+    text
+}
+
+/// Makes ring the process's rustls provider (reqwest is built without one, so that ring stays
+/// the only crypto backend). A provider already installed is kept.
+fn use_ring_for_tls() {
+    // An Err only says that a provider is installed already, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn open_or_init(dir: &Path) -> Result<gix::Repository, String> {
