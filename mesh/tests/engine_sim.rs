@@ -107,6 +107,59 @@ fn inbound_source_must_be_in_the_senders_allowed_ips() {
         Event::PacketDropped { reason: DropReason::NotAllowedSource, peer: Some(p) } if *p == net.nodes[0].key())));
 }
 
+/// Node 1 restarts (same key, no sessions) while node 0 still holds a session with its
+/// previous run, and peers come back in `order`. Node 0's next packet cannot be decrypted;
+/// node 1 answers it with a handshake, so the packet after it arrives with no timer run
+/// (without that, node 0 would keep sending into the void until its ~15 s rekey timeout).
+fn restarted_node_is_reached_again(nodes: u8, order: &[usize]) {
+    let keys: Vec<PrivateKey> = (0..nodes).map(|_| PrivateKey::generate()).collect();
+    let mut net = Net::full_mesh_with(&keys);
+    net.ping(0, 1, b"before");
+    assert_eq!(net.nodes[1].received.len(), 1);
+    net.restart(1, &keys[1], order);
+    net.ping(0, 1, b"stale");
+    assert!(
+        net.nodes[1].received.is_empty(),
+        "a packet on the old session cannot be read"
+    );
+    net.ping(0, 1, b"after");
+    let got: Vec<&[u8]> = net.nodes[1].received.iter().map(|p| payload(p)).collect();
+    assert_eq!(got, [b"after".as_slice()]);
+    assert_eq!(net.stats(1, 0).handshakes, 1, "one new handshake");
+    net.ping(1, 0, b"back");
+    assert_eq!(
+        payload(net.nodes[0].received.last().expect("a reply")),
+        b"back"
+    );
+}
+
+#[test]
+fn a_restarted_node_is_reached_again_at_once() {
+    restarted_node_is_reached_again(2, &[0]);
+}
+
+#[test]
+fn a_restarted_node_finds_the_stale_sender_by_endpoint() {
+    // Peers in another order: the stale session index names node 2's slot, not node 0's.
+    restarted_node_is_reached_again(3, &[2, 0]);
+}
+
+#[test]
+fn a_stale_looking_packet_from_a_stranger_starts_nothing() {
+    let mut net = Net::full_mesh(2);
+    net.ping(0, 1, b"warm-up");
+    let before = net.captured.len();
+    let mut data = vec![4u8, 0, 0, 0];
+    data.extend_from_slice(&0x0100u32.to_le_bytes());
+    data.extend_from_slice(&[0; 40]);
+    net.inject(addr(9), 1, &data);
+    assert_eq!(
+        net.captured.len(),
+        before + 1,
+        "only the injected datagram: no handshake to anyone"
+    );
+}
+
 #[test]
 fn endpoint_follows_authenticated_packets() {
     let mut net = Net::full_mesh(2);

@@ -4,13 +4,14 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::{Packet, TunnResult};
 use cvlan_schema::PublicKey;
 
 use super::output::Outputs;
-use super::peer::{MSG_COOKIE_REPLY, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESP, Peer};
-use super::{Engine, drop_reason, encapsulated_len};
+use super::peer::{MSG_COOKIE_REPLY, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESP, Peer};
+use super::{Engine, STALE_SEARCH_INTERVAL, drop_reason, encapsulated_len};
 use crate::event::{DropReason, Event};
 use crate::filter::{PacketFilter, Verdict};
 use crate::packet::IpPacket;
@@ -20,6 +21,9 @@ impl<F: PacketFilter> Engine<F> {
     /// Handles one UDP datagram received from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         let Some(idx) = self.identify(now, from, datagram) else {
+            if datagram.first() == Some(&MSG_DATA) {
+                self.rehandshake_stale(now, from, None);
+            }
             return;
         };
         let Some(peer) = self.peers.get_mut(&idx) else {
@@ -35,6 +39,9 @@ impl<F: PacketFilter> Engine<F> {
         } else {
             let key = peer.key();
             self.out.drop_packet(now, DropReason::NoSession, Some(key));
+            if msg_type == MSG_DATA {
+                self.rehandshake_stale(now, from, Some(idx));
+            }
             return;
         };
         let result = tunn.decapsulate(Some(from.ip()), datagram, &mut self.scratch);
@@ -43,6 +50,13 @@ impl<F: PacketFilter> Engine<F> {
             TunnResult::Err(err) => {
                 let key = peer.key();
                 self.out.drop_packet(now, drop_reason(&err), Some(key));
+                let stale = matches!(
+                    err,
+                    WireGuardError::WrongIndex | WireGuardError::NoCurrentSession
+                );
+                if msg_type == MSG_DATA && stale {
+                    self.rehandshake_stale(now, from, Some(idx));
+                }
                 return;
             }
             TunnResult::WriteToNetwork(reply) => {
@@ -87,6 +101,54 @@ impl<F: PacketFilter> Engine<F> {
             });
         }
         flush_queued(now, peer, &mut self.scratch, &mut self.out);
+    }
+
+    /// Answers a data message this node cannot decrypt (no session, or a session index it no
+    /// longer holds) with a handshake initiation, when it comes from a peer's known endpoint.
+    ///
+    /// Such a message almost always means that the peer still uses a session with this node's
+    /// previous run (the daemon restarted): a new handshake replaces it now rather than after
+    /// the peer's own ~15 s rekey timeout. The initiation only ever goes to the endpoint the
+    /// peer already has, so a forged message cannot redirect anything; boringtun starts at most
+    /// one handshake per rekey timeout, and the search by endpoint (when the message's index
+    /// names no peer at that endpoint) runs at most every [`STALE_SEARCH_INTERVAL`].
+    fn rehandshake_stale(&mut self, now: Instant, from: SocketAddr, guess: Option<PeerIdx>) {
+        let at_endpoint = |idx: &PeerIdx| {
+            self.peers
+                .get(idx)
+                .is_some_and(|p| p.endpoint == Some(from))
+        };
+        let idx = match guess.filter(at_endpoint) {
+            Some(idx) => idx,
+            None => {
+                if self
+                    .last_stale_search
+                    .is_some_and(|t| now.saturating_duration_since(t) < STALE_SEARCH_INTERVAL)
+                {
+                    return;
+                }
+                self.last_stale_search = Some(now);
+                let Some(idx) = self
+                    .peers
+                    .iter()
+                    .find(|(_, p)| p.endpoint == Some(from))
+                    .map(|(idx, _)| *idx)
+                else {
+                    return;
+                };
+                idx
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&idx) else {
+            return;
+        };
+        let tunn = peer.tunnel(&self.key, &self.rate_limiter);
+        if let TunnResult::WriteToNetwork(init) =
+            tunn.format_handshake_initiation(&mut self.scratch, false)
+        {
+            peer.note_sent(now, init);
+            self.out.transmit_copy(from, init);
+        }
     }
 
     /// Checks MACs and load with the shared rate limiter, then finds the peer the message is

@@ -47,6 +47,8 @@ const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
 /// Handshake messages per second (each is counted twice: once by the engine before peer
 /// lookup, once inside the peer's `Tunn`) before cookies are demanded.
 const HANDSHAKE_RATE_LIMIT: u64 = 200;
+/// How often at most the peers are searched by endpoint for a stale-session sender.
+const STALE_SEARCH_INTERVAL: Duration = Duration::from_millis(100);
 /// Scratch space: the largest UDP datagram plus WireGuard overhead.
 const SCRATCH_LEN: usize = 65_536 + 64;
 
@@ -64,6 +66,8 @@ pub struct Engine<F: PacketFilter = PassAll> {
     scratch: Vec<u8>,
     next_timers: Instant,
     next_rate_reset: Instant,
+    /// When the peers were last searched by endpoint for an undecryptable data message.
+    last_stale_search: Option<Instant>,
 }
 
 impl Engine<PassAll> {
@@ -90,6 +94,7 @@ impl<F: PacketFilter> Engine<F> {
             scratch: vec![0; SCRATCH_LEN],
             next_timers: now + TIMER_TICK,
             next_rate_reset: now + RATE_LIMIT_RESET,
+            last_stale_search: None,
         }
     }
 

@@ -52,10 +52,17 @@ pub fn overlay(n: u8) -> IpAddr {
 impl Net<PassAll> {
     /// `n` nodes, all peers of each other.
     pub fn full_mesh(n: u8) -> Self {
+        let keys: Vec<PrivateKey> = (1..=n).map(|_| PrivateKey::generate()).collect();
+        Self::full_mesh_with(&keys)
+    }
+
+    /// A full mesh of one node per key, node `i` at `addr(i + 1)`.
+    pub fn full_mesh_with(keys: &[PrivateKey]) -> Self {
         let now = Instant::now();
-        let nodes = (1..=n)
-            .map(|i| Node {
-                engine: Engine::new(PrivateKey::generate(), now),
+        let nodes = (1..)
+            .zip(keys)
+            .map(|(i, key)| Node {
+                engine: Engine::new(key.clone(), now),
                 addr: addr(i),
                 overlay: overlay(i),
                 received: Vec::new(),
@@ -65,6 +72,15 @@ impl Net<PassAll> {
         let mut net = Net::from_nodes(nodes, now);
         net.connect_all();
         net
+    }
+
+    /// Node `i` restarts with `key`: a fresh engine (no sessions) given the other nodes as
+    /// peers in `order`.
+    pub fn restart(&mut self, i: usize, key: &PrivateKey, order: &[usize]) {
+        self.nodes[i].engine = Engine::new(key.clone(), self.now);
+        self.nodes[i].received.clear();
+        let peers = order.iter().map(|&j| self.nodes[j].as_peer()).collect();
+        self.nodes[i].engine.set_peers(peers).unwrap();
     }
 }
 
