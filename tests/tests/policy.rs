@@ -82,6 +82,18 @@ fn connect(host: &HostHandle<'_>, target: std::net::Ipv4Addr, port: u16) -> (Out
     (out, start.elapsed())
 }
 
+/// What `cvlanctl ARGS` prints for a person (no `--json`) against `socket`; it must succeed.
+fn cvlanctl_human(socket: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(bin_dir().join("cvlanctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("cvlanctl runs");
+    assert!(out.status.success(), "cvlanctl {args:?}: {}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -155,25 +167,37 @@ fn allowed_denied_and_reverse_connections_counters_explain_and_tests() {
     assert_eq!(grew(&a0, &a1, "default-deny"), (0, 0));
     assert_eq!(grew(&a0, &a1, "bulk"), (0, 0));
 
+    // The same counters as a table: every rule in order, then default-deny.
+    let table = cvlanctl_human(&a_sock, &["policy", "hits"]);
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        rows,
+        ["ping", "web", "bulk", "no-ssh", "default-deny"],
+        "{table}"
+    );
+    assert!(table.starts_with("RULE"), "{table}");
+
     // Explain against the running node prints exactly what the offline form prints.
     let file = lab.network_file().display().to_string();
     for port in ["8080/tcp", "2222/tcp", "443/tcp"] {
         let args = [
             "policy", "explain", "--from", "alpha", "--to", "bravo", "--port", port,
         ];
-        let live = std::process::Command::new(bin_dir().join("cvlanctl"))
-            .arg("--socket")
-            .arg(&a_sock)
-            .args(args)
-            .output()
-            .expect("cvlanctl runs");
+        let live = cvlanctl_human(&a_sock, &args);
         let offline = std::process::Command::new(bin_dir().join("cvlanctl"))
             .args(args)
             .args(["--file", &file])
             .output()
             .expect("cvlanctl runs");
-        assert!(live.status.success(), "{}", stderr(&live));
-        assert_eq!(live.stdout, offline.stdout, "explain {port}");
+        assert_eq!(
+            live,
+            String::from_utf8_lossy(&offline.stdout),
+            "explain {port}"
+        );
         let (_, live_json) = ctl(&a_sock, &args);
         let with_file: Vec<&str> = args
             .iter()
@@ -208,6 +232,9 @@ fn allowed_denied_and_reverse_connections_counters_explain_and_tests() {
         .filter_map(|r| r["rule"].as_str())
         .collect();
     assert_eq!(rules, ["web", "no-ssh", "default-deny"]);
+    let text = cvlanctl_human(&a_sock, &["policy", "test"]);
+    assert!(text.contains("3 passed, 0 failed"), "{text}");
+    assert_eq!(text.matches("PASS ").count(), 3, "{text}");
     let failing = lab.run_dir().join("failing-test.kdl");
     let text = std::fs::read_to_string(lab.network_file()).expect("network.kdl");
     std::fs::write(
