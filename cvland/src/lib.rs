@@ -5,7 +5,7 @@
 //! it ([`reconcile`]: check, netmap, plan, apply only the difference), keeps the last good
 //! netmap ([`cache`]), enforces the policy with the mesh's stateful filter ([`policy`]), and
 //! serves the local API ([`api`]) with events ([`events`]) and pings through the tunnel
-//! ([`ping`]). [`daemon::run`] ties them together; [`state`] is what they
+//! ([`ping`]); a subnet router gets IP forwarding ([`forwarding`]). [`daemon::run`] ties them together; [`state`] is what they
 //! share.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod cache;
 pub mod config;
 pub mod daemon;
 pub mod events;
+pub mod forwarding;
 pub mod keys;
 pub mod ping;
 pub mod policy;

@@ -216,6 +216,7 @@ impl Reconciler {
             return self.failed(&revision, e);
         }
         self.retry = None;
+        self.enable_forwarding(&netmap.node);
         let mut message = format!(
             "applied {} from {from}: {}",
             short(&revision),
@@ -268,6 +269,40 @@ impl Reconciler {
             Err(e) => tracing::warn!(error = %e, "cannot cache the netmap"),
         }
         result
+    }
+
+    /// Turns IP forwarding on when this node routes prefixes for others (a subnet router), and
+    /// says so; a failure is a warning (the mesh itself works, the routes carry nothing).
+    fn enable_forwarding(&self, node: &cvlan_core::netmap::Peer) {
+        let routes = crate::forwarding::advertised(node);
+        let list = || {
+            routes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match crate::forwarding::enable(&crate::forwarding::sysctls_for(&routes)) {
+            Ok(changed) if changed.is_empty() => {}
+            Ok(changed) => self.shared.events.publish(
+                "forwarding.enabled",
+                EventLevel::Info,
+                format!(
+                    "IP forwarding turned on for the routes this node advertises ({})",
+                    list()
+                ),
+                [("sysctls", changed.join(","))],
+            ),
+            Err(e) => self.shared.events.publish(
+                "forwarding.failed",
+                EventLevel::Warn,
+                format!(
+                    "cannot turn IP forwarding on for {}: {e}; those routes carry nothing",
+                    list()
+                ),
+                [],
+            ),
+        }
     }
 
     /// Applies `plan` to the mesh: a device (re)start, or the peer set and then the policy
