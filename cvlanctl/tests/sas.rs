@@ -4,47 +4,11 @@
 
 mod common;
 
-use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::Duration;
 
 use common::{code, json, stdout};
-use cvlan_mesh::device::memory::MemoryNet;
 use cvlan_vrouterd::harness::InMemory;
-
-const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-
-fn network(psk: &std::path::Path) -> String {
-    let psk = psk.display();
-    format!(
-        r#"network "lab" {{ overlay "100.64.0.0/10"; }}
-vrouter "gw" {{
-    public-key "{KEY}"
-    listen "10.0.0.1:4500"
-    ipsec-peer "br" {{
-        remote "10.0.0.2"
-        id local="gw.example" remote="br.example"
-        auth "psk" secret-file="{psk}"
-        local-ts "10.1.0.0/24"
-        remote-ts "10.2.0.0/24"
-        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
-    }}
-}}
-vrouter "br" {{
-    public-key "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
-    listen "10.0.0.2:4500"
-    ipsec-peer "gw" {{
-        remote "%any"
-        id local="br.example" remote="gw.example"
-        auth "psk" secret-file="{psk}"
-        local-ts "10.2.0.0/24"
-        remote-ts "10.1.0.0/24"
-        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
-    }}
-}}
-"#
-    )
-}
 
 fn cvlanctl_at(socket: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_cvlanctl"))
@@ -58,29 +22,9 @@ fn cvlanctl_at(socket: &std::path::Path, args: &[&str]) -> std::process::Output 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sas_lists_a_live_vrouter_like_swanctl_and_as_json() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let psk = dir.path().join("psk");
-    std::fs::write(&psk, "cvlanctl-test-secret\n").expect("psk");
-    let network_file = dir.path().join("network.kdl");
-    std::fs::write(&network_file, network(&psk)).expect("network.kdl");
-    let net = MemoryNet::new();
-    let (br, _br_tun) = InMemory::start(
-        &dir.path().join("br"),
-        "br",
-        &network_file,
-        &net,
-        Ipv4Addr::new(10, 0, 0, 2),
-    )
-    .await
-    .expect("br starts");
-    let (gw, _gw_tun) = InMemory::start(
-        &dir.path().join("gw"),
-        "gw",
-        &network_file,
-        &net,
-        Ipv4Addr::new(10, 0, 0, 1),
-    )
-    .await
-    .expect("gw starts");
+    let [(gw, _gw_tun), (br, _br_tun)] = InMemory::pair(dir.path())
+        .await
+        .expect("the vrouters start");
 
     let socket = gw.socket.clone();
     let mut doc = serde_json::Value::Null;
@@ -147,7 +91,7 @@ async fn sas_lists_a_live_vrouter_like_swanctl_and_as_json() {
         "{text}"
     );
     assert!(text.contains("\ndropped: 0\n"), "{text}");
-    assert!(!text.contains("cvlanctl-test-secret"));
+    assert!(!text.contains(cvlan_vrouterd::harness::PAIR_PSK));
 
     let s = socket.clone();
     let out = tokio::task::spawn_blocking(move || {

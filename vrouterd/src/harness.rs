@@ -13,6 +13,53 @@ use tokio::task::JoinHandle;
 use crate::daemon::{Daemon, DaemonError, load_host_config};
 use crate::dataplane::Dataplane;
 
+/// The pre-shared key of [`InMemory::pair`] (a test value, written to a file as in production).
+pub const PAIR_PSK: &str = "in-memory-pair-secret";
+
+/// The network.kdl of [`InMemory::pair`], its PSK read from `psk_file`: `gw` (10.0.0.1)
+/// protects 10.1.0.0/24 and initiates to `br` (10.0.0.2), which protects 10.2.0.0/24 and
+/// answers (`%any`), both with `aes256-sha256-ecp256` / `aes256-sha256`.
+pub fn pair_network(psk_file: &Path) -> String {
+    let psk = psk_file.display();
+    let side = |name: &str, key: &str, listen: &str, peer: &str, remote: &str, ts: (&str, &str)| {
+        format!(
+            r#"vrouter "{name}" {{
+    public-key "{key}"
+    listen "{listen}:4500"
+    ipsec-peer "{peer}" {{
+        remote "{remote}"
+        id local="{name}.example" remote="{peer}.example"
+        auth "psk" secret-file="{psk}"
+        local-ts "{}"
+        remote-ts "{}"
+        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
+    }}
+}}
+"#,
+            ts.0, ts.1
+        )
+    };
+    format!(
+        "network \"lab\" {{ overlay \"100.64.0.0/10\"; }}\n{}{}",
+        side(
+            "gw",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            "10.0.0.1",
+            "br",
+            "10.0.0.2",
+            ("10.1.0.0/24", "10.2.0.0/24"),
+        ),
+        side(
+            "br",
+            "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
+            "10.0.0.2",
+            "gw",
+            "%any",
+            ("10.2.0.0/24", "10.1.0.0/24"),
+        ),
+    )
+}
+
 /// A running in-memory vrouter.
 pub struct InMemory {
     /// Its local API socket.
@@ -77,6 +124,39 @@ impl InMemory {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Ok((Self { socket, stop, task }, tun_host))
+    }
+
+    /// Two vrouters under `dir` on a fresh in-memory network, set up by [`pair_network`]:
+    /// `br` answers, `gw` initiates to it. Returns (gw, br) and their TUN hosts.
+    pub async fn pair(dir: &Path) -> Result<[(Self, MemoryTunHost); 2], DaemonError> {
+        let write = |path: PathBuf, text: String| {
+            std::fs::write(&path, text).map_err(|source| DaemonError::Io {
+                what: format!("cannot write {}", path.display()),
+                source,
+            })
+        };
+        let psk = dir.join("psk");
+        write(psk.clone(), format!("{PAIR_PSK}\n"))?;
+        let network = dir.join("network.kdl");
+        write(network.clone(), pair_network(&psk))?;
+        let net = MemoryNet::new();
+        let br = Self::start(
+            &dir.join("br"),
+            "br",
+            &network,
+            &net,
+            Ipv4Addr::new(10, 0, 0, 2),
+        )
+        .await?;
+        let gw = Self::start(
+            &dir.join("gw"),
+            "gw",
+            &network,
+            &net,
+            Ipv4Addr::new(10, 0, 0, 1),
+        )
+        .await?;
+        Ok([gw, br])
     }
 
     /// Stops the daemon (SAs deleted politely) and waits for it.
