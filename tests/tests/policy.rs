@@ -332,6 +332,9 @@ fn a_policy_edit_stops_the_transfer_it_no_longer_allows_and_keeps_the_other() {
         revision(&a_sock) != a_rev && revision(&b_sock) != b_rev
     })
     .expect("both nodes apply the edit");
+    // The spec says one second; the bound leaves room for a loaded CI machine, and the
+    // measured time is printed for the record.
+    eprintln!("the policy edit applied on both nodes in {applied:?}");
     assert!(
         edited.elapsed() < Duration::from_secs(2),
         "the policy took {applied:?} to apply"
