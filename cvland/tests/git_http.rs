@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use cvlan_lab::git::WorkRepo;
 use cvlan_schema::PublicKey;
 use cvland::source::git::fetch;
 
@@ -152,21 +153,6 @@ fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
 /// `root/net` as a repository with `network.kdl` committed on `main` (`nodes` nodes); returns
 /// the commit id.
 fn commit(root: &Path, nodes: usize) -> String {
-    let repo = root.join("net");
-    std::fs::create_dir_all(&repo).expect("mkdir");
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(args)
-            .current_dir(&repo)
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    if !repo.join(".git").exists() {
-        git(&["init", "-q", "-b", "main"]);
-    }
     let mut text = "network \"n\" { overlay \"100.64.0.0/10\"; }\n".to_owned();
     for i in 0..nodes {
         text.push_str(&format!(
@@ -174,10 +160,9 @@ fn commit(root: &Path, nodes: usize) -> String {
             PublicKey([u8::try_from(i + 1).expect("few nodes"); 32]).to_base64()
         ));
     }
-    std::fs::write(repo.join("network.kdl"), text).expect("write");
-    git(&["add", "-A"]);
-    git(&["commit", "-q", "-m", "change"]);
-    git(&["rev-parse", "HEAD"])
+    WorkRepo::open(&root.join("net"))
+        .and_then(|repo| repo.commit(&[("network.kdl", &text)]))
+        .expect("git commits")
 }
 
 #[test]

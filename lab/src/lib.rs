@@ -8,6 +8,7 @@ pub mod bins;
 pub mod checks;
 pub mod command;
 mod error;
+pub mod git;
 mod host;
 pub mod hostd;
 mod lab;

@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use cvlan_lab::git::WorkRepo;
 use cvlan_lab::{Lab, LabOptions, require_root};
 use cvlan_tests::{
     PingRun, bin_dir, ctl, one_at_a_time, overlay, peer_names, root, start_cvland, status,
@@ -225,25 +226,8 @@ fn the_git_source_converges_within_its_interval() {
     let (alpha, bravo) = (lab.host("alpha"), lab.host("bravo"));
     let b_sock = bravo.socket_path();
     let repos = lab.run_dir().join("repos");
-    let work = repos.join("net");
-    std::fs::create_dir_all(&work).expect("repo dir");
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@tests.example"])
-            .args(args)
-            .current_dir(&work)
-            .output()
-            .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    git(&["init", "-q", "-b", "main"]);
-    let commit = |text: &str| {
-        std::fs::write(work.join("network.kdl"), text).expect("write");
-        git(&["add", "-A"]);
-        git(&["commit", "-q", "-m", "network"]);
-        git(&["rev-parse", "HEAD"])
-    };
+    let repo = WorkRepo::open(&repos.join("net")).expect("git init");
+    let commit = |text: &str| repo.commit(&[("network.kdl", text)]).expect("git commits");
     let text = std::fs::read_to_string(lab.network_file()).expect("network.kdl");
     let first = commit(&text);
     let _daemon = lab

@@ -163,31 +163,12 @@ fn normalize(path: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
 
     /// A work repository with `files` committed on `main`; returns the commit id.
     fn commit(repo: &Path, files: &[(&str, &str)]) -> String {
-        let git = |args: &[&str]| {
-            let out = Command::new("git")
-                .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-                .args(args)
-                .current_dir(repo)
-                .output()
-                .expect("git runs");
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-            String::from_utf8_lossy(&out.stdout).trim().to_owned()
-        };
-        if !repo.join(".git").exists() {
-            git(&["init", "-q", "-b", "main"]);
-        }
-        for (name, text) in files {
-            let p = repo.join(name);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        git(&["add", "-A"]);
-        git(&["commit", "-q", "-m", "change"]);
-        git(&["rev-parse", "HEAD"])
+        cvlan_lab::git::WorkRepo::open(repo)
+            .and_then(|r| r.commit(files))
+            .expect("git commits")
     }
 
     #[test]
