@@ -17,7 +17,7 @@ use cvlan_core::policy::compiled::CompiledPolicy;
 use cvlan_mesh::firewall::{FilterConfig, PolicyFilter};
 use cvlan_mesh::{Engine, PrivateKey};
 use cvlan_schema::model::{Selector, Transport};
-use sim::{Net, Node, addr, overlay};
+use sim::{Net, overlay};
 
 /// n1 may query n2 on UDP `ports`; nothing else is allowed.
 fn policy(node: &str, ports: &[u16]) -> Arc<CompiledPolicy> {
@@ -48,23 +48,15 @@ fn udp(sport: u16, dport: u16) -> Vec<u8> {
 
 fn net(n1_ports: &[u16], n2_ports: &[u16]) -> Net<PolicyFilter> {
     let now = Instant::now();
-    let nodes = [(1u8, n1_ports), (2, n2_ports)]
+    let engines = [(1u8, n1_ports), (2, n2_ports)]
         .into_iter()
         .map(|(i, ports)| {
             let mut filter = PolicyFilter::new(FilterConfig::default());
             filter.set_policy(policy(&format!("n{i}"), ports));
-            Node {
-                engine: Engine::with_filter(PrivateKey::generate(), filter, now),
-                addr: addr(i),
-                overlay: overlay(i),
-                received: Vec::new(),
-                events: Vec::new(),
-            }
+            Engine::with_filter(PrivateKey::generate(), filter, now)
         })
         .collect();
-    let mut net = Net::from_nodes(nodes, now);
-    net.connect_all();
-    net
+    Net::full_mesh_of(engines, now)
 }
 
 fn is_prohibited(packet: &[u8], to: IpAddr) -> bool {

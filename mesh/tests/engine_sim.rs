@@ -10,7 +10,7 @@ use cvlan_mesh::{
     PublicKey, Verdict,
 };
 use ipnet::IpNet;
-use sim::{Net, Node, addr, ip_packet, overlay, payload};
+use sim::{Net, addr, ip_packet, overlay, payload};
 
 #[test]
 fn handshake_then_data_both_ways() {
@@ -417,17 +417,10 @@ impl PacketFilter for TestFilter {
 #[test]
 fn the_filter_sees_both_directions_and_can_drop_or_reject() {
     let now = Instant::now();
-    let nodes = (1..=2)
-        .map(|i| Node {
-            engine: Engine::with_filter(PrivateKey::generate(), TestFilter::default(), now),
-            addr: addr(i),
-            overlay: overlay(i),
-            received: Vec::new(),
-            events: Vec::new(),
-        })
+    let engines = (0..2)
+        .map(|_| Engine::with_filter(PrivateKey::generate(), TestFilter::default(), now))
         .collect();
-    let mut net = Net::from_nodes(nodes, now);
-    net.connect_all();
+    let mut net = Net::full_mesh_of(engines, now);
     net.ping(0, 1, b"ok");
     net.ping(0, 1, b"drop me");
     net.ping(0, 1, b"unreachable dest");

@@ -59,19 +59,10 @@ impl Net<PassAll> {
     /// A full mesh of one node per key, node `i` at `addr(i + 1)`.
     pub fn full_mesh_with(keys: &[PrivateKey]) -> Self {
         let now = Instant::now();
-        let nodes = (1..)
-            .zip(keys)
-            .map(|(i, key)| Node {
-                engine: Engine::new(key.clone(), now),
-                addr: addr(i),
-                overlay: overlay(i),
-                received: Vec::new(),
-                events: Vec::new(),
-            })
-            .collect();
-        let mut net = Net::from_nodes(nodes, now);
-        net.connect_all();
-        net
+        Net::full_mesh_of(
+            keys.iter().map(|k| Engine::new(k.clone(), now)).collect(),
+            now,
+        )
     }
 
     /// Node `i` restarts with `key`: a fresh engine (no sessions) given the other nodes as
@@ -85,6 +76,24 @@ impl Net<PassAll> {
 }
 
 impl<F: PacketFilter> Net<F> {
+    /// A full mesh of these engines (made at `now`), engine `i` at `addr(i + 1)` with overlay
+    /// address `overlay(i + 1)`.
+    pub fn full_mesh_of(engines: Vec<Engine<F>>, now: Instant) -> Self {
+        let nodes = (1..)
+            .zip(engines)
+            .map(|(i, engine)| Node {
+                engine,
+                addr: addr(i),
+                overlay: overlay(i),
+                received: Vec::new(),
+                events: Vec::new(),
+            })
+            .collect();
+        let mut net = Net::from_nodes(nodes, now);
+        net.connect_all();
+        net
+    }
+
     pub fn from_nodes(nodes: Vec<Node<F>>, now: Instant) -> Self {
         Self {
             nodes,
