@@ -24,6 +24,8 @@ struct PeerJson {
     tx_bytes: u64,
     rx_packets: u64,
     tx_packets: u64,
+    /// Decrypted packets from the peer dropped (malformed, spoofed source, refused by policy).
+    dropped_packets: u64,
     latency_ms: Option<f64>,
     allowed_ips: Vec<String>,
     owner: Option<String>,
@@ -101,6 +103,7 @@ fn to_json(p: cvlan_proto::v1::Peer) -> PeerJson {
         tx_bytes: p.tx_bytes,
         rx_packets: p.rx_packets,
         tx_packets: p.tx_packets,
+        dropped_packets: p.dropped_packets,
         allowed_ips: p.allowed_ips,
         tags: p.tags,
     }
