@@ -96,9 +96,43 @@ fn a_mesh_with_nat_and_wireguard_go_carries_traffic_and_survives_a_flood() {
     let (code, doc) = ctl(&lab.host("alpha").socket_path(), &["ping", "nobody"]);
     assert_eq!(code, 2, "{doc}");
 
+    // wireguard-go enforces no policy: a connection it tries to a port no rule allows is
+    // refused by alpha's inbound filter (ICMP prohibited back, at once) and counted on the
+    // peer it came from.
+    let a_sock = lab.host("alpha").socket_path();
+    let wg_drops = || {
+        let (_, doc) = ctl(&a_sock, &["peers"]);
+        doc["peers"]
+            .as_array()
+            .and_then(|peers| peers.iter().find(|p| p["name"] == "wg"))
+            .and_then(|p| p["dropped_packets"].as_u64())
+            .expect("alpha lists wg with a drop count")
+    };
+    let before = wg_drops();
+    let denied = lab
+        .host("wg")
+        .exec(&[
+            "sh",
+            "-c",
+            &format!(
+                "echo hi | socat -t 1 - TCP:{}:9999,connect-timeout=5",
+                overlay(&lab, "alpha")
+            ),
+        ])
+        .expect("socat runs");
+    assert!(
+        !denied.status.success(),
+        "port 9999 on alpha is not allowed"
+    );
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("No route to host"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert!(wg_drops() > before, "the refused SYN is counted on wg");
+
     // A flood of garbage and handshake initiations from strangers at alpha's port, while
     // bravo pings alpha: no crash, drops counted, the established peer keeps working.
-    let a_sock = lab.host("alpha").socket_path();
     let alpha_key = lab
         .host("alpha")
         .public_key()
