@@ -401,12 +401,7 @@ impl Lab {
                 Self::check_interrupt(options)?;
                 let paths = StrongswanPaths::new(&rec.dir);
                 let spec = strongswan::daemon(&paths);
-                let at = self.launch(&host.name, &rec, &spec)?;
-                self.procs[at].wait_ready(
-                    &spec.ready,
-                    options.ready_timeout,
-                    options.interrupt.as_ref(),
-                )?;
+                self.launch_ready(&host.name, &rec, &spec, options)?;
                 strongswan::load(&paths)?;
             }
         }
@@ -433,12 +428,7 @@ impl Lab {
                     Service::WireguardGo(node) => {
                         let ifname = rec.wireguard_interface.clone().unwrap_or_default();
                         let spec = wireguard::daemon(&ifname);
-                        let at = self.launch(&host.name, &rec, &spec)?;
-                        self.procs[at].wait_ready(
-                            &spec.ready,
-                            options.ready_timeout,
-                            options.interrupt.as_ref(),
-                        )?;
+                        self.launch_ready(&host.name, &rec, &spec, options)?;
                         let info = self.network_info()?;
                         wireguard::configure(&rec.namespace, &ifname, &rec.dir, &node.node, &info)?;
                         continue;
@@ -452,6 +442,23 @@ impl Lab {
         for (at, ready) in waiting {
             self.procs[at].wait_ready(&ready, options.ready_timeout, options.interrupt.as_ref())?;
         }
+        Ok(())
+    }
+
+    /// Starts `spec` on a host, as [`Lab::launch`], and waits until it is ready.
+    fn launch_ready(
+        &mut self,
+        host: &str,
+        rec: &HostRecord,
+        spec: &DaemonSpec,
+        options: &LabOptions,
+    ) -> Result<(), LabError> {
+        let at = self.launch(host, rec, spec)?;
+        self.procs[at].wait_ready(
+            &spec.ready,
+            options.ready_timeout,
+            options.interrupt.as_ref(),
+        )?;
         Ok(())
     }
 
