@@ -6,6 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::server::{Running, Shared};
@@ -24,6 +25,8 @@ struct Dashboard {
     msgs: mpsc::Receiver<Msg>,
     cmds: mpsc::Sender<Cmd>,
     task: tokio::task::JoinHandle<()>,
+    /// How many status refreshes the dashboard has asked for.
+    refreshes: usize,
 }
 
 impl Dashboard {
@@ -36,12 +39,14 @@ impl Dashboard {
             msgs,
             cmds,
             task,
+            refreshes: 0,
         }
     }
 
     /// Applies one message as the terminal loop does, passing its commands to the IO task.
     async fn apply(&mut self, msg: Msg) {
         for cmd in update(&mut self.app, msg) {
+            self.refreshes += usize::from(matches!(cmd, Cmd::RefreshStatus));
             self.cmds.send(cmd).await.expect("io task alive");
         }
     }
@@ -134,7 +139,18 @@ async fn live_streams_become_messages_and_state() {
     .await;
     assert_eq!(ui.app.policy.rules[0].packet_rate(), Some(30.0));
 
-    // An apply event makes the dashboard ask for the status again.
+    // An apply event makes the dashboard ask for the status again. The replay's own source
+    // and apply events asked too: those reads are over before the revision changes, so only a
+    // read the new event causes can see it.
+    let reads = 1 + ui.refreshes;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while shared.status_reads.load(Ordering::SeqCst) < reads {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay's {reads} status reads never came"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     shared.status.lock().expect("lock").revision = "d00dfeed".into();
     shared.emit(event(
         13,

@@ -4,6 +4,7 @@
 //! with those features would.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub struct Shared {
     pub live_events: broadcast::Sender<v1::Event>,
     /// Serve Relays, Netcheck and WatchSas.
     pub extras: bool,
+    /// How many Status calls have read `status` so far.
+    pub status_reads: AtomicUsize,
 }
 
 impl Shared {
@@ -42,6 +45,7 @@ impl Shared {
             hit_updates: broadcast::channel(64).0,
             live_events: broadcast::channel(4096).0,
             extras,
+            status_reads: AtomicUsize::new(0),
         })
     }
 
@@ -67,7 +71,9 @@ impl LocalApi for TestDaemon {
         &self,
         _: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::StatusResponse>, Status> {
-        Ok(Response::new(self.0.status.lock().expect("lock").clone()))
+        let status = self.0.status.lock().expect("lock").clone();
+        self.0.status_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(status))
     }
 
     async fn watch_peers(
