@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::bins::MissingBinary;
 use crate::command::CommandError;
@@ -80,6 +81,17 @@ pub enum LabError {
         to: Ipv4Addr,
         /// ping's summary.
         detail: String,
+    },
+    /// Nothing started listening on a TCP port in time.
+    #[error("{host}: nothing listens on TCP port {port} after {waited:?}")]
+    #[diagnostic(code("cvlan-lab::not-listening"))]
+    NotListening {
+        /// The host that should listen.
+        host: String,
+        /// The port.
+        port: u16,
+        /// How long it was given.
+        waited: Duration,
     },
     /// Ctrl-C or SIGTERM arrived while the lab was being built.
     #[error("interrupted")]

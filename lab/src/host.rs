@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::command;
 use crate::error::LabError;
@@ -111,6 +111,27 @@ impl<'a> HostHandle<'a> {
             .spawn()
             .map_err(LabError::io("cannot spawn in", self.dir()))?;
         Ok(LabChild { child })
+    }
+
+    /// Waits until something in the host's namespace listens on TCP `port` (a server just
+    /// spawned there is ready for a client), polling `ss` for at most `timeout`.
+    pub fn wait_listening(&self, port: u16, timeout: Duration) -> Result<(), LabError> {
+        let deadline = Instant::now() + timeout;
+        let filter = format!("sport = :{port}");
+        loop {
+            let out = self.exec(&["ss", "-Hltn", &filter])?;
+            if out.status.success() && !out.stdout.trim_ascii().is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LabError::NotListening {
+                    host: self.host.name.clone(),
+                    port,
+                    waited: timeout,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Sends `count` pings to `target` (0.2 s apart) and succeeds when all are answered

@@ -8,9 +8,9 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use cvlan_lab::one_at_a_time;
 use cvlan_lab::{HostHandle, Lab, LabChild};
 use serde_json::Value;
 
@@ -20,15 +20,6 @@ pub fn root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
-}
-
-/// Serialises the end-to-end tests: each builds a lab and some assert timings (peers dropped
-/// within 2 s), which two busy labs on a 2-core machine would make flaky. Labs are still
-/// parallel-safe (unique names); this only keeps them from competing for the CPU.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The directory holding the project's binaries (`cvland`, `cvlanctl`, `cvlan-mesh-node`,

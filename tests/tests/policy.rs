@@ -61,11 +61,8 @@ fn echo_server(host: &HostHandle<'_>, port: u16) -> cvlan_lab::LabChild {
 }
 
 fn listening(host: &HostHandle<'_>, port: u16) {
-    wait_for(Duration::from_secs(5), || {
-        host.exec(&["sh", "-c", &format!("ss -ltn | grep -q ':{port} '")])
-            .is_ok_and(|o| o.status.success())
-    })
-    .unwrap_or_else(|| panic!("nothing listens on {port}"));
+    host.wait_listening(port, Duration::from_secs(5))
+        .expect("the server listens");
 }
 
 /// Connects from `host` to `target:port`, sends a line and returns what happened and how

@@ -114,8 +114,12 @@ fn membership_keys_invalid_edits_and_the_cache() {
         peer_names(&a_sock).contains(&"carol".to_owned())
     })
     .expect("carol is back");
+    wait_for(Duration::from_secs(10), || {
+        alpha.ping(carol_address, 1).is_ok()
+    })
+    .expect("carol answers again");
     alpha
-        .ping(overlay(&lab, "carol"), 3)
+        .ping(carol_address, 3)
         .expect("alpha reaches carol again");
 
     // A new key for carol: her peers re-handshake with the new key.
@@ -131,8 +135,12 @@ fn membership_keys_invalid_edits_and_the_cache() {
     assert_ne!(new_key, old_key);
     lab.rewrite_network(|text| text.replace(&old_key, &new_key))
         .expect("rewrite");
+    wait_for(Duration::from_secs(10), || {
+        alpha.ping(carol_address, 1).is_ok()
+    })
+    .expect("carol answers under her new key");
     alpha
-        .ping(overlay(&lab, "carol"), 3)
+        .ping(carol_address, 3)
         .expect("alpha reaches carol under her new key");
     let (_, peers) = ctl(&a_sock, &["peers"]);
     let row = peers["peers"]

@@ -33,12 +33,11 @@ fn capture_esp(lab: &Interop) -> Vec<u8> {
             "tcpdump", "-i", "eth0", "-c", "1", "-U", "-w", &path, &filter,
         ])
         .expect("tcpdump");
-    std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(lab.ping("branch", 2, "0.2"), 2);
+    // tcpdump attaches its filter at some point after it starts: ping until it has caught one.
     let deadline = Instant::now() + Duration::from_secs(10);
     while tcpdump.try_wait().expect("wait").is_none() {
         assert!(Instant::now() < deadline, "tcpdump captured nothing");
-        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(lab.ping("branch", 1, "0.2"), 1, "the tunnel answers");
     }
     first_udp_payload(&std::fs::read(&file).expect("pcap"))
 }

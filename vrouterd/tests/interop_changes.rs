@@ -107,6 +107,7 @@ fn the_example_ipsec_lab_comes_up_and_carries_traffic() {
             break;
         }
         assert!(Instant::now() < deadline, "no tunnel in the example lab");
+        std::thread::sleep(Duration::from_millis(200));
     }
     let out = branch.swanctl(&["--list-sas"]).expect("swanctl");
     assert!(String::from_utf8_lossy(&out.stdout).contains("ESTABLISHED"));

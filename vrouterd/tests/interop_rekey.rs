@@ -21,7 +21,9 @@ fn rekeys_during_traffic(mut setup: Setup) {
         .gw()
         .spawn(&["iperf3", "-s", "-1", "-B", GW_INNER])
         .expect("iperf3 server");
-    std::thread::sleep(Duration::from_millis(500));
+    lab.gw()
+        .wait_listening(5201, Duration::from_secs(10))
+        .expect("iperf3 listens");
     let mut client = lab
         .branch()
         .spawn(&[

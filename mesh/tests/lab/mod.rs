@@ -70,6 +70,8 @@ pub struct Lab {
     hosts: Vec<String>,
     children: Vec<(Child, mpsc::Receiver<String>)>,
     pub dir: tempfile::TempDir,
+    /// Held until the lab is torn down: one lab at a time.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Lab {
@@ -84,6 +86,7 @@ impl Lab {
             children: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
             prefix,
+            _serial: cvlan_lab::one_at_a_time(),
         };
         let sw = lab.switch();
         lab.ok(&["ip", "netns", "add", &sw]);

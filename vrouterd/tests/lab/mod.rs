@@ -178,11 +178,13 @@ host "branch" {{
         std::fs::write(dir.path().join("network.kdl"), self.network()).expect("network.kdl");
         let path = dir.path().join("topology.kdl");
         let topology = Topology::parse(&path, &self.topology()).expect("valid topology");
+        let serial = cvlan_lab::one_at_a_time();
         let lab = Lab::start(&topology, LabOptions::default()).expect("lab starts");
         Some(Interop {
             lab,
             _dir: dir,
             setup: self.clone(),
+            _serial: serial,
         })
     }
 }
@@ -196,6 +198,8 @@ pub struct Interop {
     pub lab: Lab,
     pub setup: Setup,
     _dir: tempfile::TempDir,
+    /// Held until the lab is gone (fields drop in order): one lab at a time.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Interop {
@@ -385,8 +389,11 @@ impl Interop {
             .lab
             .host(to_host)
             .spawn(&["socat", "-u", &listen, &out_file])
+            .expect("socat starts");
+        self.lab
+            .host(to_host)
+            .wait_listening(5001, Duration::from_secs(10))
             .expect("socat listens");
-        std::thread::sleep(Duration::from_millis(300));
         let connect = format!("TCP:{dst}:5001,bind={src},connect-timeout=5");
         let input = format!("OPEN:{}", sent.display());
         let client = self
