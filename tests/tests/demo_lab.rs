@@ -154,11 +154,10 @@ fn a_mesh_with_nat_and_wireguard_go_carries_traffic_and_survives_a_flood() {
         .expect("flood");
     assert!(flood.status.success(), "{flood:?}");
     let count = pings.finish();
-    // The flooder shares the machine's two cores with both daemons: a quarter of the
-    // pings may be late, as in the mesh crate's flood test; a peer that stopped working
-    // would lose them all.
+    // The flooder shares the machine's two cores with both daemons: one ping in ten may be
+    // late; a peer the flood had broken would lose them all.
     assert!(
-        count.received * 4 >= count.sent * 3,
+        count.received * 10 >= count.sent * 9,
         "bravo → alpha lost too much during the flood: {count:?}"
     );
     let drops = &status(&a_sock)["drops"];
