@@ -7,7 +7,7 @@ use std::io::Read as _;
 use std::time::Duration;
 
 use cvlan_lab::{Lab, LabOptions, require_root};
-use cvlan_tests::{PingRun, bin_dir, ctl, one_at_a_time, overlay, root, status, wait_for};
+use cvlan_tests::{PingRun, bin_dir, ctl, one_at_a_time, overlay, root, status};
 
 fn demo_lab() -> Lab {
     let options = LabOptions {
@@ -54,12 +54,9 @@ fn a_mesh_with_nat_and_wireguard_go_carries_traffic_and_survives_a_flood() {
             "socat -u TCP-LISTEN:5201,reuseaddr STDOUT | sha256sum",
         ])
         .expect("receiver");
-    wait_for(Duration::from_secs(5), || {
-        carol
-            .exec(&["sh", "-c", "ss -ltn | grep -q ':5201'"])
-            .is_ok_and(|o| o.status.success())
-    })
-    .expect("the receiver listens");
+    carol
+        .wait_listening(5201, Duration::from_secs(5))
+        .expect("the receiver listens");
     let send = format!(
         "head -c 10485760 /dev/urandom > {dir}/payload && sha256sum < {dir}/payload && socat -u FILE:{dir}/payload TCP:{carol}:5201",
         dir = lab.host("alpha").dir().display(),

@@ -52,12 +52,11 @@ fn the_laptop_reaches_the_office_lan_through_the_router_as_the_policy_allows() {
     let _ssh = printer
         .spawn(&["socat", "TCP-LISTEN:22,reuseaddr,fork", "EXEC:cat"])
         .expect("socat");
-    wait_for(Duration::from_secs(5), || {
+    for port in [8080, 22] {
         printer
-            .exec(&["sh", "-c", "ss -ltn | grep -q ':8080 '"])
-            .is_ok_and(|o| o.status.success())
-    })
-    .expect("the printer listens");
+            .wait_listening(port, Duration::from_secs(5))
+            .expect("the printer listens");
+    }
     let talk = |port: u16| {
         laptop
             .exec(&[

@@ -250,12 +250,9 @@ fn the_git_source_converges_within_its_interval() {
             &repos.display().to_string(),
         ])
         .expect("git daemon starts");
-    wait_for(Duration::from_secs(5), || {
-        lab.host("gitsrv")
-            .exec(&["sh", "-c", "ss -ltn | grep -q ':9418'"])
-            .is_ok_and(|o| o.status.success())
-    })
-    .expect("git daemon listens");
+    lab.host("gitsrv")
+        .wait_listening(9418, Duration::from_secs(5))
+        .expect("git daemon listens");
 
     stop_lab_cvland(&lab, "bravo");
     let interval = Duration::from_secs(2);
