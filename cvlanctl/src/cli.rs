@@ -30,12 +30,13 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
         cvlanctl --socket /run/cvlan-lab/ab12cd/alpha/cvland.sock peers --json"
 )]
 pub struct Cli {
-    /// The local API socket of the daemon to ask (live commands).
-    #[arg(long, global = true, env = "CVLAN_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
-    pub socket: PathBuf,
+    /// The local API socket of the daemon to ask (live commands; also accepted after the
+    /// command) [default: /run/cloudvlan/cvland.sock].
+    #[arg(long, env = "CVLAN_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 
-    /// Print one JSON document on stdout instead of a table.
-    #[arg(long, global = true)]
+    /// Print one JSON document on stdout instead of a table (also accepted after the command).
+    #[arg(long)]
     pub json: bool,
 
     /// What to do.
@@ -46,10 +47,13 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Parse and validate network.kdl files and run their policy-tests.
+    /// Parse and validate network.kdl and host files, and run the policy-tests.
     #[command(after_help = "Human diagnostics go to stderr; --format json prints\n\
-        {\"ok\":bool,\"diagnostics\":[…],\"tests\":{\"passed\":N,\"failed\":N}} on stdout.\n\n\
-        Examples:\n  cvlanctl check network.kdl\n  cvlanctl check --format json examples/*.kdl | jq '.diagnostics[].code'")]
+        {\"ok\":bool,\"diagnostics\":[…],\"tests\":{\"passed\":N,\"failed\":N}} on stdout.\n\
+        A host file (cvland.kdl, vrouterd.kdl, or any file whose top level is a `node` or \
+        `vrouter` with `state-dir`/`source`) is checked as one.\n\n\
+        Examples:\n  cvlanctl check network.kdl\n  cvlanctl check /etc/cloudvlan/cvland.kdl\n  \
+        cvlanctl check --format json examples/*.kdl | jq '.diagnostics[].code'")]
     Check(CheckArgs),
 
     /// Rewrite network.kdl files in canonical form, keeping comments.
@@ -62,7 +66,7 @@ pub enum Command {
         after_help = "Pinned addresses are kept; every other name gets an address derived \
         from its name, the same on every host.\n\nExample:\n  cvlanctl addresses --file network.kdl --json"
     )]
-    Addresses(FileArg),
+    Addresses(AddressesArgs),
 
     /// What a network file would change: per node against another file, or on the running node.
     #[command(
@@ -80,13 +84,13 @@ pub enum Command {
 
     /// This node: name, addresses, key, source and revision, last apply, peers, uptime.
     #[command(after_help = "Example:\n  cvlanctl status --json | jq .revision")]
-    Status,
+    Status(LiveArgs),
 
     /// One row per peer: addresses, key, endpoint, path, last handshake, traffic, latency.
     #[command(
         after_help = "Example:\n  cvlanctl peers\n  cvlanctl peers --json | jq '.peers[] | select(.path == \"direct\")'"
     )]
-    Peers,
+    Peers(LiveArgs),
 
     /// Ping a node through the tunnel and show the round-trip time and path taken.
     #[command(
@@ -126,6 +130,33 @@ pub enum Command {
     Man,
 }
 
+/// `--socket` of a command that asks a daemon.
+#[derive(Debug, Args)]
+pub struct SocketArg {
+    /// The daemon's local API socket [default: $CVLAN_SOCKET, else /run/cloudvlan/cvland.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// `--json` of a command that prints a table.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON document on stdout instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What every live command takes: the socket and the output form.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The socket.
+    #[command(flatten)]
+    pub socket: SocketArg,
+    /// The output form.
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -133,7 +164,12 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 
-    /// The network.kdl files to check (each a whole network).
+    /// The same as --format json.
+    #[arg(long, hide = true)]
+    pub json: bool,
+
+    /// The files to check: network.kdl files (each a whole network) or host files
+    /// (cvland.kdl, vrouterd.kdl).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
@@ -159,12 +195,16 @@ pub struct FmtArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// A `--file` argument.
+/// `addresses`.
 #[derive(Debug, Args)]
-pub struct FileArg {
+pub struct AddressesArgs {
     /// The network.kdl file.
     #[arg(long, value_name = "FILE")]
     pub file: PathBuf,
+
+    /// The output form.
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 /// `plan`.
@@ -181,6 +221,10 @@ pub struct PlanArgs {
     /// Plan against what the local cvland runs (asks it over --socket).
     #[arg(long)]
     pub daemon: bool,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `policy …`.
@@ -236,6 +280,10 @@ pub struct ExplainArgs {
     /// Exit 1 when the verdict is reject.
     #[arg(long)]
     pub exit_code: bool,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `policy hits`.
@@ -248,6 +296,10 @@ pub struct HitsArgs {
     /// How often --watch prints, in milliseconds (at least 100).
     #[arg(long, default_value_t = 1000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
     pub interval_ms: u64,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `policy test`.
@@ -256,6 +308,10 @@ pub struct TestArgs {
     /// Run the policy-tests of this file instead of the node's own.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `ping`.
@@ -267,6 +323,10 @@ pub struct PingArgs {
     /// How many probes to send.
     #[arg(short = 'c', long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `whois`.
@@ -274,6 +334,10 @@ pub struct PingArgs {
 pub struct WhoisArgs {
     /// An overlay address (IPv4 or IPv6).
     pub address: String,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `sas`.
@@ -282,6 +346,10 @@ pub struct SasArgs {
     /// Only this ipsec peer's SAs.
     #[arg(long, value_name = "NAME")]
     pub peer: Option<String>,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `events`.
@@ -298,6 +366,10 @@ pub struct EventsArgs {
     /// How many buffered events to show first.
     #[arg(long, default_value_t = 100)]
     pub last: u32,
+
+    /// The socket and output form.
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 /// `completions`.

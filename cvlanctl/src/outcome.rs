@@ -61,6 +61,14 @@ pub enum Failure {
     Output(#[from] std::io::Error),
 }
 
+impl From<cvlan_schema::LoadError> for Failure {
+    fn from(err: cvlan_schema::LoadError) -> Self {
+        match err {
+            cvlan_schema::LoadError::Read { path, source } => Failure::Read { path, source },
+        }
+    }
+}
+
 impl From<tonic::Status> for Failure {
     fn from(status: tonic::Status) -> Self {
         let message = match status.code() {

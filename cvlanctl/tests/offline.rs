@@ -250,3 +250,59 @@ fn live_commands_without_a_daemon_name_the_socket_and_exit_2() {
         assert!(err.contains(socket), "names the socket: {err}");
     }
 }
+
+#[test]
+fn the_socket_may_come_before_or_after_the_command_and_after_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = dir.path().join("first.sock");
+    let second = dir.path().join("second.sock");
+    let (first, second) = (
+        first.to_str().expect("utf-8"),
+        second.to_str().expect("utf-8"),
+    );
+    for (args, named) in [
+        (vec!["--socket", first, "status"], first),
+        (vec!["status", "--socket", first, "--json"], first),
+        (vec!["--socket", first, "peers", "--socket", second], second),
+        (vec!["--json", "policy", "hits", "--socket", second], second),
+    ] {
+        let out = cvlanctl(&args);
+        assert_eq!(code(&out), 2, "{args:?}");
+        assert!(stderr(&out).contains(named), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// Offline commands' help lists only what applies to them; live commands' help lists the
+/// socket and --json.
+#[test]
+fn help_lists_only_the_options_that_apply() {
+    let help = |command: &[&str]| stdout(&cvlanctl(&[command, &["--help"][..]].concat()));
+    for offline in [&["check"][..], &["fmt"], &["completions"], &["man"]] {
+        let text = help(offline);
+        assert!(!text.contains("--socket"), "{offline:?}:\n{text}");
+        assert!(!text.contains("--json"), "{offline:?}:\n{text}");
+    }
+    let addresses = help(&["addresses"]);
+    assert!(
+        addresses.contains("--json") && !addresses.contains("--socket"),
+        "{addresses}"
+    );
+    for live in [
+        &["status"][..],
+        &["peers"],
+        &["ping"],
+        &["whois"],
+        &["events"],
+        &["sas"],
+        &["policy", "hits"],
+        &["policy", "test"],
+        &["policy", "explain"],
+        &["plan"],
+    ] {
+        let text = help(live);
+        assert!(
+            text.contains("--socket") && text.contains("--json"),
+            "{live:?}:\n{text}"
+        );
+    }
+}

@@ -78,15 +78,6 @@ pub enum ConfigError {
         /// The vrouter's name.
         name: String,
     },
-    /// `source "controller"`, which this cvland cannot follow yet.
-    #[error(
-        "{}: source \"controller\" is not supported by this cvland; use source \"file\" or \"git\"",
-        path.display()
-    )]
-    Controller {
-        /// The file.
-        path: PathBuf,
-    },
 }
 
 impl DaemonConfig {
@@ -125,9 +116,12 @@ impl DaemonConfig {
                 path,
                 interval,
             },
+            // cvlan-schema refuses this source for nodes (`cvlan::unsupported`) until cvland
+            // can follow a controller.
             StateSource::Controller { .. } => {
-                return Err(ConfigError::Controller {
+                return Err(ConfigError::Invalid {
                     path: path.to_owned(),
+                    report: "source \"controller\" is not supported yet".to_owned(),
                 });
             }
         };
@@ -203,7 +197,7 @@ mod tests {
         let err = load("vrouter \"gw\"\n").unwrap_err();
         assert!(matches!(err, ConfigError::Vrouter { name, .. } if name == "gw"));
         let err = load("node \"a\"\nsource \"controller\"\n").unwrap_err();
-        assert!(matches!(err, ConfigError::Controller { .. }));
+        assert!(err.to_string().contains("cvlan::unsupported"), "{err}");
         let err = DaemonConfig::load(Path::new("/nonexistent/cvland.kdl")).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
     }

@@ -130,7 +130,7 @@ mod tests {
             &paths,
             Path::new("/run/cvlan-lab/abc123/network.kdl"),
         );
-        let doc = kdl::KdlDocument::parse_v2(&text).unwrap();
+        let doc = cvlan_schema::kdl_document(cvlan_schema::SourceId(0), &text).unwrap();
         let arg = |name: &str| {
             doc.get_arg(name)
                 .and_then(|v| v.as_string())

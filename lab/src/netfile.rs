@@ -184,12 +184,8 @@ fn node_info(name: &str, node: &KdlNode) -> Result<NodeInfo, NetworkFileError> {
 }
 
 fn parse(text: &str) -> Result<KdlDocument, NetworkFileError> {
-    KdlDocument::parse_v2(text).map_err(|e| {
-        let detail = e
-            .diagnostics
-            .first()
-            .and_then(|d| d.message.clone())
-            .unwrap_or_else(|| e.to_string());
+    cvlan_schema::kdl_document(cvlan_schema::SourceId(0), text).map_err(|d| {
+        let detail = d.first().map_or_else(String::new, |d| d.message.clone());
         NetworkFileError::Syntax(detail)
     })
 }

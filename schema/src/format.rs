@@ -4,7 +4,7 @@
 //! to one). Formatting is idempotent and never changes what a file means.
 //!
 //! The formatter reads the file with kdl 6.7, which keeps the comments and whitespace around
-//! every node and entry, after the same bounds check the parser uses.
+//! every node and entry, after the same syntax scan the parser uses.
 
 use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
 
@@ -26,12 +26,8 @@ pub struct FormatError {
 /// Formats `text` canonically, keeping comments.
 pub fn format(text: &str) -> Result<String, FormatError> {
     let source = SourceId(0);
-    syntax::bounds::check(source, text).map_err(|d| FormatError {
-        diagnostics: vec![*d],
-    })?;
-    let doc = KdlDocument::parse_v2(text).map_err(|err| FormatError {
-        diagnostics: syntax::syntax_diagnostics(source, text, &err),
-    })?;
+    let doc =
+        syntax::kdl_document(source, text).map_err(|diagnostics| FormatError { diagnostics })?;
     let mut out = Writer {
         text,
         lines: Vec::new(),
@@ -40,8 +36,8 @@ pub fn format(text: &str) -> Result<String, FormatError> {
     let formatted = out.finish();
     // kdl 6.7 drops some comments from its format records (e.g. after a closing brace); the
     // writer recovers the known cases, and this check guarantees none is ever lost.
-    let mut before = syntax::bounds::comments(text);
-    let mut after = syntax::bounds::comments(&formatted);
+    let mut before = syntax::scan::comments(text);
+    let mut after = syntax::scan::comments(&formatted);
     before.sort();
     after.sort();
     if before != after {
@@ -235,7 +231,7 @@ impl<'t> Writer<'t> {
         let Some(node_text) = self.text.get(span.offset()..span.offset() + span.len()) else {
             return "";
         };
-        let Some(close) = syntax::bounds::block_close(node_text) else {
+        let Some(close) = syntax::scan::block_close(node_text) else {
             return "";
         };
         let start = span.offset() + close;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::diagnostic::Diagnostic;
 use crate::grammar::Context;
-use crate::load::{finish, read_text};
+use crate::load::{decode, finish, read_bytes};
 use crate::read::{self, Out};
 use crate::span::{SourceMap, Span, Spanned};
 use crate::syntax::{self, Entry, Node, Value};
@@ -102,11 +102,23 @@ pub struct HostChecked {
 
 /// Reads and checks the host file at `path`.
 pub fn load_host(path: &Path) -> Result<HostChecked, crate::LoadError> {
-    let text = read_text(path).map_err(|source| crate::LoadError::Read {
+    let bytes = read_bytes(path).map_err(|source| crate::LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
-    Ok(parse_host(&path.display().to_string(), &text))
+    Ok(check_host_bytes(&path.display().to_string(), bytes))
+}
+
+/// Checks a host file given as bytes (one `cvlan::encoding` error when it is not UTF-8).
+pub fn check_host_bytes(name: &str, bytes: Vec<u8>) -> HostChecked {
+    match decode::<()>(name, bytes) {
+        Ok(text) => parse_host(name, &text),
+        Err(parts) => HostChecked {
+            sources: parts.sources,
+            host: None,
+            diagnostics: parts.diagnostics,
+        },
+    }
 }
 
 /// Checks host-file text held in memory.
@@ -130,6 +142,7 @@ pub fn parse_host(name: &str, text: &str) -> HostChecked {
         }
         Err(diags) => out.diags.extend(diags),
     }
+    draft.check_support(&mut out);
     let config = draft.role.clone().map(|role| HostConfig {
         role,
         state_dir: draft
@@ -150,7 +163,7 @@ pub fn parse_host(name: &str, text: &str) -> HostChecked {
             )
         }),
         icmp_prohibited: draft.icmp_prohibited.unwrap_or(true),
-        listen_port: draft.listen_port,
+        listen_port: draft.listen_port.map(|p| p.value),
     });
     let parts = finish(sources, out, ());
     HostChecked {
@@ -168,7 +181,7 @@ struct Draft {
     tun: Option<String>,
     source: Option<Spanned<StateSource>>,
     icmp_prohibited: Option<bool>,
-    listen_port: Option<u16>,
+    listen_port: Option<Spanned<u16>>,
 }
 
 fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
@@ -190,6 +203,49 @@ fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
 }
 
 impl Draft {
+    /// Refuses the sources today's daemons cannot follow: cvland follows a file or git
+    /// repository, cvlan-vrouterd a file; neither a controller yet.
+    fn check_support(&self, out: &mut Out) {
+        let Some(role) = &self.role else {
+            return;
+        };
+        if let (HostRole::Vrouter(_), Some(port)) = (&role.value, &self.listen_port) {
+            out.push(
+                Diagnostic::warning(
+                    "cvlan::unused",
+                    "cvlan-vrouterd does not use `listen-port`",
+                    port.span,
+                    "ignored",
+                )
+                .with_help("a vrouter listens where its `listen` in network.kdl says"),
+            );
+        }
+        let Some(source) = &self.source else {
+            return;
+        };
+        let supported = match (&role.value, &source.value) {
+            (_, StateSource::File { .. }) => true,
+            (HostRole::Node(_), StateSource::Git { .. }) => true,
+            (HostRole::Node(_), StateSource::Controller { .. }) | (HostRole::Vrouter(_), _) => {
+                false
+            }
+        };
+        if supported {
+            return;
+        }
+        let (daemon, sources) = match role.value {
+            HostRole::Node(_) => ("cvland", "source \"file\" or source \"git\""),
+            HostRole::Vrouter(_) => ("cvlan-vrouterd", "source \"file\""),
+        };
+        out.error(
+            "cvlan::unsupported",
+            source.span,
+            format!("{daemon} cannot follow this source yet"),
+            "not supported by this release",
+            format!("use {sources}"),
+        );
+    }
+
     fn read(&mut self, out: &mut Out, nodes: &[Node]) {
         for (node, rule) in read::children(out, nodes, Context::Host) {
             let entries = read::node_args(out, node, rule);
@@ -208,7 +264,7 @@ impl Draft {
                     ),
                 },
                 "listen-port" => {
-                    self.listen_port = crate::build::port_value(out, node, entry).map(|p| p.value);
+                    self.listen_port = crate::build::port_value(out, node, entry);
                 }
                 _ => {
                     let Some(value) = read::string_value(out, entry, &node.name) else {
@@ -390,7 +446,7 @@ mod tests {
 
     #[test]
     fn reads_every_setting() {
-        let text = r#"vrouter "dc1-gw"
+        let text = r#"node "dc1-gw"
 state-dir "/srv/cvlan"
 socket "/run/cvlan.sock"
 tun "ipsec7"
@@ -398,7 +454,7 @@ source "git" url="https://git.acme.example/net.git" branch="prod" path="nets/cor
 icmp-prohibited #false
 listen-port 41641
 "#;
-        let checked = parse_host("vrouterd.kdl", text);
+        let checked = parse_host("cvland.kdl", text);
         assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
         let host = checked.host.expect("valid");
         assert_eq!(host.role.value.name(), "dc1-gw");
@@ -413,16 +469,30 @@ listen-port 41641
         );
         assert!(!host.icmp_prohibited);
         assert_eq!(host.listen_port, Some(41641));
-        let ctl = parse_host(
-            "c.kdl",
-            "node \"a\"\nsource \"controller\" auth-key-file=\"/etc/cloudvlan/authkey\"\n",
+    }
+
+    #[test]
+    fn sources_the_daemons_cannot_follow_yet_are_errors() {
+        let unsupported = |text: &str| {
+            let checked = parse_host("h.kdl", text);
+            let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
+            (codes, checked.host.is_none())
+        };
+        let controller = "source \"controller\" auth-key-file=\"/etc/cloudvlan/authkey\"\n";
+        assert_eq!(
+            unsupported(&format!("node \"a\"\n{controller}")),
+            (vec!["cvlan::unsupported"], true)
         );
         assert_eq!(
-            ctl.host.expect("valid").source.value,
-            StateSource::Controller {
-                auth_key_file: Some("/etc/cloudvlan/authkey".into())
-            }
+            unsupported(&format!("vrouter \"gw\"\n{controller}")),
+            (vec!["cvlan::unsupported"], true)
         );
+        let git = "source \"git\" url=\"git://h/n.git\"\n";
+        assert_eq!(
+            unsupported(&format!("vrouter \"gw\"\n{git}")),
+            (vec!["cvlan::unsupported"], true)
+        );
+        assert_eq!(unsupported(&format!("node \"a\"\n{git}")), (vec![], false));
     }
 
     #[test]

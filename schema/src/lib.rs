@@ -15,6 +15,7 @@ mod format;
 pub mod grammar;
 pub mod host;
 pub mod keys;
+mod kind;
 mod load;
 pub mod model;
 pub mod proposal;
@@ -31,5 +32,10 @@ pub use diagnostic::{Diagnostic, Label, Severity};
 pub use format::{FormatError, format};
 pub use host::{HostChecked, HostConfig, HostRole, StateSource, load_host, parse_host};
 pub use keys::PublicKey;
-pub use load::{Checked, IncludeReader, LoadError, check_network, load_network, parse_network};
+pub use kind::{AnyChecked, HOST_FILE_NAMES, load_any};
+pub use load::{
+    Checked, IncludeReader, LoadError, check_network, check_network_bytes, load_network,
+    parse_network, utf8,
+};
 pub use span::{Source, SourceId, SourceMap, Span, Spanned};
+pub use syntax::kdl_document;

@@ -45,43 +45,85 @@ pub enum LoadError {
 /// Reads the file at `path`, follows its `include`s (relative to the file's directory) and
 /// checks the whole network.
 pub fn load_network(path: &Path) -> Result<Checked, LoadError> {
-    let text = read_text(path).map_err(|source| LoadError::Read {
+    let bytes = read_bytes(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut include = |rel: &str| {
-        let full = dir.join(rel);
-        read_text(&full)
-            .map(|text| (full.display().to_string(), text))
-            .map_err(|e| format!("cannot read {}: {e}", full.display()))
-    };
-    Ok(check_network(
+    Ok(check_network_bytes(
         &path.display().to_string(),
-        &text,
-        &mut include,
+        bytes,
+        &mut include_reader(dir),
     ))
 }
 
-/// Reads a file as UTF-8, refusing oversized files before reading them whole.
-pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
-    let len = std::fs::metadata(path)?.len();
-    if len > syntax::bounds::MAX_FILE_BYTES as u64 + 1 {
-        // Read only enough to let the bounds check report the size.
-        use std::io::Read as _;
-        let mut text = String::new();
-        std::fs::File::open(path)?
-            .take(syntax::bounds::MAX_FILE_BYTES as u64 + 1)
-            .read_to_string(&mut text)
-            .ok();
-        return Ok(text);
+/// Reads included files relative to `dir`.
+pub(crate) fn include_reader(dir: PathBuf) -> impl FnMut(&str) -> Result<(String, String), String> {
+    move |rel: &str| {
+        let full = dir.join(rel);
+        let name = full.display().to_string();
+        let bytes = read_bytes(&full).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let text = utf8(bytes, &name)?;
+        Ok((name, text))
     }
-    let bytes = std::fs::read(path)?;
-    String::from_utf8(bytes).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "the file is not UTF-8 text",
+}
+
+/// Reads a file, refusing oversized files before reading them whole: past the size bound
+/// only enough is read to let the scanner report it.
+pub(crate) fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(syntax::scan::MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// `bytes` as text, or why not, naming the file as `name` (for included files, whose
+/// problems are reported at their `include` line).
+pub fn utf8(bytes: Vec<u8>, name: &str) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{name} is not UTF-8 text (byte {} is not valid UTF-8)",
+            e.utf8_error().valid_up_to()
         )
+    })
+}
+
+/// Checks a network file given as bytes: text that is not UTF-8 gets one `cvlan::encoding`
+/// error at its first bad byte (shown with U+FFFD in place of the bad bytes); an oversized
+/// file is checked as text, so that the size error is the one reported.
+pub fn check_network_bytes(name: &str, bytes: Vec<u8>, include: &mut IncludeReader<'_>) -> Checked {
+    match decode(name, bytes) {
+        Ok(text) => check_network(name, &text, include),
+        Err(parts) => parts.into(),
+    }
+}
+
+/// Decodes `bytes`, or the checked parts of a file that is not UTF-8.
+pub(crate) fn decode<T>(name: &str, bytes: Vec<u8>) -> Result<String, CheckedParts<T>> {
+    let err = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(err) if err.as_bytes().len() > syntax::scan::MAX_FILE_BYTES => {
+            return Ok(String::from_utf8_lossy(err.as_bytes()).into_owned());
+        }
+        Err(err) => err,
+    };
+    let at = err.utf8_error().valid_up_to();
+    let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+    let mut sources = SourceMap::default();
+    let id = sources.add(name, text.as_str());
+    let diagnostic = Diagnostic::error(
+        "cvlan::encoding",
+        format!("this file is not UTF-8 text: byte {at} is not valid UTF-8"),
+        Span::new(id, at, '\u{FFFD}'.len_utf8()),
+        "not UTF-8 (shown as \u{FFFD})",
+    )
+    .with_help("save the file as UTF-8; CloudVLAN files are UTF-8 text");
+    Err(CheckedParts {
+        sources,
+        model: None,
+        diagnostics: vec![diagnostic],
     })
 }
 

@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use cvlan_core::alloc::{Assigned, Origin};
 
-use crate::cli::FileArg;
+use std::path::Path;
+
 use crate::offline::load_valid;
 use crate::outcome::{Answer, Outcome};
 use crate::output::{print_json, print_table, table};
@@ -30,8 +31,8 @@ struct AddressesJson {
 }
 
 /// Runs `addresses`.
-pub fn run(args: &FileArg, json: bool) -> Outcome {
-    let Some(valid) = load_valid(&args.file)? else {
+pub fn run(file: &Path, json: bool) -> Outcome {
+    let Some(valid) = load_valid(file)? else {
         return Ok(Answer::No);
     };
     let rows: Vec<AddressJson> = valid

@@ -15,9 +15,7 @@ use crate::output::print_err;
 
 /// Loads and checks one network file; a file that cannot be read is a failure (exit 2).
 pub fn load_checked(path: &Path) -> Result<CheckReport, Failure> {
-    let checked = cvlan_schema::load_network(path).map_err(|err| match err {
-        cvlan_schema::LoadError::Read { path, source } => Failure::Read { path, source },
-    })?;
+    let checked = cvlan_schema::load_network(path).map_err(Failure::from)?;
     Ok(cvlan_core::check(checked))
 }
 

@@ -90,7 +90,7 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         .and_then(|o| o.peel_to_commit())
         .and_then(|c| c.tree())
         .map_err(|e| format!("cannot read commit {head}: {e}"))?;
-    let read = |file: &str| -> Result<String, String> {
+    let read = |file: &str| -> Result<Vec<u8>, String> {
         let entry = tree
             .lookup_entry_by_path(file)
             .map_err(|e| format!("cannot look up {file} in {head}: {e}"))?
@@ -98,16 +98,17 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         let object = entry
             .object()
             .map_err(|e| format!("cannot read {file} in {head}: {e}"))?;
-        String::from_utf8(object.data.clone()).map_err(|_| format!("{file} is not UTF-8 text"))
+        Ok(object.data.clone())
     };
-    let text = read(path)?;
+    let bytes = read(path)?;
     let dir = Path::new(path).parent().unwrap_or(Path::new(""));
     let mut include = |rel: &str| {
         let file =
             normalize(&dir.join(rel)).ok_or_else(|| format!("`{rel}` leaves the repository"))?;
-        read(&file).map(|text| (file, text))
+        let text = cvlan_schema::utf8(read(&file)?, &file)?;
+        Ok((file, text))
     };
-    let checked = cvlan_schema::check_network(path, &text, &mut include);
+    let checked = cvlan_schema::check_network_bytes(path, bytes, &mut include);
     Ok(Fetched {
         revision: head.to_string(),
         checked,

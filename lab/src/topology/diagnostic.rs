@@ -43,6 +43,22 @@ impl Problem {
         }
     }
 
+    /// The same problem as a diagnostic of cvlan-schema's syntax scanner (file-level syntax
+    /// errors are the same for every CloudVLAN file).
+    pub fn from_schema(d: &cvlan_schema::Diagnostic) -> Self {
+        Self {
+            code: d.code,
+            message: d.message.clone(),
+            span: SourceSpan::from((d.span.offset, d.span.len)),
+            label: d
+                .labels
+                .first()
+                .map_or_else(|| "here".to_owned(), |l| l.text.clone()),
+            help: d.help.clone(),
+            source: None,
+        }
+    }
+
     /// Sets the help line.
     #[must_use]
     pub fn with_help(mut self, help: impl Into<String>) -> Self {

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::Arc;
 
+use cvlan_schema::SourceId;
 use ipnet::Ipv4Net;
 use kdl::{KdlDocument, KdlNode};
 use miette::{NamedSource, SourceSpan};
@@ -16,10 +17,6 @@ use super::{
     Attachment, Check, Host, Mapping, MeshNode, Nat, PingTarget, Problem, ProcessDecl, Service,
     StrongswanConfig, Switch, Topology, TopologyError,
 };
-
-/// Deeper nesting than this is refused before the text reaches the KDL parser, whose
-/// recursion would otherwise overflow the stack (see lab-recipes.md).
-const MAX_DEPTH: usize = 16;
 
 const TOP_LEVEL: &[&str] = &["lab", "network", "switch", "nat", "host", "check"];
 const HOST_CHILDREN: &[&str] = &[
@@ -39,27 +36,10 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> 
         path.display().to_string(),
         text.to_owned(),
     ));
-    if let Some(problem) = depth_problem(text) {
-        return Err(TopologyError::new(&source, vec![problem]));
-    }
-    let doc = match KdlDocument::parse_v2(text) {
+    let doc = match cvlan_schema::kdl_document(SourceId(0), text) {
         Ok(doc) => doc,
-        Err(err) => {
-            let problems = err
-                .diagnostics
-                .iter()
-                .map(|d| {
-                    Problem::new(
-                        "cvlan-lab::syntax",
-                        d.message.clone().unwrap_or_else(|| "invalid KDL".into()),
-                        d.span,
-                        d.label.clone().unwrap_or_else(|| "here".into()),
-                    )
-                    .with_help(d.help.clone().unwrap_or_else(|| {
-                        "topology files are KDL 2.0: quote strings, `#true`/`#false`".into()
-                    }))
-                })
-                .collect();
+        Err(diagnostics) => {
+            let problems = diagnostics.iter().map(Problem::from_schema).collect();
             return Err(TopologyError::new(&source, problems));
         }
     };
@@ -93,31 +73,6 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> 
     } else {
         Err(TopologyError::new(&source, reader.problems))
     }
-}
-
-/// A problem when braces nest deeper than [`MAX_DEPTH`] (counted without regard to strings,
-/// which is conservative: topology files nest three levels at most).
-fn depth_problem(text: &str) -> Option<Problem> {
-    let mut depth = 0usize;
-    for (offset, c) in text.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-        if depth > MAX_DEPTH {
-            return Some(
-                Problem::new(
-                    "cvlan-lab::too-deep",
-                    format!("blocks nest deeper than {MAX_DEPTH} levels"),
-                    SourceSpan::from((offset, 1)),
-                    "too deep",
-                )
-                .with_help("a topology nests three levels at most; check for unbalanced `{`"),
-            );
-        }
-    }
-    None
 }
 
 #[derive(Default)]

@@ -1,9 +1,9 @@
-//! From text to the syntax tree: the bounds check, then the fast reader, then kdl 6.7 for
-//! everything the fast reader leaves to it. KDL syntax errors become `cvlan::syntax`
-//! diagnostics.
+//! From text to the syntax tree: the scanner proves the text well-formed and bounded, then the
+//! fast reader builds the tree, and kdl 6.7 builds it for the KDL the fast reader leaves to it.
+//! Syntax errors are `cvlan::syntax` diagnostics.
 
-pub mod bounds;
 mod fast;
+pub mod scan;
 pub mod tree;
 
 use crate::diagnostic::Diagnostic;
@@ -13,24 +13,34 @@ pub use tree::{Entry, Node, Value};
 
 /// Parses one file into its top-level nodes, or reports why it cannot be read.
 pub fn parse(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
-    bounds::check(source, text).map_err(|d| vec![*d])?;
+    scan::check(source, text)?;
     if let Some(nodes) = fast::parse(source, text) {
         return Ok(nodes);
     }
-    parse_with_kdl(source, text)
+    kdl_after_scan(source, text).map(|doc| tree::from_kdl(source, &doc))
 }
 
-/// Parses with kdl only (the reference the fast reader is tested against). Callers must have
-/// run [`bounds::check`] first.
-pub fn parse_with_kdl(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
-    match kdl::KdlDocument::parse_v2(text) {
-        Ok(doc) => Ok(tree::from_kdl(source, &doc)),
-        Err(err) => Err(syntax_diagnostics(source, text, &err)),
-    }
+/// Parses with kdl only (the reference the fast reader is tested against).
+#[cfg(test)]
+pub(crate) fn parse_with_kdl(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
+    kdl_document(source, text).map(|doc| tree::from_kdl(source, &doc))
+}
+
+/// kdl's document of `text`, comments and layout kept: the one way into kdl's parser for
+/// every reader of operator text (the formatter, the lab's topology and network readers), so
+/// that kdl never sees text the scanner refused.
+pub fn kdl_document(source: SourceId, text: &str) -> Result<kdl::KdlDocument, Vec<Diagnostic>> {
+    scan::check(source, text)?;
+    kdl_after_scan(source, text)
+}
+
+fn kdl_after_scan(source: SourceId, text: &str) -> Result<kdl::KdlDocument, Vec<Diagnostic>> {
+    #[allow(clippy::disallowed_methods)] // the scanner has accepted `text`
+    kdl::KdlDocument::parse_v2(text).map_err(|err| syntax_diagnostics(source, text, &err))
 }
 
 /// Turns kdl's parse errors into `cvlan::syntax` diagnostics.
-pub fn syntax_diagnostics(source: SourceId, text: &str, err: &kdl::KdlError) -> Vec<Diagnostic> {
+fn syntax_diagnostics(source: SourceId, text: &str, err: &kdl::KdlError) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> = err
         .diagnostics
         .iter()
