@@ -102,10 +102,7 @@ pub struct HostChecked {
 
 /// Reads and checks the host file at `path`.
 pub fn load_host(path: &Path) -> Result<HostChecked, crate::LoadError> {
-    let bytes = read_bytes(path).map_err(|source| crate::LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     Ok(check_host_bytes(&path.display().to_string(), bytes))
 }
 

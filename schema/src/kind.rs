@@ -37,10 +37,7 @@ pub enum AnyChecked {
 /// one, or when its top level is a `node` or `vrouter` without a block, or holds
 /// `state-dir`, `source` or another node only host files have; network.kdl otherwise.
 pub fn load_any(path: &Path) -> Result<AnyChecked, LoadError> {
-    let bytes = read_bytes(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     let name = path.display().to_string();
     let by_name = path
         .file_name()

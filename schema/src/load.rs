@@ -45,10 +45,7 @@ pub enum LoadError {
 /// Reads the file at `path`, follows its `include`s (relative to the file's directory) and
 /// checks the whole network.
 pub fn load_network(path: &Path) -> Result<Checked, LoadError> {
-    let bytes = read_bytes(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let bytes = read_bytes(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(check_network_bytes(
         &path.display().to_string(),
@@ -62,7 +59,7 @@ pub(crate) fn include_reader(dir: PathBuf) -> impl FnMut(&str) -> Result<(String
     move |rel: &str| {
         let full = dir.join(rel);
         let name = full.display().to_string();
-        let bytes = read_bytes(&full).map_err(|e| format!("cannot read {name}: {e}"))?;
+        let bytes = read_bytes(&full).map_err(|e| e.to_string())?;
         let text = utf8(bytes, &name)?;
         Ok((name, text))
     }
@@ -70,12 +67,18 @@ pub(crate) fn include_reader(dir: PathBuf) -> impl FnMut(&str) -> Result<(String
 
 /// Reads a file, refusing oversized files before reading them whole: past the size bound
 /// only enough is read to let the scanner report it.
-pub(crate) fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, LoadError> {
     use std::io::Read as _;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(syntax::scan::MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(syntax::scan::MAX_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+        })
+        .map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
     Ok(bytes)
 }
 
