@@ -30,7 +30,11 @@ fn filter(with_rules: bool) -> PolicyFilter {
                     .to(Selector::Node("b".into()))
                     .ports(Transport::Both, 0, 1024),
             )
-            .rule(RuleSpec::allow("any").from(Selector::Any).to(Selector::Route("b".into())));
+            .rule(
+                RuleSpec::allow("any")
+                    .from(Selector::Any)
+                    .to(Selector::Route("b".into())),
+            );
     }
     let net = b.build();
     let map = netmap_for(&net, &allocate(&net), "b").expect("node b");
@@ -43,7 +47,11 @@ fn filter(with_rules: bool) -> PolicyFilter {
 }
 
 fn counted(f: &PolicyFilter) -> u64 {
-    let hits: u64 = f.hits().iter().map(|h| h.inbound.packets + h.outbound.packets).sum();
+    let hits: u64 = f
+        .hits()
+        .iter()
+        .map(|h| h.inbound.packets + h.outbound.packets)
+        .sum();
     let d = f.stats().drops;
     hits + d.malformed + d.fragments + d.not_local + d.no_peer + d.table_full
 }
@@ -54,12 +62,18 @@ fuzz_target!(|data: &[u8]| {
     let mut seen = 0u64;
     let mut rest = data;
     while rest.len() >= 3 {
-        let direction = if rest[0] & 1 == 0 { Direction::Outbound } else { Direction::Inbound };
+        let direction = if rest[0] & 1 == 0 {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
         let len = (u16::from_be_bytes([rest[1], rest[2]]) as usize).min(rest.len() - 3);
         let bytes = &rest[3..3 + len];
         rest = &rest[3 + len..];
         now += Duration::from_millis(u64::from(rest.first().copied().unwrap_or(0)) * 100);
-        let Ok(ip) = IpPacket::parse(bytes) else { continue };
+        let Ok(ip) = IpPacket::parse(bytes) else {
+            continue;
+        };
         seen += 1;
         let _ = f.check(now, direction, &ip);
         assert_ne!(deny_all.check(now, direction, &ip), Verdict::Accept);

@@ -29,15 +29,15 @@ impl WorkRepo {
         &self.dir
     }
 
-    /// Writes `files` (paths relative to the work tree, and their text), commits everything
+    /// Writes `files` (paths relative to the work tree, and their contents), commits everything
     /// and returns the new commit id.
-    pub fn commit(&self, files: &[(&str, &str)]) -> io::Result<String> {
+    pub fn commit<T: AsRef<[u8]>>(&self, files: &[(&str, T)]) -> io::Result<String> {
         for (name, text) in files {
             let path = self.dir.join(name);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(path, text)?;
+            std::fs::write(path, text.as_ref())?;
         }
         self.git(&["add", "-A"])?;
         self.git(&["commit", "-q", "-m", "change"])?;

@@ -2,7 +2,8 @@
 //!
 //! A lab is declared in a small KDL topology file (switches, NAT routers, hosts and the daemons
 //! on them) and built from network namespaces, veth links, bridges and nftables. It is the
-//! README's demo (`cvlan-lab up`) and the library the end-to-end tests use ([`Lab`]).
+//! README's demo (`cvlan-lab up`) and the library the end-to-end tests use ([`Lab`]), with
+//! the inputs they feed every reader ([`pathological`]).
 
 pub mod bins;
 pub mod checks;
@@ -16,6 +17,7 @@ pub mod naming;
 pub mod nat;
 pub mod netfile;
 pub mod netplan;
+pub mod pathological;
 pub mod process;
 pub mod psk;
 mod realize;

@@ -23,6 +23,39 @@ pub struct FormatError {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// A file read by [`format_file`].
+#[derive(Debug, Clone)]
+pub struct FormattedFile {
+    /// The file's text (bytes that are not UTF-8 shown as U+FFFD).
+    pub text: String,
+    /// The canonical text, or why there is none.
+    pub formatted: Result<String, FormatError>,
+}
+
+/// Reads the file at `path` (within the size bound) and formats it; a file that is not UTF-8
+/// gets the `cvlan::encoding` diagnostic [`crate::check_network_bytes`] gives.
+pub fn format_file(path: &std::path::Path) -> Result<FormattedFile, crate::LoadError> {
+    let bytes = crate::load::read_bytes(path)?;
+    Ok(
+        match crate::load::decode::<()>(&path.display().to_string(), bytes) {
+            Ok(text) => FormattedFile {
+                formatted: format(&text),
+                text,
+            },
+            Err(parts) => FormattedFile {
+                text: parts
+                    .sources
+                    .get(SourceId(0))
+                    .map(|s| s.text.to_string())
+                    .unwrap_or_default(),
+                formatted: Err(FormatError {
+                    diagnostics: parts.diagnostics,
+                }),
+            },
+        },
+    )
+}
+
 /// Formats `text` canonically, keeping comments.
 pub fn format(text: &str) -> Result<String, FormatError> {
     let source = SourceId(0);

@@ -16,6 +16,7 @@ pub mod grammar;
 pub mod host;
 pub mod keys;
 mod kind;
+mod lines;
 mod load;
 pub mod model;
 pub mod proposal;
@@ -29,7 +30,7 @@ pub mod values;
 
 pub use build::{DEFAULT_LISTEN_PORT, DEFAULT_OVERLAY, DEFAULT_TENANT};
 pub use diagnostic::{Diagnostic, Label, Severity};
-pub use format::{FormatError, format};
+pub use format::{FormatError, FormattedFile, format, format_file};
 pub use host::{HostChecked, HostConfig, HostRole, StateSource, load_host, parse_host};
 pub use keys::PublicKey;
 pub use kind::{AnyChecked, HOST_FILE_NAMES, load_any};

@@ -1,14 +1,22 @@
 //! Rendering diagnostics: miette's graphical report for people (deterministic, no colours,
 //! fixed width, so snapshots are stable) and the JSON shape of `cvlanctl check --format json`.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    SourceCode, SourceSpan, SpanContents,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::span::SourceMap;
+use crate::span::{Source, SourceMap};
 
 /// Width the human report wraps at.
 const WIDTH: usize = 100;
+
+/// The longest source line a report quotes. A diagnostic on a longer line (a pasted blob, a
+/// minified file) is reported in the one-line form with its help instead: a quoted megabyte
+/// helps nobody, and miette cannot underline past column 65,535.
+const MAX_QUOTED_LINE: usize = 1000;
 
 /// Renders every diagnostic as miette's graphical report: file, line and column, the source
 /// lines with labelled spans, the code and the help line. Plain text without colours.
@@ -18,6 +26,14 @@ pub fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
         .with_links(false);
     let mut out = String::new();
     for diagnostic in diagnostics {
+        if !quotable(sources, diagnostic) {
+            out.push_str(&render_line(sources, diagnostic));
+            if let Some(help) = &diagnostic.help {
+                out.push_str(&format!("  help: {help}\n"));
+            }
+            out.push('\n');
+            continue;
+        }
         let report = Report::new(sources, diagnostic);
         if handler.render_report(&mut out, &report).is_err() {
             // Rendering into a String cannot fail short of a bug in the handler; fall back to
@@ -27,6 +43,26 @@ pub fn render_human(sources: &SourceMap, diagnostics: &[Diagnostic]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Whether every line the diagnostic's spans touch is short enough to quote.
+fn quotable(sources: &SourceMap, diagnostic: &Diagnostic) -> bool {
+    let Some(source) = sources.get(diagnostic.span.source) else {
+        return true;
+    };
+    let lines = &source.lines;
+    let line_len = |offset: usize| {
+        let line = lines.line_of(offset);
+        let start = lines.start(line).unwrap_or(0);
+        lines.start(line + 1).unwrap_or(source.text.len()) - start
+    };
+    std::iter::once(diagnostic.span)
+        .chain(diagnostic.labels.iter().map(|l| l.span))
+        .filter(|span| span.source == diagnostic.span.source)
+        .all(|span| {
+            line_len(span.offset) <= MAX_QUOTED_LINE
+                && line_len(span.offset.saturating_add(span.len)) <= MAX_QUOTED_LINE
+        })
 }
 
 /// One line per diagnostic: `file:line:column: severity[code]: message`.
@@ -117,19 +153,53 @@ pub fn to_json(sources: &SourceMap, diagnostics: &[Diagnostic]) -> Vec<JsonDiagn
 #[derive(Debug)]
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    source: Option<NamedSource<std::sync::Arc<str>>>,
+    source: Option<Window<'a>>,
 }
 
 impl<'a> Report<'a> {
-    fn new(sources: &SourceMap, diagnostic: &'a Diagnostic) -> Self {
-        let source = sources
-            .get(diagnostic.span.source)
-            .map(|s| NamedSource::new(&s.name, s.text.clone()));
+    fn new(sources: &'a SourceMap, diagnostic: &'a Diagnostic) -> Self {
+        let source = sources.get(diagnostic.span.source).map(Window);
         Report { diagnostic, source }
     }
 
     fn text_len(&self) -> usize {
-        self.source.as_ref().map_or(0, |s| s.inner().len())
+        self.source.as_ref().map_or(0, |s| s.0.text.len())
+    }
+}
+
+/// A source as miette reads it: only the lines around a span, found through the line index
+/// (miette's own reader scans the text from its start for every span, which made a report
+/// of many diagnostics quadratic in the file's size).
+#[derive(Debug)]
+struct Window<'a>(&'a Source);
+
+impl SourceCode for Window<'_> {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let (text, lines) = (&*self.0.text, &self.0.lines);
+        let end = span.offset().saturating_add(span.len());
+        if end > text.len() {
+            return Err(MietteError::OutOfBounds);
+        }
+        let first = lines.line_of(span.offset()).saturating_sub(before);
+        let from = lines.start(first).unwrap_or(0);
+        // One line more than miette asks for: a span that ends on a line break reaches into it.
+        let last = lines.line_of(end).saturating_add(after + 2);
+        let to = lines.start(last).unwrap_or(text.len());
+        let local = SourceSpan::new((span.offset() - from).into(), span.len());
+        let inner = text[from..to].read_span(&local, before, after)?;
+        Ok(Box::new(MietteSpanContents::new_named(
+            self.0.name.clone(),
+            inner.data(),
+            SourceSpan::new((inner.span().offset() + from).into(), inner.span().len()),
+            inner.line() + first,
+            inner.column(),
+            inner.line_count() + first,
+        )))
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::lines::LineIndex;
+
 /// Index of a source file inside a [`SourceMap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct SourceId(pub u32);
@@ -59,6 +61,8 @@ pub struct Source {
     pub name: String,
     /// The file's text.
     pub text: Arc<str>,
+    /// Where its lines start.
+    pub(crate) lines: Arc<LineIndex>,
 }
 
 /// Every file that contributed to a model, in load order.
@@ -71,9 +75,11 @@ impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<Arc<str>>) -> SourceId {
         let id = SourceId(u32::try_from(self.sources.len()).unwrap_or(u32::MAX));
+        let text = text.into();
         self.sources.push(Source {
             name: name.into(),
-            text: text.into(),
+            lines: Arc::new(LineIndex::new(&text)),
+            text,
         });
         id
     }
@@ -109,11 +115,13 @@ impl SourceMap {
             }
         }
         // Every byte of a multi-byte character inside the span became ASCII; characters
-        // outside it are untouched, so the text stays UTF-8.
+        // outside it are untouched, so the text stays UTF-8 and its line index holds (a line
+        // that became ASCII is only counted the slower way).
         source.text = String::from_utf8_lossy(&bytes).into_owned().into();
     }
 
-    /// The 1-based line and column of the start of `span` (column counts characters).
+    /// The 1-based line and column of the start of `span` (column counts characters; lines
+    /// end at `\n`, `\r\n` or `\r`).
     pub fn line_column(&self, span: Span) -> (usize, usize) {
         let Some(source) = self.get(span.source) else {
             return (1, 1);
@@ -123,11 +131,7 @@ impl SourceMap {
         while !text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let before = &text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = text[line_start..offset].chars().count() + 1;
-        (line, column)
+        source.lines.line_column(text, offset)
     }
 }
 

@@ -1,11 +1,20 @@
 //! Nothing panics on any input: random bytes and random mutations (byte flips, deletions,
-//! duplicated lines) of the example files go through parse, validate, report and format.
+//! duplicated lines, pathological fragments spliced in) of the example files go through
+//! parse, validate, report and format, on a thread with a quarter of a tokio worker's stack.
 
 use std::path::Path;
 
+use cvlan_lab::pathological;
 use cvlan_schema::report::{render_human, to_json};
 use cvlan_schema::{format, parse_host, parse_network};
 use proptest::prelude::*;
+
+/// The fragments the splice mutation inserts.
+static SPLICES: std::sync::LazyLock<Vec<pathological::Case>> =
+    std::sync::LazyLock::new(|| pathological::cases(pathological::SMALL));
+
+/// A quarter of a tokio worker's default stack: the readers must not need more.
+const SMALL_STACK: usize = 512 * 1024;
 
 fn examples() -> Vec<String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -26,8 +35,19 @@ fn examples() -> Vec<String> {
     texts
 }
 
-/// Runs every entry point on `bytes` (as lossy UTF-8, which is what a reader sees).
+/// Runs every entry point on `bytes` on a thread with [`SMALL_STACK`].
 fn exercise(bytes: &[u8]) {
+    let bytes = bytes.to_vec();
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(move || exercise_here(&bytes))
+        .expect("spawn")
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+}
+
+/// Runs every entry point on `bytes` (as lossy UTF-8, which is what a reader sees).
+fn exercise_here(bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let checked = parse_network("fuzz.kdl", &text);
     assert_eq!(checked.network.is_some(), checked.is_ok());
@@ -50,6 +70,8 @@ enum Mutation {
     Delete(usize, usize),
     DuplicateLine(usize),
     Insert(usize, u8),
+    /// Splices a small pathological case (by index) in at a position.
+    Splice(usize, prop::sample::Index),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -62,10 +84,11 @@ fn mutation() -> impl Strategy<Value = Mutation> {
             prop::sample::select(b"{}\"\\/*-=;#\n (),:".to_vec())
         )
             .prop_map(|(a, b)| Mutation::Insert(a, b)),
+        (any::<usize>(), any::<prop::sample::Index>()).prop_map(|(a, i)| Mutation::Splice(a, i)),
     ]
 }
 
-fn apply(text: &str, mutations: &[Mutation]) -> Vec<u8> {
+fn apply(text: &str, mutations: &[Mutation], splices: &[pathological::Case]) -> Vec<u8> {
     let mut bytes = text.as_bytes().to_vec();
     for m in mutations {
         let len = bytes.len().max(1);
@@ -95,6 +118,10 @@ fn apply(text: &str, mutations: &[Mutation]) -> Vec<u8> {
                 bytes = out;
             }
             Mutation::Insert(at, b) => bytes.insert(at % len, b),
+            Mutation::Splice(at, ref case) => {
+                let at = at % len.min(bytes.len() + 1);
+                bytes.splice(at..at, case.get(splices).bytes.iter().copied());
+            }
         }
     }
     bytes
@@ -120,7 +147,16 @@ proptest! {
     ) {
         let texts = examples();
         let text = file.get(&texts);
-        exercise(&apply(text, &mutations));
+        exercise(&apply(text, &mutations, &SPLICES));
+    }
+}
+
+#[test]
+fn every_pathological_case_to_a_megabyte_is_read_on_a_small_stack() {
+    // The ten-megabyte ones go through the binaries (cvlanctl's tests) and the daemon's source
+    // path (cvland's); here they would only repeat that, slower, in a debug build.
+    for case in pathological::cases(1 << 20) {
+        exercise(&case.bytes);
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use cvlan_lab::one_at_a_time;
-use cvlan_lab::{HostHandle, Lab, LabChild};
+use cvlan_lab::{HostHandle, Lab, LabChild, LabOptions};
 use serde_json::Value;
 
 /// The repository root.
@@ -266,4 +266,63 @@ pub fn stop_lab_cvland(lab: &Lab, host: &str) {
         gone.is_some(),
         "cvland on {host} did not remove its socket within 3 s of SIGTERM"
     );
+}
+
+/// Where a lab's `gitsrv` host serves repositories (tests/labs/trio.kdl).
+pub const GIT_SERVER: &str = "198.51.100.30";
+
+/// A work repository `net` under the lab's run directory, served by a `git daemon` on the
+/// lab's `gitsrv` host at `git://GIT_SERVER/net`; the daemon stops when the child is dropped.
+pub fn serve_git(lab: &Lab) -> (cvlan_lab::git::WorkRepo, LabChild) {
+    let repos = lab.run_dir().join("repos");
+    let repo = cvlan_lab::git::WorkRepo::open(&repos.join("net")).expect("git init");
+    let server = lab.host("gitsrv");
+    let daemon = server
+        .spawn(&[
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            &format!("--listen={GIT_SERVER}"),
+            &format!("--base-path={}", repos.display()),
+            &repos.display().to_string(),
+        ])
+        .expect("git daemon starts");
+    server
+        .wait_listening(9418, Duration::from_secs(5))
+        .expect("git daemon listens");
+    (repo, daemon)
+}
+
+/// A cvland.kdl for `host` following `network.kdl` on `main` of [`serve_git`]'s repository
+/// every `interval` (a duration as network.kdl writes it: `2s`).
+pub fn git_cvland_config(host: &HostHandle<'_>, interval: &str) -> String {
+    format!(
+        "node \"{}\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"git\" url=\"git://{GIT_SERVER}/net\" branch=\"main\" path=\"network.kdl\" interval=\"{interval}\"\n",
+        host.name(),
+        host.state_dir().display(),
+        host.socket_path().display()
+    )
+}
+
+/// Starts tests/labs/trio.kdl: alpha, bravo and carol running cvland on one switch, and
+/// `gitsrv` for [`serve_git`].
+pub fn trio_lab() -> Lab {
+    let options = LabOptions {
+        bin_dir: Some(bin_dir()),
+        ..LabOptions::default()
+    };
+    Lab::start_file(&root().join("tests/labs/trio.kdl"), options).expect("the trio lab starts")
+}
+
+/// `text` without the `node "NAME" { … }` block.
+///
+/// # Panics
+/// When the file has no such block.
+pub fn without_node(text: &str, name: &str) -> String {
+    let start = text
+        .find(&format!("node \"{name}\" {{"))
+        .unwrap_or_else(|| panic!("{name} is in the file"));
+    let end = start + text[start..].find("\n}\n").expect("block end") + 3;
+    format!("{}{}", &text[..start], &text[end..])
 }

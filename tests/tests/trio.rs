@@ -5,35 +5,17 @@
 use std::process::Command;
 use std::time::Duration;
 
-use cvlan_lab::git::WorkRepo;
-use cvlan_lab::{Lab, LabOptions, require_root};
+use cvlan_lab::require_root;
 use cvlan_tests::{
-    PingRun, bin_dir, ctl, one_at_a_time, overlay, peer_names, root, start_cvland, status,
-    stop_lab_cvland, wait_for,
+    PingRun, bin_dir, ctl, git_cvland_config, one_at_a_time, overlay, peer_names, serve_git,
+    start_cvland, status, stop_lab_cvland, trio_lab, wait_for, without_node,
 };
-
-fn trio() -> Lab {
-    let options = LabOptions {
-        bin_dir: Some(bin_dir()),
-        ..LabOptions::default()
-    };
-    Lab::start_file(&root().join("tests/labs/trio.kdl"), options).expect("the trio lab starts")
-}
-
-/// `text` without the `node "NAME" { … }` block.
-fn without_node(text: &str, name: &str) -> String {
-    let start = text
-        .find(&format!("node \"{name}\" {{"))
-        .unwrap_or_else(|| panic!("{name} is in the file"));
-    let end = start + text[start..].find("\n}\n").expect("block end") + 3;
-    format!("{}{}", &text[..start], &text[end..])
-}
 
 #[test]
 fn membership_keys_invalid_edits_and_the_cache() {
     let Some(_root) = require_root() else { return };
     let _serial = one_at_a_time();
-    let lab = trio();
+    let lab = trio_lab();
     let (alpha, bravo, carol) = (lab.host("alpha"), lab.host("bravo"), lab.host("carol"));
     let (a_sock, b_sock, c_sock) = (
         alpha.socket_path(),
@@ -230,37 +212,17 @@ fn membership_keys_invalid_edits_and_the_cache() {
 fn the_git_source_converges_within_its_interval() {
     let Some(_root) = require_root() else { return };
     let _serial = one_at_a_time();
-    let lab = trio();
+    let lab = trio_lab();
     let (alpha, bravo) = (lab.host("alpha"), lab.host("bravo"));
     let b_sock = bravo.socket_path();
-    let repos = lab.run_dir().join("repos");
-    let repo = WorkRepo::open(&repos.join("net")).expect("git init");
+    let (repo, daemon) = serve_git(&lab);
     let commit = |text: &str| repo.commit(&[("network.kdl", text)]).expect("git commits");
     let text = std::fs::read_to_string(lab.network_file()).expect("network.kdl");
     let first = commit(&text);
-    let _daemon = lab
-        .host("gitsrv")
-        .spawn(&[
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--listen=198.51.100.30",
-            &format!("--base-path={}", repos.display()),
-            &repos.display().to_string(),
-        ])
-        .expect("git daemon starts");
-    lab.host("gitsrv")
-        .wait_listening(9418, Duration::from_secs(5))
-        .expect("git daemon listens");
 
     stop_lab_cvland(&lab, "bravo");
     let interval = Duration::from_secs(2);
-    let config = format!(
-        "node \"bravo\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"git\" url=\"git://198.51.100.30/net\" branch=\"main\" path=\"network.kdl\" interval=\"2s\"\n",
-        bravo.state_dir().display(),
-        b_sock.display()
-    );
+    let config = git_cvland_config(&bravo, "2s");
     let _bravo_git = start_cvland(&bravo, "cvland-git.kdl", &config, b_sock.clone());
     wait_for(Duration::from_secs(10), || {
         status(&b_sock)["revision"] == first.as_str()
@@ -287,7 +249,7 @@ fn the_git_source_converges_within_its_interval() {
     assert!(!peer_names(&b_sock).contains(&"carol".to_owned()));
 
     // The repository goes away: the error is reported and the running state stays.
-    drop(_daemon);
+    drop(daemon);
     let failed = wait_for(interval * 3, || {
         status(&b_sock)["source"]["last_error"]
             .as_str()

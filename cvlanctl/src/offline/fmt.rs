@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use cvlan_schema::SourceMap;
 use cvlan_schema::report::render_human;
+use cvlan_schema::{FormattedFile, SourceMap};
 
 use crate::cli::FmtArgs;
 use crate::outcome::{Answer, Failure, Outcome};
@@ -14,11 +14,8 @@ use crate::output::{print_err, print_text};
 pub fn run(args: &FmtArgs) -> Outcome {
     let mut answer = Answer::Yes;
     for path in &args.files {
-        let text = std::fs::read_to_string(path).map_err(|source| Failure::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let formatted = match cvlan_schema::format(&text) {
+        let FormattedFile { text, formatted } = cvlan_schema::format_file(path)?;
+        let formatted = match formatted {
             Ok(formatted) => formatted,
             Err(err) => {
                 let mut sources = SourceMap::default();

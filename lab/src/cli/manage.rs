@@ -1,4 +1,5 @@
-//! `down`, `list` and `exec`: working on labs through their records.
+//! `down`, `list` and `exec`: working on labs through their records; `pathological`: writing
+//! the test inputs out.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -119,6 +120,27 @@ pub fn exec(root: &Path, id: &str, host: &str, command: &[String]) -> ExitCode {
         ),
         Err(e) => {
             complain(&format!("cannot run ip netns exec: {e}"));
+            ExitCode::from(FAILED)
+        }
+    }
+}
+
+/// `cvlan-lab pathological`: writes each pathological case to `dir`.
+pub fn pathological(dir: &Path, small: bool) -> ExitCode {
+    use cvlan_lab::pathological::{SMALL, cases};
+    let cases = cases(if small { SMALL } else { usize::MAX });
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        cases
+            .iter()
+            .try_for_each(|c| std::fs::write(dir.join(format!("{}.kdl", c.name)), &c.bytes))
+    });
+    match written {
+        Ok(()) => {
+            out(&format!("wrote {} files to {}", cases.len(), dir.display()));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            complain(&format!("cannot write to {}: {e}", dir.display()));
             ExitCode::from(FAILED)
         }
     }

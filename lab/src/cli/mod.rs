@@ -76,6 +76,18 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Write the pathological inputs every reader is tested with (deep and unbalanced braces
+    /// after broken strings, invalid UTF-8, huge lines...) as DIR/NAME.kdl, one file each: fuzz
+    /// seeds, or files to try a reader on by hand.
+    ///
+    /// Example: cvlan-lab pathological --small fuzz/corpus/network
+    Pathological {
+        /// Where the files go (created when missing).
+        dir: PathBuf,
+        /// Only the cases under 64 KiB.
+        #[arg(long)]
+        small: bool,
+    },
 }
 
 /// Runs the parsed command line.
@@ -91,6 +103,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Down { id, all, stale } => manage::down(&root, id.as_deref(), all, stale),
         Command::List { json } => manage::list(&root, json),
         Command::Exec { id, host, command } => manage::exec(&root, &id, &host, &command),
+        Command::Pathological { dir, small } => manage::pathological(&dir, small),
     }
 }
 
