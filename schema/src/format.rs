@@ -11,6 +11,7 @@ use kdl::{KdlDocument, KdlEntry, KdlIdentifier, KdlNode, KdlValue};
 use crate::diagnostic::Diagnostic;
 use crate::span::SourceId;
 use crate::syntax;
+use crate::syntax::scan::chars::{is_newline, is_space, newline_len};
 
 const INDENT: &str = "    ";
 
@@ -156,7 +157,7 @@ impl Writer<'_> {
         keep_blank: bool,
     ) {
         // The canonical form has no byte-order mark.
-        let text = text.trim_start_matches('\u{feff}');
+        let text = without_escline(text.trim_start_matches('\u{feff}'));
         let mut parts: Vec<&str> = text.split('\n').collect();
         if start == Start::SameLine {
             let first = parts.remove(0).trim();
@@ -208,9 +209,10 @@ impl Writer<'_> {
             line.push_str(&entry_text(entry));
         }
         let format = node.format();
-        let before_children = format.map_or("", |f| f.before_children.as_str());
-        let before_terminator = format.map_or("", |f| f.before_terminator.as_str());
-        push_material(&mut line, before_children);
+        let before_children = without_escline(format.map_or("", |f| &f.before_children));
+        let before_terminator = without_escline(format.map_or("", |f| &f.before_terminator));
+        let before_terminator = before_terminator.as_str();
+        push_material(&mut line, &before_children);
         let mut terminator = format.map_or("", |f| f.terminator.as_str());
         match node.children() {
             None => {
@@ -318,24 +320,102 @@ fn entry_text(entry: &KdlEntry) -> String {
     text
 }
 
-/// Drops line continuations (`\` + newline) from between entries, since the formatter puts
-/// a node's entries on one line. A comment after the `\` becomes a block comment.
+/// Drops line continuations (`\` + newline) from whitespace and comments the formatter
+/// re-lays out (it puts a node's entries on one line, so a continuation there means nothing
+/// and, kept, would swallow the following line break). A comment after the `\` becomes a
+/// block comment. Backslashes inside comments and strings (slashdashed entries keep theirs)
+/// are left alone.
 fn without_escline(text: &str) -> String {
-    let Some(at) = text.find('\\') else {
-        return text.to_owned();
-    };
-    let (before, rest) = text.split_at(at);
-    let rest = &rest[1..];
-    let (line, after) = rest.split_once('\n').unwrap_or((rest, ""));
-    let comment = line.trim().strip_prefix("//").map(str::trim);
-    let mut out = before.to_owned();
-    match comment {
-        Some(c) if !c.contains("*/") && !c.contains("/*") => out.push_str(&format!(" /* {c} */ ")),
-        Some(_) => return text.to_owned(),
-        None => out.push(' '),
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied()) {
+            (b'/', Some(b'/')) => i += text[i..].find(is_newline).unwrap_or(text.len() - i),
+            (b'/', Some(b'*')) => i += block_comment_len(&text[i..]),
+            (b'"' | b'#', _) => i += string_len(&text[i..]),
+            (b'\\', _) => {
+                let Some((replacement, len)) = escline(&text[i + 1..]) else {
+                    // Not a continuation after all: keep the text as it is.
+                    return text.to_owned();
+                };
+                out.push_str(&text[copied..i]);
+                out.push_str(&replacement);
+                i += 1 + len;
+                copied = i;
+            }
+            _ => i += 1,
+        }
     }
-    out.push_str(&without_escline(after));
+    out.push_str(&text[copied..]);
     out
+}
+
+/// What replaces the line continuation whose `\\` stands before `rest`, and how much of
+/// `rest` it takes: spaces, then a newline (any KDL newline), the end of the text, or a
+/// `//` comment (kept as a block comment) and its newline. `None` when it is not one.
+fn escline(rest: &str) -> Option<(String, usize)> {
+    let spaces = rest.len() - rest.trim_start_matches(is_space).len();
+    let after = &rest[spaces..];
+    if after.is_empty() {
+        return Some((" ".to_owned(), spaces));
+    }
+    if let Some(newline) = newline_len(after) {
+        return Some((" ".to_owned(), spaces + newline));
+    }
+    let comment = after.strip_prefix("//")?;
+    let end = comment.find(is_newline).unwrap_or(comment.len());
+    let text = comment[..end].trim();
+    if text.contains("*/") || text.contains("/*") {
+        return None;
+    }
+    let newline = newline_len(&comment[end..]).unwrap_or(0);
+    Some((format!(" /* {text} */ "), spaces + 2 + end + newline))
+}
+
+/// The length of the (nested) block comment at the start of `text`, or all of it when it is
+/// not closed.
+fn block_comment_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1).copied()) {
+            (b'/', Some(b'*')) => (depth, i) = (depth + 1, i + 2),
+            (b'*', Some(b'/')) => {
+                (depth, i) = (depth - 1, i + 2);
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    text.len()
+}
+
+/// The length of the string (quoted, multi-line or raw) at the start of `text`, or 1 for a
+/// `#` that opens none (a keyword like `#true`), or all of it when it is not closed.
+fn string_len(text: &str) -> usize {
+    let hashes = text.len() - text.trim_start_matches('#').len();
+    let body = &text[hashes..];
+    if !body.starts_with('"') {
+        return hashes.max(1);
+    }
+    let quotes = if body.starts_with("\"\"\"") { 3 } else { 1 };
+    let close = format!("{}{}", "\"".repeat(quotes), "#".repeat(hashes));
+    let mut i = hashes + quotes;
+    while i < text.len() {
+        if hashes == 0 && text.as_bytes()[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if text.as_bytes()[i..].starts_with(close.as_bytes()) {
+            return i + close.len();
+        }
+        i += 1;
+    }
+    text.len()
 }
 
 /// A node name, property key or type: bare when it is a plain identifier, quoted otherwise.

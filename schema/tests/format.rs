@@ -105,6 +105,30 @@ fn invalid_kdl_is_not_formatted() {
     assert_eq!(err.diagnostics[0].code, "cvlan::too-deep");
 }
 
+/// Found by the `fmt` fuzz target: a line continuation after a node's last entry, or on a
+/// line of its own, was kept and swallowed the line break after it on the next run.
+#[test]
+fn line_continuations_are_dropped_where_the_formatter_lays_out_the_line() {
+    for (text, expected) in [
+        (":\\\n\n\n\\", "\":\"\n"),
+        ("a\n\\\n", "a\n"),
+        ("\\\nb", "b\n"),
+        ("a \\ // why\n b", "a /* why */ \"b\"\n"),
+        // Any KDL newline ends a continuation (here a vertical tab), CR LF too.
+        ("node \"a\" \\\n\\\u{b}\\\n 0\\\n", "node \"a\" 0\n"),
+        ("a \\\r\n b\r\n", "a \"b\"\n"),
+        // Backslashes in comments and slashdashed strings are not continuations.
+        ("// c:\\\na", "// c:\\\na\n"),
+        ("a /* x \\ */ \\\n b", "a /* x \\ */ \"b\"\n"),
+        ("a /- \"x\\\\\" \\\n b", "a /- \"x\\\\\" \"b\"\n"),
+    ] {
+        let once = format(text).expect("valid");
+        assert_eq!(once, expected, "{text:?}");
+        assert_eq!(format(&once).expect("valid"), once, "{text:?}");
+        assert_eq!(meaning(text), meaning(&once), "{text:?}");
+    }
+}
+
 fn mutated(text: &str, at: usize, len: usize, insert: &str) -> String {
     let mut text = text.to_owned();
     let mut at = at % (text.len() + 1);
@@ -128,7 +152,7 @@ proptest! {
         file in 0usize..5,
         at in 0usize..10_000,
         len in 0usize..3,
-        insert in prop::sample::select(vec!["", " ", "\n", "\n\n", ";", "// c\n", "/* c */", "\t", "{", "}", "\"", "x"]),
+        insert in prop::sample::select(vec!["", " ", "\n", "\n\n", ";", "// c\n", "/* c */", "\t", "{", "}", "\"", "x", "\\\n", "\\ // c\n"]),
     ) {
         let files = example_files();
         let text = std::fs::read_to_string(&files[file % files.len()]).expect("read");

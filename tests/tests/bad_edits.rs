@@ -1,8 +1,8 @@
 //! A pathological edit takes no daemon down (issue 10's scenario): alpha follows network.kdl
 //! as a file and bravo follows it in a git repository; the edit that used to overflow a tokio
-//! worker's stack (an unterminated string and then 1,500 `{`) arrives in both. Both stay up
-//! and keep their tunnel (no ping lost), report the rejection with its diagnostic in status
-//! and events, come up on their cache when restarted with the bad edit still in place, and
+//! worker's stack (an unterminated string and then 1,500 `{`) arrives in both, and as a
+//! `plan --daemon` proposal. Both stay up and keep their tunnel (no ping lost), report the
+//! rejection with its diagnostic in status and events, come up on their cache when restarted with the bad edit still in place, and
 //! apply the next good edit.
 
 use std::path::Path;
@@ -105,6 +105,21 @@ fn a_pathological_edit_is_rejected_by_file_and_git_daemons_which_keep_running() 
         (40, 40),
         "pings lost during the bad edit"
     );
+    // The same text sent to the daemon's Plan call is answered, not a crash.
+    let proposal = lab.run_dir().join("proposal.kdl");
+    std::fs::write(&proposal, &bad).expect("write");
+    let (exit, plan) = ctl(
+        &a_sock,
+        &[
+            "plan",
+            "--daemon",
+            "--file",
+            proposal.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(exit, 1, "{plan}");
+    assert_eq!(plan["ok"], false, "{plan}");
+    assert_eq!(plan["diagnostics"][0]["code"], code.as_str(), "{plan}");
     for sock in [&a_sock, &b_sock] {
         let human = std::process::Command::new(bin_dir().join("cvlanctl"))
             .arg("--socket")

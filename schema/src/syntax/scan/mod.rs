@@ -11,7 +11,7 @@
 //! help, resuming at the next line to find more. It is stricter than KDL in two corners, each
 //! with its own message: U+007F, and `\` line continuations inside multi-line strings.
 
-mod chars;
+pub(crate) mod chars;
 mod tokens;
 mod trivia;
 
@@ -515,7 +515,10 @@ impl<'a> Scanner<'a> {
         if let Some((at, len, text)) = also {
             diagnostic = diagnostic.with_label(Span::new(self.source, at, len), text);
         }
-        self.diagnostics.push(diagnostic);
+        // Errors found inside one token (a long broken string) stop counting at the bound too.
+        if self.diagnostics.len() < MAX_ERRORS {
+            self.diagnostics.push(diagnostic);
+        }
         Stop { fatal: false }
     }
 

@@ -221,3 +221,18 @@ fn rejects_oversized_files() {
     let text = " ".repeat(MAX_FILE_BYTES + 1);
     assert_eq!(verdict(&text), Err(vec!["cvlan::too-large"]));
 }
+
+/// Found by the `network` fuzz target's slowest inputs: every line of an unclosed multi-line
+/// string full of `\` continuations was an error of its own (thousands, all rendered).
+#[test]
+fn a_broken_multi_line_string_is_one_error_and_the_bound_holds_inside_tokens() {
+    let text = format!("node \"\"\"\n  a\n{}", "\\\n".repeat(6000));
+    let errors = check(SourceId(0), &text).unwrap_err();
+    assert!(errors.len() <= 2, "{errors:?}");
+    assert!(
+        errors.iter().any(|d| d.message.contains("never closed")),
+        "{errors:?}"
+    );
+    let closed = format!("node \"\"\"\n{}\"\"\"\n", "  a \\q \\\n".repeat(100));
+    assert_eq!(check(SourceId(0), &closed).unwrap_err().len(), 1);
+}

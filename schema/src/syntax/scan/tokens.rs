@@ -276,8 +276,15 @@ impl Scanner<'_> {
                         break;
                     }
                     Some('\\') if hashes == 0 => {
-                        // A failed escape leaves the cursor after its `\\`.
-                        failed |= self.escape(true).is_err();
+                        // A failed escape leaves the cursor after its `\\`. One error per
+                        // string: a broken string would otherwise report every line.
+                        let before = self.diagnostics.len();
+                        if self.escape(true).is_err() {
+                            if failed {
+                                self.diagnostics.truncate(before);
+                            }
+                            failed = true;
+                        }
                     }
                     Some('"') if self.at(&close) => {
                         return Err(self.fail(
@@ -289,7 +296,11 @@ impl Scanner<'_> {
                         ));
                     }
                     Some(c) => {
+                        let before = self.diagnostics.len();
                         if self.plain(c).is_err() {
+                            if failed {
+                                self.diagnostics.truncate(before);
+                            }
                             failed = true;
                             self.pos += c.len_utf8();
                         }
