@@ -60,8 +60,18 @@ pub fn format_file(path: &std::path::Path) -> Result<FormattedFile, crate::LoadE
 /// Formats `text` canonically, keeping comments.
 pub fn format(text: &str) -> Result<String, FormatError> {
     let source = SourceId(0);
-    let doc =
+    let mut doc =
         syntax::kdl_document(source, text).map_err(|diagnostics| FormatError { diagnostics })?;
+    // The canonical form ends lines with `\n` only. Every other KDL newline (a lone CR, CR LF,
+    // NEL, VT, FF, LS, PS) can stand only in whitespace, comments and multi-line strings
+    // (whose newlines mean `\n`), so replacing them keeps the meaning; the writer then
+    // needs to know one line break. The diagnostics above point into the text as given.
+    let normalized = lf_newlines(text);
+    let text = normalized.as_ref();
+    if let std::borrow::Cow::Owned(lf) = &normalized {
+        doc =
+            syntax::kdl_document(source, lf).map_err(|diagnostics| FormatError { diagnostics })?;
+    }
     let mut out = Writer {
         text,
         lines: Vec::new(),
@@ -96,6 +106,21 @@ pub fn format(text: &str) -> Result<String, FormatError> {
         });
     }
     Ok(formatted)
+}
+
+/// `text` with every KDL newline written as `\n`.
+fn lf_newlines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| is_newline(c) && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let len = newline_len(rest).unwrap_or(c.len_utf8());
+        out.push(if is_newline(c) { '\n' } else { c });
+        rest = &rest[len..];
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Output lines under construction.
@@ -159,7 +184,10 @@ impl Writer<'_> {
         // The canonical form has no byte-order mark.
         let text = without_escline(text.trim_start_matches('\u{feff}'));
         let mut parts: Vec<&str> = text.split('\n').collect();
-        if start == Start::SameLine {
+        // A slashdashed node on the line of the node before it (after a `;`) gets its own line:
+        // joined, it would read as a slashdashed argument of that node and the next as a real
+        // one.
+        if start == Start::SameLine && !parts[0].contains("/-") {
             let first = parts.remove(0).trim();
             if !first.is_empty() {
                 match self.lines.last_mut() {

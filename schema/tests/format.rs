@@ -105,6 +105,31 @@ fn invalid_kdl_is_not_formatted() {
     assert_eq!(err.diagnostics[0].code, "cvlan::too-deep");
 }
 
+/// Found by the `fmt` fuzz target: a lone CR ends a line in KDL, but the writer knew only
+/// `\n`, so a node after one joined the line before it (a slashdashed node became a
+/// slashdashed argument); a slashdashed node after a `;` did the same. Every KDL newline
+/// becomes `\n`, and a slashdashed node keeps a line of its own.
+#[test]
+fn every_kdl_newline_becomes_a_line_feed_and_slashdashed_nodes_keep_their_line() {
+    for (text, expected) in [
+        ("-\r/-a -", "\"-\"\n/-a -\n"),
+        ("x\r/-a b\n", "x\n/-a b\n"),
+        // The same after a `;`.
+        ("e;/-a a", "e\n/-a a\n"),
+        ("e; /-a a\nf", "e\n/-a a\nf\n"),
+        ("x\u{85}y\u{c}z\u{2028}w\r\n", "x\ny\nz\nw\n"),
+        (
+            "node \"a\" {\r    tags \"\"\"\r        x\r        y\r        \"\"\"\r}\r",
+            "node \"a\" {\n    tags \"x\\ny\"\n}\n",
+        ),
+    ] {
+        let once = format(text).expect("valid");
+        assert_eq!(once, expected, "{text:?}");
+        assert_eq!(format(&once).expect("valid"), once, "{text:?}");
+        assert_eq!(meaning(text), meaning(&once), "{text:?}");
+    }
+}
+
 /// Found by the `fmt` fuzz target: a line continuation after a node's last entry, or on a
 /// line of its own, was kept and swallowed the line break after it on the next run.
 #[test]
