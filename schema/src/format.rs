@@ -394,10 +394,13 @@ fn escline(rest: &str) -> Option<(String, usize)> {
     }
     let comment = after.strip_prefix("//")?;
     let end = comment.find(is_newline).unwrap_or(comment.len());
-    let text = comment[..end].trim();
-    if text.contains("*/") || text.contains("/*") {
-        return None;
-    }
+    // A comment that cannot become a block comment is changed, so that the check that no
+    // comment was lost refuses the file (asking for the comment on a line of its own)
+    // rather than keep a continuation that would swallow the next line.
+    let text = comment[..end]
+        .trim()
+        .replace("*/", "* /")
+        .replace("/*", "/ *");
     let newline = newline_len(&comment[end..]).unwrap_or(0);
     Some((format!(" /* {text} */ "), spaces + 2 + end + newline))
 }

@@ -97,6 +97,14 @@ policy {}
     assert_eq!(meaning(text), meaning(&formatted));
 }
 
+/// Found by the `fmt` fuzz target: a line continuation's comment holding `*/` cannot become a
+/// block comment; the file is refused with the comment named instead of being mangled.
+#[test]
+fn a_continuation_comment_that_cannot_move_is_refused() {
+    let err = format("a \\ // x */ y\n b\n").expect_err("the comment cannot be kept");
+    assert_eq!(err.diagnostics[0].code, "cvlan::format", "{err:?}");
+}
+
 #[test]
 fn invalid_kdl_is_not_formatted() {
     let err = format("node \"a\n").expect_err("unclosed string");
