@@ -104,6 +104,25 @@ pub fn ctl(socket: &Path, args: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), doc)
 }
 
+/// What `cvlanctl --socket SOCKET ARGS` prints for a person (no `--json`); it must succeed.
+///
+/// # Panics
+/// When cvlanctl cannot run or exits with an error.
+pub fn ctl_human(socket: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin_dir().join("cvlanctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("cvlanctl runs");
+    assert!(
+        out.status.success(),
+        "cvlanctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `cvlanctl status --json` of a host's cvland.
 pub fn status(socket: &Path) -> Value {
     let (code, doc) = ctl(socket, &["status"]);

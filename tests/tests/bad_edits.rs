@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use cvlan_lab::require_root;
 use cvlan_tests::{
-    PingRun, bin_dir, ctl, git_cvland_config, one_at_a_time, overlay, peer_names, serve_git,
-    start_cvland, status, stop_lab_cvland, trio_lab, wait_for, without_node,
+    PingRun, bin_dir, ctl, ctl_human, git_cvland_config, one_at_a_time, overlay, peer_names,
+    serve_git, start_cvland, status, stop_lab_cvland, trio_lab, wait_for, without_node,
 };
 
 /// The edit: a bad merge left a string open before a run of braces.
@@ -121,13 +121,7 @@ fn a_pathological_edit_is_rejected_by_file_and_git_daemons_which_keep_running() 
     assert_eq!(plan["ok"], false, "{plan}");
     assert_eq!(plan["diagnostics"][0]["code"], code.as_str(), "{plan}");
     for sock in [&a_sock, &b_sock] {
-        let human = std::process::Command::new(bin_dir().join("cvlanctl"))
-            .arg("--socket")
-            .arg(sock)
-            .arg("status")
-            .output()
-            .expect("cvlanctl status");
-        let text = String::from_utf8_lossy(&human.stdout);
+        let text = ctl_human(sock, &["status"]);
         assert!(text.contains(&format!("error[{code}]")), "{text}");
     }
 

@@ -11,7 +11,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use cvlan_lab::{HostHandle, Lab, LabOptions, require_root};
-use cvlan_tests::{bin_dir, ctl, one_at_a_time, overlay, root, status, wait_for};
+use cvlan_tests::{bin_dir, ctl, ctl_human, one_at_a_time, overlay, root, status, wait_for};
 
 fn policy_lab() -> Lab {
     let options = LabOptions {
@@ -77,18 +77,6 @@ fn connect(host: &HostHandle<'_>, target: std::net::Ipv4Addr, port: u16) -> (Out
         ])
         .expect("socat runs");
     (out, start.elapsed())
-}
-
-/// What `cvlanctl ARGS` prints for a person (no `--json`) against `socket`; it must succeed.
-fn cvlanctl_human(socket: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(bin_dir().join("cvlanctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .output()
-        .expect("cvlanctl runs");
-    assert!(out.status.success(), "cvlanctl {args:?}: {}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn stderr(out: &Output) -> String {
@@ -165,7 +153,7 @@ fn allowed_denied_and_reverse_connections_counters_explain_and_tests() {
     assert_eq!(grew(&a0, &a1, "bulk"), (0, 0));
 
     // The same counters as a table: every rule in order, then default-deny.
-    let table = cvlanctl_human(&a_sock, &["policy", "hits"]);
+    let table = ctl_human(&a_sock, &["policy", "hits"]);
     let rows: Vec<&str> = table
         .lines()
         .skip(1)
@@ -184,7 +172,7 @@ fn allowed_denied_and_reverse_connections_counters_explain_and_tests() {
         let args = [
             "policy", "explain", "--from", "alpha", "--to", "bravo", "--port", port,
         ];
-        let live = cvlanctl_human(&a_sock, &args);
+        let live = ctl_human(&a_sock, &args);
         let offline = std::process::Command::new(bin_dir().join("cvlanctl"))
             .args(args)
             .args(["--file", &file])
@@ -229,7 +217,7 @@ fn allowed_denied_and_reverse_connections_counters_explain_and_tests() {
         .filter_map(|r| r["rule"].as_str())
         .collect();
     assert_eq!(rules, ["web", "no-ssh", "default-deny"]);
-    let text = cvlanctl_human(&a_sock, &["policy", "test"]);
+    let text = ctl_human(&a_sock, &["policy", "test"]);
     assert!(text.contains("3 passed, 0 failed"), "{text}");
     assert_eq!(text.matches("PASS ").count(), 3, "{text}");
     let failing = lab.run_dir().join("failing-test.kdl");

@@ -2,12 +2,11 @@
 //! a changed key, an invalid edit, a restart on the cache with the source gone, and the git
 //! source. Real daemons, real TUN devices, real traffic.
 
-use std::process::Command;
 use std::time::Duration;
 
 use cvlan_lab::require_root;
 use cvlan_tests::{
-    PingRun, bin_dir, ctl, git_cvland_config, one_at_a_time, overlay, peer_names, serve_git,
+    PingRun, ctl, ctl_human, git_cvland_config, one_at_a_time, overlay, peer_names, serve_git,
     start_cvland, status, stop_lab_cvland, trio_lab, wait_for, without_node,
 };
 
@@ -159,13 +158,7 @@ fn membership_keys_invalid_edits_and_the_cache() {
     let diagnostic = &st["last_apply"]["diagnostics"][0];
     assert_eq!(diagnostic["code"], "cvlan::unknown-selector", "{st}");
     assert!(diagnostic["line"].as_u64().expect("line") > 0);
-    let human = Command::new(bin_dir().join("cvlanctl"))
-        .arg("--socket")
-        .arg(&a_sock)
-        .arg("status")
-        .output()
-        .expect("cvlanctl status");
-    assert!(String::from_utf8_lossy(&human.stdout).contains("error[cvlan::unknown-selector]"));
+    assert!(ctl_human(&a_sock, &["status"]).contains("error[cvlan::unknown-selector]"));
     alpha
         .ping(overlay(&lab, "bravo"), 2)
         .expect("traffic still flows");
