@@ -4,15 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cvlan_proto::v1::EventLevel;
-use tokio::signal::unix::{SignalKind, signal};
+use cvlan_agent::keys::{self, KeyError};
+use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
+use cvlan_agent::source::{self, SourceStatus, Wiring};
+use cvlan_agent::{AgentState, EventLevel, Host};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::Api;
-use crate::config::DaemonConfig;
-use crate::keys;
-use crate::reconcile::{self, Reconciler};
-use crate::source;
+use crate::platform::{Linux, Platform};
+use crate::reconcile::{self, Reconciler, desired};
 use crate::state::Shared;
 
 /// How long the API waits for the first reading of the source before it opens anyway (a git
@@ -24,41 +24,51 @@ pub const FIRST_READING_WAIT: Duration = Duration::from_secs(5);
 pub enum DaemonError {
     /// The node key could not be read or created.
     #[error(transparent)]
-    Key(#[from] keys::KeyError),
-    /// The local API could not be served.
+    Key(#[from] KeyError),
+    /// Signals or the local API could not be set up, or the API failed.
     #[error(transparent)]
-    Serve(#[from] cvlan_proto::local::ServeError),
-    /// Signal handlers could not be installed.
-    #[error("cannot listen for signals: {0}")]
-    Signals(std::io::Error),
+    Lifecycle(#[from] LifecycleError),
 }
 
-/// Runs the daemon for `config` until SIGTERM or SIGINT.
-pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
-    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
-    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    let key = keys::load_or_create(&config.state_dir)?;
-    let shared = Arc::new(Shared::new(
-        &config.node,
+/// Runs the daemon for `host` on this Linux host until SIGTERM or SIGINT.
+pub async fn run(host: Host) -> Result<(), DaemonError> {
+    let mut signals = StopSignals::install()?;
+    run_with(host, Arc::new(Linux), async move {
+        let which = signals.received().await;
+        tracing::info!("{which}: stopping");
+    })
+    .await
+}
+
+/// Runs the daemon for `host`, changing `platform`, until `shutdown` completes.
+pub async fn run_with(
+    host: Host,
+    platform: Arc<dyn Platform>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
+    let config = &host.config;
+    let key = keys::node_key(&config.state_dir)?;
+    let agent = Arc::new(AgentState::new(
+        &host.name,
         key.public_key(),
-        &config.tun,
-        source::info(&config.source),
+        SourceStatus::of(&config.source.value),
     ));
-    shared.events.publish(
+    let shared = Arc::new(Shared::new(agent.clone(), &config.tun));
+    agent.events.publish(
         "daemon.started",
         EventLevel::Info,
         format!(
             "cvland {} started as node {}",
             env!("CARGO_PKG_VERSION"),
-            config.node
+            host.name
         ),
         [
-            ("node", config.node.clone()),
+            ("node", host.name.clone()),
             ("public_key", key.public_key().to_base64()),
         ],
     );
-    if let Some(warnings) = &config.warnings {
-        tracing::warn!("{}: {warnings}", config.file.display());
+    if let Some(warnings) = &host.warnings {
+        tracing::warn!("{}: {warnings}", host.file.display());
     }
 
     let (stop_tx, stop) = watch::channel(false);
@@ -66,43 +76,42 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let (reloads_tx, reloads) = mpsc::channel(4);
     let (first_tx, mut first) = watch::channel(false);
 
-    let mut reconciler = Reconciler::new(shared.clone(), key, config.clone());
+    let source_config = config.source.value.clone();
+    let state_dir = config.state_dir.clone();
+    let socket = config.socket.clone();
+    let compile = desired::compiler(&host.name);
+    let mut reconciler = Reconciler::new(shared.clone(), key, host, platform);
     if reconciler.start_from_cache().await {
         first_tx.send_replace(true);
     }
     let reconciling = tokio::spawn(reconcile::run(reconciler, readings, first_tx, stop.clone()));
-    let following = tokio::spawn(source::run_configured(
-        config.source.clone(),
-        config.state_dir.clone(),
-        shared.clone(),
-        readings_tx,
+    let wiring = Wiring {
+        to_reconciler: readings_tx,
         reloads,
-        stop.clone(),
+        stop: stop.clone(),
+    };
+    let following = tokio::spawn(source::run_configured(
+        source_config,
+        state_dir,
+        agent.clone(),
+        compile,
+        wiring,
     ));
     let _ = tokio::time::timeout(FIRST_READING_WAIT, first.wait_for(|done| *done)).await;
 
-    let socket = cvlan_proto::local::LocalSocket::bind(&config.socket).await?;
-    let api = Api::new(shared.clone(), reloads_tx);
     // The API stops last: once its socket is gone, the TUN and the UDP port are free again.
-    let (api_stop_tx, mut api_stop) = watch::channel(false);
-    let serving = tokio::spawn(socket.serve(api, async move {
-        let _ = api_stop.wait_for(|s| *s).await;
-    }));
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = interrupt.recv() => tracing::info!("SIGINT: stopping"),
-    }
-    shared
+    let (api_stop_tx, api_stop) = watch::channel(false);
+    let api = Api::new(shared.clone(), reloads_tx, api_stop.clone());
+    let server = ApiServer::start(&socket, api, api_stop).await?;
+    shutdown.await;
+    agent
         .events
         .publish("daemon.stopping", EventLevel::Info, "stopping", []);
     stop_tx.send_replace(true);
     following.abort();
     let _ = reconciling.await;
     api_stop_tx.send_replace(true);
-    match serving.await {
-        Ok(result) => result?,
-        Err(e) => tracing::warn!(error = %e, "the local API task ended abnormally"),
-    }
+    server.finished().await?;
     tracing::info!("stopped");
     Ok(())
 }

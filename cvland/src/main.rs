@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cvland::config::DaemonConfig;
+use cvlan_agent::{Host, HostError, Role};
 
 /// The CloudVLAN host daemon.
 #[derive(Debug, Parser)]
@@ -50,11 +50,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = match DaemonConfig::load(&cli.config) {
+    let config = match Host::load(&cli.config, Role::Node) {
         Ok(config) => config,
         Err(e) => {
             let code = match e {
-                cvland::config::ConfigError::Invalid { .. } => 1,
+                HostError::Invalid { .. } => 1,
                 _ => 2,
             };
             fail(&e.to_string());
@@ -67,8 +67,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn pubkey(config: &DaemonConfig) -> ExitCode {
-    match cvland::keys::load_or_create(&config.state_dir) {
+fn pubkey(host: &Host) -> ExitCode {
+    match cvlan_agent::keys::node_key(&host.config.state_dir) {
         Ok(key) => {
             let mut out = std::io::stdout().lock();
             match writeln!(out, "{}", key.public_key()) {
@@ -83,7 +83,7 @@ fn pubkey(config: &DaemonConfig) -> ExitCode {
     }
 }
 
-fn run(config: DaemonConfig) -> ExitCode {
+fn run(config: Host) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

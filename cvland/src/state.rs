@@ -1,17 +1,15 @@
 //! What the daemon knows about itself, shared between the reconciler (the only writer of the
-//! running state), the source (its health) and the local API (readers). Locks are held for
-//! copies only, never across an await.
+//! running state), the source (its health, in the agent's state) and the local API (readers).
+//! Locks are held for copies only, never across an await.
 
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
+use cvlan_agent::AgentState;
 use cvlan_core::netmap::NetMap;
-use cvlan_mesh::PublicKey;
 use cvlan_mesh::device::MeshHandle;
 use cvlan_mesh::firewall::PolicyFilter;
-use cvlan_proto::v1;
 
-use crate::events::EventBus;
 use crate::policy::RunningPolicy;
 
 /// The handle of the running mesh device, whose packets the policy filter decides.
@@ -30,15 +28,11 @@ pub struct Running {
     pub policy: Arc<RunningPolicy>,
 }
 
-/// The mutable part of the daemon's state.
+/// The mutable part of the node's state.
 #[derive(Default)]
 pub struct State {
-    /// The source as the local API shows it (kind, location, last contact, last error).
-    pub source: v1::SourceInfo,
     /// What runs; `None` before the first successful apply.
     pub running: Option<Running>,
-    /// The newest apply attempt.
-    pub last_apply: Option<v1::ApplyResult>,
     /// The running mesh device.
     pub mesh: Option<Mesh>,
     /// When the running device's filter started counting policy hits.
@@ -49,35 +43,28 @@ pub struct State {
     pub generation: u64,
 }
 
-/// The daemon's identity, its event bus and its state.
+/// The agent's identity and health, and the node's own state.
 pub struct Shared {
-    /// The node this daemon runs.
-    pub node: String,
-    /// Its WireGuard public key.
-    pub public_key: PublicKey,
+    /// Name, key, event bus, source health, last apply.
+    pub agent: Arc<AgentState>,
     /// The TUN device name.
     pub tun: String,
-    /// When the daemon started.
-    pub started_at: SystemTime,
-    /// The event bus.
-    pub events: EventBus,
     state: RwLock<State>,
 }
 
 impl Shared {
-    /// Shared state for `node`, with the source described by `source` and nothing running.
-    pub fn new(node: &str, public_key: PublicKey, tun: &str, source: v1::SourceInfo) -> Self {
+    /// Shared state for the node `agent` names, with nothing running.
+    pub fn new(agent: Arc<AgentState>, tun: &str) -> Self {
         Self {
-            node: node.to_owned(),
-            public_key,
+            agent,
             tun: tun.to_owned(),
-            started_at: SystemTime::now(),
-            events: EventBus::default(),
-            state: RwLock::new(State {
-                source,
-                ..State::default()
-            }),
+            state: RwLock::new(State::default()),
         }
+    }
+
+    /// The node this daemon runs.
+    pub fn node(&self) -> &str {
+        &self.agent.name
     }
 
     /// Reads the state (hold the guard briefly; never across an await).

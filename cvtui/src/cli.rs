@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// The socket a local cvland listens on unless cvland.kdl says otherwise.
-pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
+pub const DEFAULT_SOCKET: &str = cvlan_types::paths::DEFAULT_SOCKET;
 
 /// cvtui: a live terminal dashboard of a CloudVLAN node.
 #[derive(Debug, Parser)]

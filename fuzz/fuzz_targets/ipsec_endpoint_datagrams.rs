@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use cvlan_ipsec::{Endpoint, EndpointConfig, PeerConfig, Psk, Received};
-use cvlan_schema::model::Remote;
+use cvlan_types::Remote;
 use libfuzzer_sys::fuzz_target;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;

@@ -17,7 +17,7 @@ use cvlan_ipsec::esp::{EspSa, TrafficLimits};
 use cvlan_ipsec::transforms::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
 use cvlan_ipsec::ts::TrafficSelector;
 use cvlan_ipsec::{Endpoint, EndpointConfig, Event, PeerConfig, Psk};
-use cvlan_schema::model::Remote;
+use cvlan_types::Remote;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 

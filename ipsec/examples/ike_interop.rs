@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use cvlan_ipsec::transforms::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
 use cvlan_ipsec::ts::TrafficSelector;
 use cvlan_ipsec::{Endpoint, EndpointConfig, Event, PeerConfig, Psk, Received};
-use cvlan_schema::model::Remote;
+use cvlan_types::Remote;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 

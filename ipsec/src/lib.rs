@@ -14,7 +14,7 @@
 //! use cvlan_ipsec::transforms::{DhGroup, Encryption, EspProposal, IkeProposal, Prf};
 //! use cvlan_ipsec::ts::TrafficSelector;
 //! use cvlan_ipsec::{Endpoint, EndpointConfig, Event, PeerConfig, Psk, Received};
-//! use cvlan_schema::model::Remote;
+//! use cvlan_types::Remote;
 //! # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 //!
 //! let (a_ip, b_ip) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));

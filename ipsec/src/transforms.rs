@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-pub use cvlan_schema::proposal::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
+pub use cvlan_types::proposal::{DhGroup, Encryption, EspProposal, IkeProposal, Integrity, Prf};
 
 use crate::wire::{Proposal, ProtocolId, Transform, TransformType};
 

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 use ipnet::IpNet;
 use zeroize::Zeroizing;
 

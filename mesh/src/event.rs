@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 /// Something that happened in the data plane, for logs and `cvlanctl events`.
 #[derive(Debug, Clone, PartialEq, Eq)]

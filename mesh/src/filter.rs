@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 use crate::packet::IpPacket;
 

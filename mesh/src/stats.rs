@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 use ipnet::IpNet;
 
 use crate::event::DropCounters;

@@ -11,14 +11,9 @@ use crate::read::{self, Out};
 use crate::span::{SourceMap, Span, Spanned};
 use crate::syntax::{self, Entry, Node, Value};
 
-/// Default state directory (keys, cached netmap, flow stats).
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/cloudvlan";
-/// Default local API socket.
-pub const DEFAULT_SOCKET: &str = "/run/cloudvlan/cvland.sock";
-/// Default TUN device name.
-pub const DEFAULT_TUN: &str = "cvl0";
-/// Default network file for `source "file"` and when no source is given.
-pub const DEFAULT_NETWORK_FILE: &str = "/etc/cloudvlan/network.kdl";
+pub use cvlan_types::paths::{
+    DEFAULT_NETWORK_FILE, DEFAULT_SOCKET, DEFAULT_STATE_DIR, DEFAULT_TUN,
+};
 /// Default branch for `source "git"`.
 pub const DEFAULT_GIT_BRANCH: &str = "main";
 /// Default path inside the repository for `source "git"`.

@@ -14,12 +14,11 @@ pub mod diagnostic;
 mod format;
 pub mod grammar;
 pub mod host;
-pub mod keys;
 mod kind;
 mod lines;
 mod load;
 pub mod model;
-pub mod proposal;
+pub use cvlan_types::proposal;
 mod read;
 pub mod report;
 pub mod span;
@@ -29,10 +28,10 @@ mod validate;
 pub mod values;
 
 pub use build::{DEFAULT_LISTEN_PORT, DEFAULT_OVERLAY, DEFAULT_TENANT};
+pub use cvlan_types::{KeyError, PublicKey};
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use format::{FormatError, FormattedFile, format, format_file};
 pub use host::{HostChecked, HostConfig, HostRole, StateSource, load_host, parse_host};
-pub use keys::PublicKey;
 pub use kind::{AnyChecked, HOST_FILE_NAMES, load_any};
 pub use load::{
     Checked, IncludeReader, LoadError, check_network, check_network_bytes, load_network,

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::keys::PublicKey;
-use crate::proposal::{EspProposal, IkeProposal};
 use crate::span::{Span, Spanned};
+use cvlan_types::PublicKey;
+use cvlan_types::proposal::{EspProposal, IkeProposal};
 
 /// The whole desired state of one network, as declared.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,14 +211,7 @@ pub struct Vrouter {
     pub span: Span,
 }
 
-/// Where an IPsec peer is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Remote {
-    /// `%any`: a dial-in peer, possibly behind NAT; we only respond.
-    Any,
-    /// A fixed address we initiate to.
-    Address(IpAddr),
-}
+pub use cvlan_types::Remote;
 
 /// Where a pre-shared key is read from; the secret itself is never in the model.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,14 +5,19 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use cvlan_core::{Entity, allocate};
-use cvlan_ipsec::PeerConfig;
-use cvlan_schema::model::{IpsecAuth, Network, Vrouter};
+use cvlan_ipsec::esp::TrafficLimits;
+use cvlan_ipsec::ts::TrafficSelector;
+use cvlan_ipsec::{PeerConfig, Psk};
+use cvlan_schema::Spanned;
+use cvlan_schema::model::{IpsecAuth, IpsecPeer, Network, Vrouter};
+use cvlan_types::ports::{IKE_PORT, NATT_PORT};
 use ipnet::IpNet;
 
 use crate::secrets::{SecretError, read_secret};
 
 /// Where IKE and NAT-T ESP are received when the vrouter block names no `listen`.
-pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4500);
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), NATT_PORT);
 
 /// One IPsec peer as the daemon runs it.
 #[derive(Debug, Clone)]
@@ -142,7 +147,7 @@ pub fn desired(network: &Network, name: &str) -> Result<Desired, DesiredError> {
         .find(|(_, v)| v.name.value == name)
         .ok_or_else(|| DesiredError::NoVrouter(name.to_owned()))?;
     let listen = vrouter.listen.as_ref().map_or(DEFAULT_LISTEN, |l| l.value);
-    if listen.port() == 500 {
+    if listen.port() == IKE_PORT {
         return Err(DesiredError::ListenOn500);
     }
     Ok(Desired {
@@ -187,11 +192,36 @@ fn peers(vrouter: &Vrouter) -> Result<Vec<PeerSpec>, DesiredError> {
                 source,
             })?;
             Ok(PeerSpec {
-                config: PeerConfig::from_schema(peer, secret.psk),
+                config: peer_config(peer, secret.psk),
                 secret_digest: secret.digest,
             })
         })
         .collect()
+}
+
+/// The endpoint's settings for a network.kdl `ipsec-peer`, with its secret already read.
+fn peer_config(peer: &IpsecPeer, psk: Psk) -> PeerConfig {
+    let selectors = |nets: &[Spanned<IpNet>]| {
+        nets.iter()
+            .map(|n| TrafficSelector::from_net(n.value))
+            .collect()
+    };
+    PeerConfig {
+        name: peer.name.value.clone(),
+        remote: peer.remote.value,
+        remote_port: IKE_PORT,
+        local_id: peer.local_id.value.clone(),
+        remote_id: peer.remote_id.value.clone(),
+        psk,
+        local_ts: selectors(&peer.local_ts),
+        remote_ts: selectors(&peer.remote_ts),
+        ike_proposals: peer.ike_proposals.iter().map(|p| p.value).collect(),
+        esp_proposals: peer.esp_proposals.iter().map(|p| p.value).collect(),
+        ike_lifetime: peer.ike_lifetime.value,
+        child_lifetime: peer.child_lifetime.value,
+        dpd: peer.dpd.as_ref().map(|d| d.value),
+        child_limits: TrafficLimits::default(),
+    }
 }
 
 #[cfg(test)]

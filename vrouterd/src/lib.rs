@@ -14,8 +14,8 @@
 //! - [`dataplane`]: the IKE endpoint, sockets and TUN on their own thread.
 //! - [`daemon`]: startup, the apply loop, signals, shutdown; [`api`] the local API.
 //!
-//! The file source (watch, debounce, revision), the key file and the event bus are cvland's
-//! (`cvland::source`, `cvland::keys`, `cvland::events`), shared rather than duplicated.
+//! The host file, the file source (watch, debounce, revision), the key file, the event bus and
+//! the base local-API services are the agent runtime's (cvlan-agent), as for cvland.
 //! - [`harness`]: the daemon in this process on in-memory IO (tests, demos).
 
 pub mod api;

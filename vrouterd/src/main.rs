@@ -45,7 +45,7 @@ fn main() -> miette::Result<()> {
         .ok_or_else(|| miette::miette!("--config vrouterd.kdl is required"))?;
     if let Some(Command::Pubkey) = args.command {
         let host = load_host_config(&config)?;
-        let key = cvland::keys::load_or_create(&host.state_dir)
+        let key = cvlan_agent::keys::node_key(&host.config.state_dir)
             .map_err(|e| miette::miette!("{e}"))?
             .public_key();
         let mut out = std::io::stdout().lock();

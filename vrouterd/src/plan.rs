@@ -85,7 +85,7 @@ mod tests {
     use std::time::Duration;
 
     use cvlan_ipsec::{PeerConfig, Psk};
-    use cvlan_schema::model::Remote;
+    use cvlan_types::Remote;
 
     use super::*;
 
@@ -100,8 +100,8 @@ mod tests {
                 psk: Psk::new(&b"k"[..]),
                 local_ts: Vec::new(),
                 remote_ts: Vec::new(),
-                ike_proposals: cvlan_schema::proposal::default_ike(),
-                esp_proposals: cvlan_schema::proposal::default_esp(),
+                ike_proposals: cvlan_types::proposal::default_ike(),
+                esp_proposals: cvlan_types::proposal::default_esp(),
                 ike_lifetime: Duration::from_secs(86400),
                 child_lifetime: Duration::from_secs(3600),
                 dpd: None,

@@ -6,39 +6,47 @@
 //! asks the source to read again.
 
 mod peers;
+mod ping;
 mod policy;
-mod streams;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use cvlan_agent::source::{Reading, ReloadReply, revision_of};
+use cvlan_agent::{api as base, wire};
 use cvlan_core::netmap::{NetMap, PeerKind as CorePeerKind};
 use cvlan_proto::convert::key_to_bytes;
 use cvlan_proto::local::{BoxStream, LocalApi};
 use cvlan_proto::v1;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
 
 use crate::reconcile::desired::{desired_state, nothing_like};
-use crate::source::{Fetched, ReloadReply};
 use crate::state::Shared;
-
-/// How long Reload waits for the source to be read and the result applied.
-const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The local API service.
 #[derive(Clone)]
 pub struct Api {
     shared: Arc<Shared>,
     reloads: mpsc::Sender<ReloadReply>,
+    stopping: watch::Receiver<bool>,
 }
 
 impl Api {
-    /// The API over `shared`; Reload requests go to the source task through `reloads`.
-    pub fn new(shared: Arc<Shared>, reloads: mpsc::Sender<ReloadReply>) -> Self {
-        Self { shared, reloads }
+    /// The API over `shared`; Reload requests go to the source task through `reloads`; live
+    /// streams end when `stopping` turns true.
+    pub fn new(
+        shared: Arc<Shared>,
+        reloads: mpsc::Sender<ReloadReply>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            shared,
+            reloads,
+            stopping,
+        }
     }
 }
 
@@ -66,7 +74,7 @@ impl LocalApi for Api {
         &self,
         request: Request<v1::WatchPeersRequest>,
     ) -> Result<Response<BoxStream<v1::PeersUpdate>>, Status> {
-        let interval = streams::interval(request.get_ref().interval);
+        let interval = base::interval(request.get_ref().interval);
         Ok(Response::new(peers::watch(self.shared.clone(), interval)))
     }
 
@@ -74,7 +82,7 @@ impl LocalApi for Api {
         &self,
         request: Request<v1::PingRequest>,
     ) -> Result<Response<BoxStream<v1::PingReply>>, Status> {
-        streams::ping(self.shared.clone(), request.into_inner()).map(Response::new)
+        ping::ping(self.shared.clone(), request.into_inner()).map(Response::new)
     }
 
     async fn whois(
@@ -98,9 +106,10 @@ impl LocalApi for Api {
         &self,
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<v1::Event>>, Status> {
-        Ok(Response::new(streams::events(
-            &self.shared,
+        Ok(Response::new(base::watch_events(
+            &self.shared.agent.events,
             request.get_ref(),
+            self.stopping.clone(),
         )))
     }
 
@@ -108,18 +117,7 @@ impl LocalApi for Api {
         &self,
         _: Request<v1::ReloadRequest>,
     ) -> Result<Response<v1::ReloadResponse>, Status> {
-        let (tx, rx) = oneshot::channel();
-        self.reloads
-            .send(tx)
-            .await
-            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
-        let result = tokio::time::timeout(RELOAD_TIMEOUT, rx)
-            .await
-            .map_err(|_| Status::deadline_exceeded("the source did not answer in time"))?
-            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
-        Ok(Response::new(v1::ReloadResponse {
-            result: Some(result),
-        }))
+        base::reload(&self.reloads).await.map(Response::new)
     }
 
     async fn policy_explain(
@@ -142,7 +140,7 @@ impl LocalApi for Api {
         &self,
         request: Request<v1::WatchPolicyHitsRequest>,
     ) -> Result<Response<BoxStream<v1::PolicyHitsResponse>>, Status> {
-        let interval = streams::interval(request.get_ref().interval);
+        let interval = base::interval(request.get_ref().interval);
         Ok(Response::new(policy::watch_hits(
             self.shared.clone(),
             interval,
@@ -163,7 +161,7 @@ impl LocalApi for Api {
         request: Request<v1::LocalPlanRequest>,
     ) -> Result<Response<v1::LocalPlanResponse>, Status> {
         let files = request.into_inner().files;
-        let node = self.shared.node.clone();
+        let node = self.shared.node().to_owned();
         let running = self.shared.read().running.clone();
         let response = tokio::task::spawn_blocking(move || plan_files(&node, files, running))
             .await
@@ -174,21 +172,13 @@ impl LocalApi for Api {
 
 impl Api {
     async fn status_now(&self) -> v1::StatusResponse {
-        let (source, running, last_apply, listen_port) = {
+        let (running, listen_port) = {
             let state = self.shared.read();
-            (
-                state.source.clone(),
-                state.running.clone(),
-                state.last_apply.clone(),
-                state.listen_port,
-            )
+            (state.running.clone(), state.listen_port)
         };
         let rows = peers::rows(&self.shared).await;
-        let now = SystemTime::now();
         let map = running.as_ref().map(|r| r.netmap.clone());
         v1::StatusResponse {
-            name: self.shared.node.clone(),
-            kind: v1::DaemonKind::Node.into(),
             network: map
                 .as_ref()
                 .map(|m| m.network.name.clone())
@@ -201,25 +191,16 @@ impl Api {
                 .as_ref()
                 .map(|m| m.node.addresses.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
-            public_key: key_to_bytes(&self.shared.public_key),
-            source: Some(source),
             revision: running
                 .as_ref()
                 .map(|r| r.revision.clone())
                 .unwrap_or_default(),
             applied_at: running.as_ref().map(|r| r.applied_at.into()),
-            last_apply,
             peers: Some(rows.counts),
-            started_at: Some(self.shared.started_at.into()),
-            uptime: prost_types::Duration::try_from(
-                now.duration_since(self.shared.started_at)
-                    .unwrap_or_default(),
-            )
-            .ok(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
             tun: self.shared.tun.clone(),
             listen_port: u32::from(listen_port),
             drops: rows.drops,
+            ..base::status(&self.shared.agent, v1::DaemonKind::Node)
         }
     }
 }
@@ -232,8 +213,8 @@ fn plan_files(
     running: Option<crate::state::Running>,
 ) -> Result<v1::LocalPlanResponse, Status> {
     let checked = check_sent(files)?;
-    let fetched = Fetched {
-        revision: crate::source::revision_of(&checked.sources),
+    let fetched = Reading {
+        revision: revision_of(&checked.sources),
         checked,
     };
     let revision = running
@@ -248,7 +229,7 @@ fn plan_files(
     match desired_state(fetched, node) {
         Err(rejection) => {
             response.message = rejection.message;
-            response.diagnostics = rejection.diagnostics;
+            response.diagnostics = rejection.diagnostics.iter().map(wire::diagnostic).collect();
         }
         Ok(desired) => {
             let actual = match &running {
@@ -257,7 +238,7 @@ fn plan_files(
             };
             let plan = cvlan_core::plan::plan(&desired.netmap, &actual);
             response.ok = true;
-            response.diagnostics = desired.diagnostics;
+            response.diagnostics = desired.diagnostics.iter().map(wire::diagnostic).collect();
             response.actions = plan.actions.iter().map(Into::into).collect();
         }
     }

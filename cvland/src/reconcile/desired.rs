@@ -3,17 +3,17 @@
 //! addresses and the peer set the mesh is given.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use cvlan_agent::Rejection;
+use cvlan_agent::source::{Compile, Reading};
 use cvlan_core::netmap::{NetMap, netmap_for};
 use cvlan_core::plan::Plan;
 use cvlan_mesh::{PeerConfig, PublicKey};
-use cvlan_proto::v1;
-use cvlan_schema::report::render_line;
+use cvlan_schema::report::{JsonDiagnostic, render_line, to_json};
 use ipnet::IpNet;
 
 use crate::policy::PolicyModel;
-use crate::source::Fetched;
 
 /// Keepalive towards peers with an endpoint, from a node that has none of its own (it is
 /// probably behind NAT: the keepalives keep its mappings open so peers can reach it).
@@ -27,61 +27,65 @@ pub struct Desired {
     /// The revision it comes from.
     pub revision: String,
     /// Warnings found in the files (a valid file may have some).
-    pub diagnostics: Vec<v1::Diagnostic>,
+    pub diagnostics: Vec<JsonDiagnostic>,
     /// The network the map was computed from (explain and policy-tests read it); `None` for
     /// the cached netmap.
     pub model: Option<Arc<PolicyModel>>,
 }
 
-/// Why a reading cannot be applied.
-#[derive(Debug, Clone)]
-pub struct Rejection {
-    /// One line for people.
-    pub message: String,
-    /// Every diagnostic, as `cvlanctl check --format json` gives them.
-    pub diagnostics: Vec<v1::Diagnostic>,
+/// The source task's compile step for `node`: [`desired_state`], remembered for the newest
+/// revision (the same files give the same answer, so a touch or a reload costs no new check).
+pub fn compiler(node: &str) -> Compile<Desired> {
+    let node = node.to_owned();
+    let newest: Mutex<Option<(String, Result<Desired, Rejection>)>> = Mutex::new(None);
+    Arc::new(move |reading: Reading| {
+        let mut newest = newest.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((revision, result)) = newest.as_ref()
+            && *revision == reading.revision
+        {
+            return result.clone();
+        }
+        let revision = reading.revision.clone();
+        let result = desired_state(reading, &node);
+        *newest = Some((revision, result.clone()));
+        result
+    })
 }
 
 /// Checks a reading and computes the netmap of `node` from it.
-pub fn desired_state(fetched: Fetched, node: &str) -> Result<Desired, Rejection> {
-    let report = cvlan_core::check(fetched.checked);
-    let diagnostics: Vec<v1::Diagnostic> = report
-        .diagnostics
-        .iter()
-        .map(|d| v1::Diagnostic::from_schema(d, &report.sources))
-        .collect();
+pub fn desired_state(reading: Reading, node: &str) -> Result<Desired, Rejection> {
+    let report = cvlan_core::check(reading.checked);
+    let diagnostics = to_json(&report.sources, &report.diagnostics);
     let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
     if let Some(first) = errors.first() {
-        return Err(Rejection {
-            message: format!(
-                "{} error{} (first: {})",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
-                render_line(&report.sources, first).trim_end()
-            ),
-            diagnostics,
-        });
+        let message = format!(
+            "{} error{} (first: {})",
+            errors.len(),
+            if errors.len() == 1 { "" } else { "s" },
+            render_line(&report.sources, first).trim_end()
+        );
+        return Err(Rejection::invalid(message, diagnostics));
     }
     let (Some(network), Some(allocation)) = (report.network, report.allocation) else {
-        return Err(Rejection {
-            message: "the file holds no network".to_owned(),
+        return Err(Rejection::invalid(
+            "the file holds no network".to_owned(),
             diagnostics,
-        });
+        ));
     };
     match netmap_for(&network, &allocation, node) {
         Ok(netmap) => Ok(Desired {
             netmap,
-            revision: fetched.revision,
+            revision: reading.revision,
             diagnostics,
             model: Some(Arc::new(PolicyModel {
                 network,
                 allocation,
             })),
         }),
-        Err(e) => Err(Rejection {
-            message: format!("{e} (this host is node `{node}` in cvland.kdl)"),
+        Err(e) => Err(Rejection::invalid(
+            format!("{e} (this host is node `{node}` in cvland.kdl)"),
             diagnostics,
-        }),
+        )),
     }
 }
 
@@ -162,8 +166,8 @@ node "carol" { public-key "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM="; }
 policy { allow "all" from="*" to="*"; }
 "#;
 
-    fn fetched(text: &str) -> Fetched {
-        Fetched {
+    fn fetched(text: &str) -> Reading {
+        Reading {
             revision: "r1".into(),
             checked: parse_network("network.kdl", text),
         }

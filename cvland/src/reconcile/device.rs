@@ -3,16 +3,28 @@
 
 use std::sync::Arc;
 
+use cvlan_agent::EventLevel;
 use cvlan_core::netmap::NetMap;
 use cvlan_mesh::device::{MeshConfig, MeshDevice};
 use cvlan_mesh::firewall::PolicyFilter;
 use cvlan_mesh::{Event as MeshEvent, PrivateKey, PublicKey};
-use cvlan_proto::v1::EventLevel;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
+use super::ApplyError;
 use super::desired::{device_addresses, peer_configs};
+use crate::platform::Platform;
 use crate::state::Shared;
+
+/// What a device is brought up with besides the netmap.
+pub struct DeviceSettings<'a> {
+    /// The node key.
+    pub key: &'a PrivateKey,
+    /// The TUN device name.
+    pub tun: &'a str,
+    /// This host's port, when cvland.kdl overrides the network's.
+    pub listen_port: Option<u16>,
+}
 
 /// A running device and the task forwarding its events.
 pub struct RunningDevice {
@@ -21,29 +33,30 @@ pub struct RunningDevice {
     forwarder: JoinHandle<()>,
 }
 
-/// Brings up the TUN and UDP socket for `map` with `filter` deciding every packet, and gives
-/// the mesh its peers.
+/// Brings up the platform's TUN and UDP socket for `map` with `filter` deciding every packet,
+/// and gives the mesh its peers.
 pub async fn start(
+    platform: &dyn Platform,
     map: &NetMap,
     filter: PolicyFilter,
-    key: &PrivateKey,
-    tun: &str,
-    listen_port: Option<u16>,
+    settings: &DeviceSettings<'_>,
     shared: &Arc<Shared>,
-) -> Result<RunningDevice, String> {
+) -> Result<RunningDevice, ApplyError> {
     let addresses = device_addresses(map);
     if addresses.is_empty() {
-        return Err("this node has no overlay address".to_owned());
+        return Err(ApplyError::NoAddress);
     }
-    let mut config = MeshConfig::new(key.clone(), tun, addresses);
-    config.listen_port = listen_port.unwrap_or(map.network.listen_port);
-    let device = MeshDevice::start_with_filter(config, filter)
+    let key = settings.key;
+    let mut config = MeshConfig::new(key.clone(), settings.tun, addresses);
+    config.listen_port = settings.listen_port.unwrap_or(map.network.listen_port);
+    let device: MeshDevice<PolicyFilter> = platform
+        .start_device(config, filter)
         .await
-        .map_err(|e| format!("cannot start the mesh device: {e}"))?;
+        .map_err(ApplyError::Start)?;
     let handle = device.handle();
     if let Err(e) = handle.set_peers(peer_configs(map, &key.public_key())).await {
         let _ = device.shutdown().await;
-        return Err(format!("cannot configure the peers: {e}"));
+        return Err(ApplyError::Peers(e));
     }
     let forwarder = tokio::spawn(forward(handle.subscribe(), shared.clone()));
     shared.update(|state| {
@@ -96,7 +109,7 @@ async fn forward(mut events: tokio::sync::broadcast::Receiver<MeshEvent>, shared
         match event {
             MeshEvent::HandshakeCompleted { peer, endpoint } => {
                 let peer = name(&peer);
-                shared.events.publish(
+                shared.agent.events.publish(
                     "peer.handshake",
                     EventLevel::Info,
                     format!("handshake with {peer} at {endpoint}"),
@@ -105,7 +118,7 @@ async fn forward(mut events: tokio::sync::broadcast::Receiver<MeshEvent>, shared
             }
             MeshEvent::HandshakeExpired { peer } => {
                 let peer = name(&peer);
-                shared.events.publish(
+                shared.agent.events.publish(
                     "peer.handshake",
                     EventLevel::Warn,
                     format!("no session with {peer}: handshakes went unanswered or keys aged out"),
@@ -115,7 +128,7 @@ async fn forward(mut events: tokio::sync::broadcast::Receiver<MeshEvent>, shared
             MeshEvent::EndpointChanged { peer, old, new } => {
                 let peer = name(&peer);
                 let old = old.map_or_else(|| "-".to_owned(), |e| e.to_string());
-                shared.events.publish(
+                shared.agent.events.publish(
                     "peer.path",
                     EventLevel::Info,
                     format!("{peer} is now reached directly at {new} (was {old})"),
@@ -129,7 +142,7 @@ async fn forward(mut events: tokio::sync::broadcast::Receiver<MeshEvent>, shared
             }
             MeshEvent::PacketDropped { reason, peer } => {
                 let peer = peer.map(|k| name(&k)).unwrap_or_else(|| "-".to_owned());
-                shared.events.publish(
+                shared.agent.events.publish(
                     "packet.dropped",
                     EventLevel::Debug,
                     format!(

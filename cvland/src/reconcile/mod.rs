@@ -11,25 +11,53 @@ pub mod device;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use cvlan_agent::cache::{self, CachedState};
+use cvlan_agent::source::{Compiled, Update};
+use cvlan_agent::{ApplyResult, EventLevel, Host, Outcome, Rejection};
 use cvlan_core::netmap::NetMap;
 use cvlan_core::plan::{Action, Plan, plan};
 use cvlan_mesh::PrivateKey;
-use cvlan_proto::v1::{self, ApplyOutcome, EventLevel};
+use cvlan_mesh::device::MeshError;
 use tokio::sync::{mpsc, watch};
 
-use crate::cache::{self, CachedState};
-use crate::config::DaemonConfig;
+use crate::platform::Platform;
 use crate::policy::RunningPolicy;
-use crate::source::{Fetched, SourceMsg};
 use crate::state::{Running, Shared};
-use desired::{Desired, desired_state, nothing_like, summary};
-use device::RunningDevice;
+use desired::{Desired, nothing_like, summary};
+use device::{DeviceSettings, RunningDevice};
+
+/// Why a valid desired state could not be carried out (the previous state keeps running).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The netmap gives this node no overlay address.
+    #[error("this node has no overlay address")]
+    NoAddress,
+    /// The TUN device or UDP socket could not be brought up.
+    #[error("cannot start the mesh device: {0}")]
+    Start(MeshError),
+    /// The new device refused its first peer set.
+    #[error("cannot configure the peers: {0}")]
+    Peers(MeshError),
+    /// No device runs to change.
+    #[error("the mesh device is not running")]
+    NotRunning,
+    /// The running device refused the new peer set.
+    #[error("the mesh refused the peer set: {0}")]
+    PeerSet(MeshError),
+    /// The running device did not take the new policy.
+    #[error("the mesh did not take the policy: {0}")]
+    Policy(MeshError),
+    /// Compiling the policy died.
+    #[error("compiling the policy failed: {0}")]
+    Compile(tokio::task::JoinError),
+}
 
 /// The reconciler's state: the device it runs and what it last attempted.
 pub struct Reconciler {
     shared: Arc<Shared>,
     key: PrivateKey,
-    config: DaemonConfig,
+    host: Host,
+    platform: Arc<dyn Platform>,
     device: Option<RunningDevice>,
     /// A valid state whose apply failed while nothing ran (the port or TUN was busy): it is
     /// tried again every [`RETRY`].
@@ -40,12 +68,18 @@ pub struct Reconciler {
 pub const RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Reconciler {
-    /// A reconciler for the node `config` names, with nothing running yet.
-    pub fn new(shared: Arc<Shared>, key: PrivateKey, config: DaemonConfig) -> Self {
+    /// A reconciler for the node `host` names, changing `platform`, with nothing running yet.
+    pub fn new(
+        shared: Arc<Shared>,
+        key: PrivateKey,
+        host: Host,
+        platform: Arc<dyn Platform>,
+    ) -> Self {
         Self {
             shared,
             key,
-            config,
+            host,
+            platform,
             device: None,
             retry: None,
         }
@@ -62,8 +96,8 @@ impl Reconciler {
     /// Comes up on the cached netmap (before the source was read), when there is one for
     /// this node. Returns true when the cache now runs.
     pub async fn start_from_cache(&mut self) -> bool {
-        let cached = match cache::load(&self.config.state_dir) {
-            Ok(Some(c)) if c.node == self.config.node => c,
+        let cached = match cache::load(&self.host.config.state_dir) {
+            Ok(Some(c)) if c.node == self.host.name => c,
             Ok(Some(c)) => {
                 tracing::warn!(cached = %c.node, "ignoring the cached netmap of another node");
                 return false;
@@ -81,22 +115,24 @@ impl Reconciler {
             model: None,
         };
         let result = self.apply(desired, "the cached netmap").await;
-        result.outcome() == ApplyOutcome::Applied
+        result.outcome == Outcome::Applied
     }
 
-    /// Handles one reading of the source; a Reload caller gets the outcome.
-    pub async fn handle(&mut self, msg: SourceMsg) {
-        let result = match msg.result {
-            Ok(fetched) => self.attempt(fetched).await,
+    /// Handles one update from the source; a Reload caller gets the outcome.
+    pub async fn handle(&mut self, update: Update<Desired>) {
+        let Update { result, reply, .. } = update;
+        let result = match result {
+            Ok(compiled) => self.attempt(compiled).await,
             // The source recorded and reported its error; the running state is untouched.
-            Err(e) => v1::ApplyResult {
-                outcome: ApplyOutcome::Failed.into(),
-                time: Some(SystemTime::now().into()),
-                message: format!("cannot read the source: {e}; the running state is kept"),
-                ..Default::default()
-            },
+            Err(e) => ApplyResult::now(
+                Outcome::Failed,
+                "",
+                format!("cannot read the source: {e}; the running state is kept"),
+                Vec::new(),
+                0,
+            ),
         };
-        if let Some(reply) = msg.reply {
+        if let Some(reply) = reply {
             let _ = reply.send(result);
         }
     }
@@ -108,71 +144,63 @@ impl Reconciler {
         }
     }
 
-    async fn attempt(&mut self, fetched: Fetched) -> v1::ApplyResult {
-        let revision = fetched.revision.clone();
-        let (running, last) = {
-            let state = self.shared.read();
-            (state.running.clone(), state.last_apply.clone())
-        };
-        if let Some(last) = last.filter(|l| l.revision == revision) {
+    async fn attempt(&mut self, compiled: Compiled<Desired>) -> ApplyResult {
+        let Compiled { revision, desired } = compiled;
+        let agent = &self.shared.agent;
+        let running = self.shared.read().running.clone();
+        if let Some(last) = agent.last_apply().filter(|l| l.revision == revision) {
             // Already decided: the same file again (a touch, a second event, a reload).
-            let decided = matches!(
-                last.outcome(),
-                ApplyOutcome::Applied | ApplyOutcome::Unchanged | ApplyOutcome::Rejected
-            );
-            if decided && (last.outcome() == ApplyOutcome::Rejected || self.device.is_some()) {
+            if last.is_decided() && (last.outcome == Outcome::Rejected || self.device.is_some()) {
                 return last;
             }
         }
         if running.as_ref().is_some_and(|r| r.revision == revision) && self.device.is_some() {
-            let result = v1::ApplyResult::now(
-                ApplyOutcome::Unchanged,
+            let result = ApplyResult::now(
+                Outcome::Unchanged,
                 &revision,
                 "the source is back at the running revision".to_owned(),
                 Vec::new(),
                 0,
             );
-            self.shared
-                .update(|state| state.last_apply = Some(result.clone()));
+            agent.set_last_apply(result.clone());
             return result;
         }
-        self.shared.events.publish(
+        agent.events.publish(
             "source.changed",
             EventLevel::Info,
             format!("new revision {}", short(&revision)),
             [("revision", revision.clone())],
         );
-        let node = self.config.node.clone();
-        let checked = tokio::task::spawn_blocking(move || desired_state(fetched, &node)).await;
-        match checked {
-            Ok(Ok(desired)) => self.apply(desired, "the source").await,
-            Ok(Err(rejection)) => {
-                let result = v1::ApplyResult::now(
-                    ApplyOutcome::Rejected,
-                    &revision,
-                    format!("{}; the previous state keeps running", rejection.message),
-                    rejection.diagnostics,
-                    0,
-                );
-                self.shared.events.publish(
-                    "apply.rejected",
-                    EventLevel::Error,
-                    format!("revision {} rejected: {}", short(&revision), result.message),
-                    [
-                        ("revision", revision.clone()),
-                        ("diagnostics", result.diagnostics.len().to_string()),
-                    ],
-                );
-                self.shared
-                    .update(|state| state.last_apply = Some(result.clone()));
-                result
-            }
-            Err(e) => self.failed(&revision, format!("checking the file failed: {e}")),
+        match desired {
+            Ok(desired) => self.apply(desired, "the source").await,
+            Err(rejection) => self.rejected(&revision, rejection),
         }
     }
 
+    /// Records a reading that cannot be applied.
+    fn rejected(&self, revision: &str, rejection: Rejection) -> ApplyResult {
+        let result = ApplyResult::now(
+            rejection.outcome,
+            revision,
+            format!("{}; the previous state keeps running", rejection.message),
+            rejection.diagnostics,
+            0,
+        );
+        self.shared.agent.events.publish(
+            "apply.rejected",
+            EventLevel::Error,
+            format!("revision {} rejected: {}", short(revision), result.message),
+            [
+                ("revision", revision.to_owned()),
+                ("diagnostics", result.diagnostics.len().to_string()),
+            ],
+        );
+        self.shared.agent.set_last_apply(result.clone());
+        result
+    }
+
     /// Plans `desired` against what runs and carries the plan out.
-    async fn apply(&mut self, desired: Desired, from: &'static str) -> v1::ApplyResult {
+    async fn apply(&mut self, desired: Desired, from: &'static str) -> ApplyResult {
         let Desired {
             netmap,
             revision,
@@ -197,9 +225,7 @@ impl Reconciler {
                 match tokio::task::spawn_blocking(move || RunningPolicy::compile(&map, model)).await
                 {
                     Ok(policy) => Arc::new(policy),
-                    Err(e) => {
-                        return self.failed(&revision, format!("compiling the policy failed: {e}"));
-                    }
+                    Err(e) => return self.failed(&revision, &ApplyError::Compile(e)),
                 }
             }
         };
@@ -213,7 +239,7 @@ impl Reconciler {
                 };
                 self.retry = Some((desired, from));
             }
-            return self.failed(&revision, e);
+            return self.failed(&revision, &e);
         }
         self.retry = None;
         self.enable_forwarding(&netmap.node);
@@ -235,14 +261,14 @@ impl Reconciler {
                 self.key.public_key()
             ));
         }
-        let result = v1::ApplyResult::now(
-            ApplyOutcome::Applied,
+        let result = ApplyResult::now(
+            Outcome::Applied,
             &revision,
             message,
             diagnostics,
             u32::try_from(plan.actions.len()).unwrap_or(u32::MAX),
         );
-        let cached = CachedState::new(&self.config.node, &revision, netmap.as_ref().clone());
+        let cached = CachedState::new(&self.host.name, &revision, netmap.as_ref().clone());
         self.shared.update(|state| {
             state.running = Some(Running {
                 netmap,
@@ -250,10 +276,10 @@ impl Reconciler {
                 applied_at: SystemTime::now(),
                 policy,
             });
-            state.last_apply = Some(result.clone());
         });
+        self.shared.agent.set_last_apply(result.clone());
         self.publish_plan(&plan);
-        self.shared.events.publish(
+        self.shared.agent.events.publish(
             "apply.applied",
             level,
             format!("applied {} {}", short(&revision), result.message),
@@ -262,7 +288,7 @@ impl Reconciler {
                 ("actions", plan.actions.len().to_string()),
             ],
         );
-        let state_dir = self.config.state_dir.clone();
+        let state_dir = self.host.config.state_dir.clone();
         match tokio::task::spawn_blocking(move || cache::save(&state_dir, &cached)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot cache the netmap"),
@@ -282,9 +308,13 @@ impl Reconciler {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        match crate::forwarding::enable(&crate::forwarding::sysctls_for(&routes)) {
+        let events = &self.shared.agent.events;
+        match self
+            .platform
+            .enable_forwarding(&crate::forwarding::sysctls_for(&routes))
+        {
             Ok(changed) if changed.is_empty() => {}
-            Ok(changed) => self.shared.events.publish(
+            Ok(changed) => events.publish(
                 "forwarding.enabled",
                 EventLevel::Info,
                 format!(
@@ -293,7 +323,7 @@ impl Reconciler {
                 ),
                 [("sysctls", changed.join(","))],
             ),
-            Err(e) => self.shared.events.publish(
+            Err(e) => events.publish(
                 "forwarding.failed",
                 EventLevel::Warn,
                 format!(
@@ -313,7 +343,7 @@ impl Reconciler {
         netmap: &NetMap,
         policy: &Arc<RunningPolicy>,
         previous: Option<&Running>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ApplyError> {
         if plan.restarts_device() || self.device.is_none() {
             return self.restart(netmap, policy, previous).await;
         }
@@ -321,20 +351,20 @@ impl Reconciler {
             return Ok(());
         }
         let Some(mesh) = self.device.as_ref().map(|d| d.device.handle()) else {
-            return Err("the mesh device is not running".to_owned());
+            return Err(ApplyError::NotRunning);
         };
         let peers = desired::peer_configs(netmap, &self.key.public_key());
         mesh.set_peers(peers)
             .await
             .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
-            .map_err(|e| format!("the mesh refused the peer set: {e}"))?;
+            .map_err(ApplyError::PeerSet)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let compiled = policy.compiled.clone();
         mesh.update_filter(move |filter| {
             let _ = tx.send(filter.set_policy(compiled));
         })
         .await
-        .map_err(|e| format!("the mesh did not take the policy: {e}"))?;
+        .map_err(ApplyError::Policy)?;
         let swap = rx.await.unwrap_or_default();
         self.policy_loaded(
             policy,
@@ -350,14 +380,19 @@ impl Reconciler {
         netmap: &NetMap,
         policy: &Arc<RunningPolicy>,
         previous: Option<&Running>,
-    ) -> Result<(), String> {
-        let (tun, port) = (self.config.tun.clone(), self.config.listen_port);
-        let icmp = self.config.icmp_prohibited;
+    ) -> Result<(), ApplyError> {
+        let icmp = self.host.config.icmp_prohibited;
         if let Some(device) = self.device.take() {
             device.stop(&self.shared).await;
         }
+        let settings = DeviceSettings {
+            key: &self.key,
+            tun: &self.host.config.tun,
+            listen_port: self.host.config.listen_port,
+        };
+        let platform = self.platform.as_ref();
         let filter = policy.filter(icmp);
-        match device::start(netmap, filter, &self.key, &tun, port, &self.shared).await {
+        match device::start(platform, netmap, filter, &settings, &self.shared).await {
             Ok(device) => {
                 self.device = Some(device);
                 self.policy_loaded(policy, "new filter");
@@ -366,15 +401,8 @@ impl Reconciler {
             Err(e) => {
                 if let Some(previous) = previous {
                     let filter = previous.policy.filter(icmp);
-                    match device::start(
-                        &previous.netmap,
-                        filter,
-                        &self.key,
-                        &tun,
-                        port,
-                        &self.shared,
-                    )
-                    .await
+                    match device::start(platform, &previous.netmap, filter, &settings, &self.shared)
+                        .await
                     {
                         Ok(device) => self.device = Some(device),
                         Err(again) => {
@@ -390,7 +418,7 @@ impl Reconciler {
     /// Announces the policy the filter now enforces.
     fn policy_loaded(&self, policy: &RunningPolicy, flows: &str) {
         let rules = policy.compiled.rules().len();
-        self.shared.events.publish(
+        self.shared.agent.events.publish(
             "policy.loaded",
             EventLevel::Info,
             format!("policy loaded: {rules} rules concern this node ({flows})"),
@@ -398,17 +426,16 @@ impl Reconciler {
         );
     }
 
-    fn failed(&self, revision: &str, message: String) -> v1::ApplyResult {
-        let message = format!("{message}; the previous state keeps running");
-        let result = v1::ApplyResult::now(ApplyOutcome::Failed, revision, message, Vec::new(), 0);
-        self.shared.events.publish(
+    fn failed(&self, revision: &str, error: &ApplyError) -> ApplyResult {
+        let message = format!("{error}; the previous state keeps running");
+        let result = ApplyResult::now(Outcome::Failed, revision, message, Vec::new(), 0);
+        self.shared.agent.events.publish(
             "apply.failed",
             EventLevel::Error,
             format!("revision {} failed: {}", short(revision), result.message),
             [("revision", revision.to_owned())],
         );
-        self.shared
-            .update(|state| state.last_apply = Some(result.clone()));
+        self.shared.agent.set_last_apply(result.clone());
         result
     }
 
@@ -422,7 +449,7 @@ impl Reconciler {
                 Action::RekeyPeer { .. } => ("peer.changed", "rekeyed"),
                 _ => continue,
             };
-            self.shared.events.publish(
+            self.shared.agent.events.publish(
                 kind,
                 EventLevel::Info,
                 format!("{} {action}", action.sign()),
@@ -435,11 +462,11 @@ impl Reconciler {
     }
 }
 
-/// Runs `reconciler` on every reading until the channel closes or `stop` turns true; `first`
-/// is told after the first reading was handled. Stops the device before returning.
+/// Runs `reconciler` on every update until the channel closes or `stop` turns true; `first`
+/// is told after the first update was handled. Stops the device before returning.
 pub async fn run(
     mut reconciler: Reconciler,
-    mut readings: mpsc::Receiver<SourceMsg>,
+    mut readings: mpsc::Receiver<Update<Desired>>,
     first: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -1,11 +1,13 @@
-//! What the endpoint is told: per-peer settings (from a network.kdl `ipsec-peer`), the
+//! What the endpoint is told: per-peer settings (a network.kdl `ipsec-peer`, as cvlan-vrouterd
+//! builds it), the
 //! pre-shared key newtype that never prints, and endpoint-wide tunables.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use cvlan_schema::model::{IpsecPeer, Remote};
+use cvlan_types::Remote;
+use cvlan_types::ports::{IKE_PORT, NATT_PORT};
 use zeroize::Zeroizing;
 
 use crate::esp::TrafficLimits;
@@ -72,34 +74,6 @@ pub struct PeerConfig {
 }
 
 impl PeerConfig {
-    /// The settings of a network.kdl `ipsec-peer`, with its secret already read.
-    pub fn from_schema(peer: &IpsecPeer, psk: Psk) -> Self {
-        Self {
-            name: peer.name.value.clone(),
-            remote: peer.remote.value,
-            remote_port: 500,
-            local_id: peer.local_id.value.clone(),
-            remote_id: peer.remote_id.value.clone(),
-            psk,
-            local_ts: peer
-                .local_ts
-                .iter()
-                .map(|n| TrafficSelector::from_net(n.value))
-                .collect(),
-            remote_ts: peer
-                .remote_ts
-                .iter()
-                .map(|n| TrafficSelector::from_net(n.value))
-                .collect(),
-            ike_proposals: peer.ike_proposals.iter().map(|p| p.value).collect(),
-            esp_proposals: peer.esp_proposals.iter().map(|p| p.value).collect(),
-            ike_lifetime: peer.ike_lifetime.value,
-            child_lifetime: peer.child_lifetime.value,
-            dpd: peer.dpd.as_ref().map(|d| d.value),
-            child_limits: TrafficLimits::default(),
-        }
-    }
-
     pub(crate) fn local_identity(&self) -> Identification {
         Identification::from_id_string(&self.local_id)
     }
@@ -110,10 +84,7 @@ impl PeerConfig {
 
     /// True if a datagram from `addr` may belong to this peer.
     pub(crate) fn accepts_from(&self, addr: IpAddr) -> bool {
-        match self.remote {
-            Remote::Any => true,
-            Remote::Address(a) => a == addr,
-        }
+        self.remote.accepts(addr)
     }
 }
 
@@ -145,8 +116,8 @@ impl Default for EndpointConfig {
     fn default() -> Self {
         Self {
             local_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            ike_port: 500,
-            natt_port: 4500,
+            ike_port: IKE_PORT,
+            natt_port: NATT_PORT,
             cookie_threshold: 32,
             half_open_timeout: Duration::from_secs(30),
             retransmit_base: Duration::from_secs(2),

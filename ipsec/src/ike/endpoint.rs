@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use cvlan_schema::model::Remote;
+use cvlan_types::Remote;
 use rand_core::CryptoRngCore;
 
 use super::child::Child;

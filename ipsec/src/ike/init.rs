@@ -371,7 +371,7 @@ pub(crate) fn respond_init(
     for pinned in [true, false] {
         for (i, p) in ctx.peers.iter().enumerate() {
             let Some(p) = p else { continue };
-            let is_pinned = matches!(p.remote, cvlan_schema::model::Remote::Address(_));
+            let is_pinned = p.remote.is_pinned();
             if is_pinned == pinned && p.accepts_from(remote.ip()) {
                 candidates.push(PeerId(i as u32));
             }

@@ -10,11 +10,11 @@ use tokio::time::Instant;
 
 use super::io::{DatagramBatch, PacketBatch, TunIo, UdpIo};
 use super::{MeshError, MeshStats, routes_for};
+use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::filter::PacketFilter;
-use crate::key::PrivateKey;
 
 /// Packets per TUN batch (tun-rs's ideal batch size).
 const TUN_BATCH: usize = 128;

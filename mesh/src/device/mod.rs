@@ -20,12 +20,12 @@ pub use io::{DatagramBatch, DatagramMeta, PacketBatch, TunIo, UdpIo};
 pub use tun::LinuxTun;
 pub use udp::SystemUdp;
 
+use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
 use crate::engine::Engine;
 use crate::engine::peers::PeerSetError;
 use crate::event::Event;
 use crate::filter::{PacketFilter, PassAll};
-use crate::key::PrivateKey;
 use crate::stats::{EngineStats, PeerStats};
 use driver::{Command, Driver};
 

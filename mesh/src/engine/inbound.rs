@@ -7,7 +7,7 @@ use std::time::Instant;
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::{Packet, TunnResult};
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 use super::output::Outputs;
 use super::peer::{MSG_COOKIE_REPLY, MSG_DATA, MSG_HANDSHAKE_INIT, MSG_HANDSHAKE_RESP, Peer};

@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{TunnResult, errors::WireGuardError};
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 pub use output::Transmit;
 
+use crate::PrivateKey;
 use crate::event::{DropReason, Event};
 use crate::filter::{PacketFilter, PassAll};
-use crate::key::PrivateKey;
 use crate::routing::{CryptokeyRoutes, PeerIdx};
 use crate::stats::{EngineStats, PeerStats};
 use output::Outputs;

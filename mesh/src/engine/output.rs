@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 use crate::event::{DropCounters, DropReason, Event};
 

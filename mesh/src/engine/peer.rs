@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use boringtun::noise::Tunn;
 use boringtun::noise::rate_limiter::RateLimiter;
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
+use crate::PrivateKey;
 use crate::config::PeerConfig;
-use crate::key::PrivateKey;
 use crate::routing::PeerIdx;
 use crate::stats::PeerStats;
 

@@ -6,13 +6,13 @@
 
 use std::collections::HashSet;
 
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 use super::peer::Peer;
 use super::{Engine, new_rate_limiter};
+use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
 use crate::filter::PacketFilter;
-use crate::key::PrivateKey;
 use crate::routing::{CryptokeyRoutes, PeerIdx};
 
 /// Session indices carry the peer in their top 24 bits.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cvlan_core::policy::compiled::{CompiledPolicy, Direction, Outcome, packet_service};
-use cvlan_schema::PublicKey;
+use cvlan_types::PublicKey;
 
 use crate::filter::{PacketFilter, Verdict};
 use crate::packet::IpPacket;

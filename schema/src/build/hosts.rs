@@ -7,11 +7,11 @@ use crate::grammar::Context;
 use crate::model::{
     IpsecAuth, IpsecPeer, Node as NodeItem, Protocol, Remote, SecretSource, Vrouter,
 };
-use crate::proposal::{self, ProposalError};
 use crate::read::{self, Out};
 use crate::span::{Span, Spanned};
 use crate::syntax::{Entry, Node};
 use crate::values;
+use cvlan_types::proposal::{self, ProposalError};
 
 /// IKE SA lifetime when `lifetime ike=` is absent.
 pub const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(24 * 3600);

@@ -14,17 +14,16 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::grammar::Context;
-use crate::keys::PublicKey;
 use crate::model::{Controller, Group, HostPort, Network, Relay};
 use crate::read::{self, Out};
 use crate::span::{Span, Spanned};
 use crate::syntax::Node;
 use crate::values;
+use cvlan_types::PublicKey;
 
 /// The IPv4 overlay used when `network` names none.
 pub const DEFAULT_OVERLAY: &str = "100.64.0.0/10";
-/// The WireGuard port used when `network` names none.
-pub const DEFAULT_LISTEN_PORT: u16 = 51820;
+pub use cvlan_types::ports::DEFAULT_LISTEN_PORT;
 /// The tenant used when `network` names none.
 pub const DEFAULT_TENANT: &str = "default";
 

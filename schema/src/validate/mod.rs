@@ -9,10 +9,10 @@ mod selectors;
 use std::collections::{HashMap, HashSet};
 
 use crate::diagnostic::Diagnostic;
-use crate::keys::PublicKey;
 use crate::model::Network;
 use crate::span::{SourceMap, Span};
 use crate::suggest;
+use cvlan_types::PublicKey;
 
 /// Names and facts collected once and shared by the checks.
 pub(crate) struct Index<'n> {

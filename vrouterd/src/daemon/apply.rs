@@ -1,19 +1,22 @@
-//! One apply: take a reading of network.kdl (cvland's file source reads and checks it), derive
-//! this vrouter's desired state (reading the secrets), and hand the peer set to the data plane
-//! as a diff. A file that is invalid, names
-//! no such vrouter, or whose secrets cannot be read changes nothing: the previous state keeps
-//! running and the outcome (with diagnostics) is kept for `status` and reported as an event.
+//! One apply: the agent's file source reads and checks network.kdl, [`compiler`] derives this
+//! vrouter's desired state from it (reading the secrets), and [`apply`] hands the peer set to
+//! the data plane as a diff. A file that is invalid, names no such vrouter, or whose secrets
+//! cannot be read changes nothing: the previous state keeps running and the outcome (with
+//! diagnostics) is kept for `status` and reported as an event.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use cvlan_proto::v1::{self, ApplyOutcome, EventLevel};
+use cvlan_agent::source::{Compile, Compiled, Reading, SourceError};
+use cvlan_agent::{ApplyResult, EventLevel, Outcome, Rejection};
+use cvlan_schema::report::to_json;
 use ipnet::IpNet;
 
 use super::Shared;
 use crate::desired::{Desired, DesiredError, desired};
 use crate::plan::PeerPlan;
-use cvland::source::Fetched as Loaded;
 
 /// What runs now (from the last applied file).
 #[derive(Debug, Clone)]
@@ -26,101 +29,78 @@ pub(crate) struct Applied {
     pub at: SystemTime,
 }
 
-/// The outcome of reading the source before anything is applied.
-enum Prepared {
-    /// Ready to apply.
-    Ready(Box<(Loaded, Desired)>),
-    /// Not applicable; the result says why.
-    Refused(v1::ApplyResult),
+/// The source task's compile step for the vrouter `name` following `path`: check the reading
+/// and derive the desired state (reading the secrets, so nothing is remembered: a secret file
+/// may change without network.kdl changing).
+pub(crate) fn compiler(name: &str, path: &Path) -> Compile<Desired> {
+    let (name, path) = (name.to_owned(), path.to_owned());
+    Arc::new(move |reading: Reading| {
+        let checked = &reading.checked;
+        let Some(network) = checked.network.as_ref() else {
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            let first = errors
+                .first()
+                .map(|d| format!(": {}", d.message))
+                .unwrap_or_default();
+            let message = format!(
+                "{} is invalid ({} error{}){first}",
+                path.display(),
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" }
+            );
+            let diagnostics = to_json(&checked.sources, &checked.diagnostics);
+            return Err(Rejection::invalid(message, diagnostics));
+        };
+        desired(network, &name).map_err(|e| Rejection {
+            outcome: match e {
+                DesiredError::NoVrouter(_) => Outcome::Rejected,
+                _ => Outcome::Failed,
+            },
+            message: e.to_string(),
+            diagnostics: Vec::new(),
+        })
+    })
 }
 
-/// Checks a reading and derives the desired state; nothing changes yet.
-fn prepare(shared: &Shared, reading: Result<Loaded, String>) -> Prepared {
-    let loaded = match reading {
-        Ok(l) => l,
-        Err(e) => {
-            shared.note_source(Some(e.clone()));
-            let message = format!("cannot read the source: {e}; the previous state keeps running");
-            return Prepared::Refused(v1::ApplyResult::now(
-                ApplyOutcome::Failed,
-                "",
-                message,
-                Vec::new(),
-                0,
-            ));
-        }
-    };
-    shared.note_source(None);
-    let Some(network) = loaded.checked.network.as_ref() else {
-        let diagnostics: Vec<v1::Diagnostic> = loaded
-            .checked
-            .diagnostics
-            .iter()
-            .map(|d| v1::Diagnostic::from_schema(d, &loaded.checked.sources))
-            .collect();
-        let errors = loaded
-            .checked
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .count();
-        let first = loaded
-            .checked
-            .diagnostics
-            .iter()
-            .find(|d| d.is_error())
-            .map(|d| format!(": {}", d.message))
-            .unwrap_or_default();
-        let message = format!(
-            "{} is invalid ({errors} error{}){first}; the previous state keeps running",
-            shared.source_path.display(),
-            if errors == 1 { "" } else { "s" }
-        );
-        return Prepared::Refused(v1::ApplyResult::now(
-            ApplyOutcome::Rejected,
-            &loaded.revision,
-            message,
-            diagnostics,
-            0,
-        ));
-    };
-    match desired(network, &shared.name) {
-        Ok(d) => Prepared::Ready(Box::new((loaded, d))),
-        Err(e) => {
-            let outcome = match e {
-                DesiredError::NoVrouter(_) => ApplyOutcome::Rejected,
-                _ => ApplyOutcome::Failed,
-            };
-            Prepared::Refused(v1::ApplyResult::now(
-                outcome,
-                &loaded.revision,
-                format!("{e}; the previous state keeps running"),
-                Vec::new(),
-                0,
-            ))
-        }
-    }
-}
-
-/// Applies a reading of the source and records the outcome.
+/// Applies an update of the source and records the outcome.
 pub(crate) async fn apply(
     shared: &Shared,
-    reading: Result<Loaded, String>,
+    update: Result<Compiled<Desired>, SourceError>,
     trigger: &str,
-) -> v1::ApplyResult {
-    let outcome = match prepare(shared, reading) {
-        Prepared::Refused(r) => r,
-        Prepared::Ready(ready) => {
-            let (loaded, desired) = *ready;
-            run_plan(shared, loaded, desired).await
-        }
+) -> ApplyResult {
+    let outcome = match update {
+        Err(e) => ApplyResult::now(
+            Outcome::Failed,
+            "",
+            format!("cannot read the source: {e}; the previous state keeps running"),
+            Vec::new(),
+            0,
+        ),
+        Ok(Compiled {
+            revision,
+            desired: Err(rejection),
+        }) => ApplyResult::now(
+            rejection.outcome,
+            &revision,
+            format!("{}; the previous state keeps running", rejection.message),
+            rejection.diagnostics,
+            0,
+        ),
+        Ok(Compiled {
+            revision,
+            desired: Ok(desired),
+        }) => run_plan(shared, &revision, desired).await,
     };
     record(shared, trigger, &outcome);
     outcome
 }
 
-async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::ApplyResult {
-    let running = shared.state().applied.clone();
+async fn run_plan(shared: &Shared, revision: &str, desired: Desired) -> ApplyResult {
+    let running = shared.applied().clone();
     if let Some(running) = &running
         && (running.listen != desired.listen || running.addresses != desired.addresses)
     {
@@ -129,21 +109,15 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
              restart cvlan-vrouterd to apply that; the previous state keeps running",
             running.listen, running.addresses, desired.listen, desired.addresses
         );
-        return v1::ApplyResult::now(
-            ApplyOutcome::Failed,
-            &loaded.revision,
-            message,
-            Vec::new(),
-            0,
-        );
+        return ApplyResult::now(Outcome::Failed, revision, message, Vec::new(), 0);
     }
     let peers = desired.peers.clone();
     let plan = match shared.dataplane.apply(peers).await {
         Ok(plan) => plan,
         Err(e) => {
-            return v1::ApplyResult::now(
-                ApplyOutcome::Failed,
-                &loaded.revision,
+            return ApplyResult::now(
+                Outcome::Failed,
+                revision,
                 format!("{e}; the previous state keeps running"),
                 Vec::new(),
                 0,
@@ -151,30 +125,27 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
         }
     };
     report_peers(shared, &plan);
-    let unchanged = plan.is_empty()
-        && running
-            .as_ref()
-            .is_some_and(|r| r.revision == loaded.revision);
+    let unchanged = plan.is_empty() && running.as_ref().is_some_and(|r| r.revision == revision);
     let at = SystemTime::now();
-    shared.state().applied = Some(Applied {
+    *shared.applied() = Some(Applied {
         network: desired.network,
         tenant: desired.tenant,
         addresses: desired.addresses,
         listen: desired.listen,
-        revision: loaded.revision.clone(),
+        revision: revision.to_owned(),
         at: if unchanged {
             running.map_or(at, |r| r.at)
         } else {
             at
         },
     });
-    v1::ApplyResult::now(
+    ApplyResult::now(
         if unchanged {
-            ApplyOutcome::Unchanged
+            Outcome::Unchanged
         } else {
-            ApplyOutcome::Applied
+            Outcome::Applied
         },
-        &loaded.revision,
+        revision,
         format!("ipsec peers: {plan}"),
         Vec::new(),
         plan.actions(),
@@ -182,7 +153,7 @@ async fn run_plan(shared: &Shared, loaded: Loaded, desired: Desired) -> v1::Appl
 }
 
 fn report_peers(shared: &Shared, plan: &PeerPlan) {
-    let events = &shared.events;
+    let events = &shared.agent.events;
     for name in &plan.added {
         events.publish(
             "peer.added",
@@ -220,17 +191,17 @@ fn report_peers(shared: &Shared, plan: &PeerPlan) {
     }
 }
 
-fn record(shared: &Shared, trigger: &str, r: &v1::ApplyResult) {
-    shared.state().last_apply = Some(r.clone());
-    let (kind, level) = match r.outcome() {
-        ApplyOutcome::Applied => ("apply.applied", EventLevel::Info),
+fn record(shared: &Shared, trigger: &str, r: &ApplyResult) {
+    shared.agent.set_last_apply(r.clone());
+    let (kind, level) = match r.outcome {
+        Outcome::Applied => ("apply.applied", EventLevel::Info),
         // Nothing happened: no event (the outcome is kept for `status`).
-        ApplyOutcome::Unchanged => return,
-        ApplyOutcome::Rejected => ("apply.rejected", EventLevel::Error),
-        ApplyOutcome::Failed | ApplyOutcome::Unspecified => ("apply.failed", EventLevel::Error),
+        Outcome::Unchanged => return,
+        Outcome::Rejected => ("apply.rejected", EventLevel::Error),
+        Outcome::Failed => ("apply.failed", EventLevel::Error),
     };
     let short: String = r.revision.chars().take(12).collect();
-    shared.events.publish(
+    shared.agent.events.publish(
         kind,
         level,
         format!("{} ({trigger}): {}", short_or_none(&short), r.message),

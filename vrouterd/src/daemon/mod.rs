@@ -1,45 +1,35 @@
 //! The daemon: reads vrouterd.kdl, applies network.kdl's `vrouter` block to the data plane,
-//! follows the file (watch, SIGHUP, the `Reload` call), serves the local API on its socket,
-//! and on SIGTERM or SIGINT deletes its SAs politely and removes its TUN device and socket.
+//! follows the file (the agent's file source: watch, SIGHUP, the `Reload` call), serves the
+//! local API on its socket, and on SIGTERM or SIGINT deletes its SAs politely and removes its
+//! TUN device and socket.
 
 mod apply;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime};
 
-use cvlan_proto::local::LocalSocket;
-use cvlan_proto::v1;
-use cvlan_schema::{HostConfig, HostRole, StateSource};
-use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, oneshot, watch};
-
-use cvland::events::EventBus;
-use cvland::source::Source;
-use cvland::source::file::FileSource;
+use cvlan_agent::keys::{self, KeyError};
+use cvlan_agent::lifecycle::{ApiServer, LifecycleError};
+use cvlan_agent::source::file::FileSource;
+use cvlan_agent::source::{self, Compiled, ReloadReply, Source, SourceStatus, Update, Wiring};
+use cvlan_agent::{AgentState, EventBus, Host, HostError, Outcome, Role};
+use cvlan_schema::{HostConfig, StateSource};
+use tokio::sync::{mpsc, watch};
 
 use crate::api::VrouterApi;
 use crate::dataplane::{Dataplane, DataplaneError, DataplaneSettings};
+use crate::desired::Desired;
 pub(crate) use apply::Applied;
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DaemonError {
-    /// vrouterd.kdl could not be read.
+    /// vrouterd.kdl could not be read, is invalid, or names a node.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::config))]
-    ReadConfig(#[from] cvlan_schema::LoadError),
-    /// vrouterd.kdl is invalid (the report holds every diagnostic).
-    #[error("{path} is invalid:\n{report}")]
-    #[diagnostic(code(cvlan::vrouterd::config))]
-    InvalidConfig {
-        /// The file.
-        path: PathBuf,
-        /// The rendered diagnostics.
-        report: String,
-    },
-    /// The host file names a node, or a source vrouterd cannot follow.
+    Config(#[from] HostError),
+    /// The host file names a source vrouterd cannot follow.
     #[error("{0}")]
     #[diagnostic(code(cvlan::vrouterd::config))]
     Unsupported(String),
@@ -54,12 +44,12 @@ pub enum DaemonError {
     /// The vrouter's key could not be read or created.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::key))]
-    Key(#[from] cvland::keys::KeyError),
+    Key(#[from] KeyError),
     /// The local API could not be served.
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::socket))]
-    Serve(#[from] cvlan_proto::local::ServeError),
-    /// The state directory or a signal handler could not be set up.
+    Serve(#[from] LifecycleError),
+    /// A file could not be written or a part of the daemon could not be set up.
     #[error("{what}: {source}")]
     #[diagnostic(code(cvlan::vrouterd::io))]
     Io {
@@ -72,50 +62,21 @@ pub enum DaemonError {
 
 /// What the API and the apply loop share.
 pub(crate) struct Shared {
-    /// This vrouter's name.
-    pub name: String,
-    /// Its WireGuard public key (the private key stays in the state directory).
-    pub public_key: Vec<u8>,
+    /// Name, key, event bus, source health, last apply.
+    pub agent: Arc<AgentState>,
     /// The checked vrouterd.kdl.
     pub host: HostConfig,
-    /// network.kdl on disk.
-    pub source_path: PathBuf,
-    /// The event log.
-    pub events: Arc<EventBus>,
     /// The running data plane.
     pub dataplane: Dataplane,
-    /// When the daemon started.
-    pub started: SystemTime,
-    /// The same moment on the monotonic clock (for the uptime).
-    pub started_at: Instant,
     /// Reload requests from the API, answered with the outcome.
-    pub reload: mpsc::Sender<oneshot::Sender<v1::ApplyResult>>,
-    state: Mutex<State>,
-}
-
-/// What changes as the daemon runs.
-#[derive(Default)]
-pub(crate) struct State {
-    /// What runs now.
-    pub applied: Option<Applied>,
-    /// The newest apply attempt.
-    pub last_apply: Option<v1::ApplyResult>,
-    /// When the source was last read.
-    pub source_contact: Option<SystemTime>,
-    /// The last error reading it.
-    pub source_error: String,
+    pub reload: mpsc::Sender<ReloadReply>,
+    applied: Mutex<Option<Applied>>,
 }
 
 impl Shared {
-    /// The mutable state.
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn note_source(&self, error: Option<String>) {
-        let mut state = self.state();
-        state.source_contact = Some(SystemTime::now());
-        state.source_error = error.unwrap_or_default();
+    /// What runs now.
+    pub(crate) fn applied(&self) -> MutexGuard<'_, Option<Applied>> {
+        self.applied.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -132,21 +93,18 @@ pub type DataplaneFactory = Box<
 pub struct Daemon {
     shared: Arc<Shared>,
     source: FileSource,
-    reloads: mpsc::Receiver<oneshot::Sender<v1::ApplyResult>>,
+    compile: source::Compile<Desired>,
+    reloads: mpsc::Receiver<ReloadReply>,
 }
 
 /// Reads and checks vrouterd.kdl at `path`.
-pub fn load_host_config(path: &Path) -> Result<HostConfig, DaemonError> {
-    let checked = cvlan_schema::load_host(path)?;
-    checked.host.ok_or_else(|| DaemonError::InvalidConfig {
-        path: path.to_owned(),
-        report: cvlan_schema::report::render_human(&checked.sources, &checked.diagnostics),
-    })
+pub fn load_host_config(path: &Path) -> Result<Host, DaemonError> {
+    Ok(Host::load(path, Role::Vrouter)?)
 }
 
 impl Daemon {
     /// Starts with the real data plane (TUN device, UDP 500 and the listen port).
-    pub async fn start(host: HostConfig) -> Result<Self, DaemonError> {
+    pub async fn start(host: Host) -> Result<Self, DaemonError> {
         Self::start_with(
             host,
             Box::new(|settings, events| Box::pin(Dataplane::start(settings, events))),
@@ -154,58 +112,54 @@ impl Daemon {
         .await
     }
 
-    /// Starts with the data plane `make` builds: checks the host file, reads network.kdl
-    /// (which must be valid and name this vrouter), brings the data plane up and applies the
-    /// peers.
-    pub async fn start_with(host: HostConfig, make: DataplaneFactory) -> Result<Self, DaemonError> {
-        let HostRole::Vrouter(name) = host.role.value.clone() else {
-            return Err(DaemonError::Unsupported(
-                "this host file names a `node`: cvlan-vrouterd runs a `vrouter \"NAME\"` (cvland runs nodes)"
-                    .into(),
-            ));
-        };
-        let StateSource::File { path } = host.source.value.clone() else {
+    /// Starts with the data plane `make` builds: reads network.kdl (which must be valid and
+    /// name this vrouter), brings the data plane up and applies the peers.
+    pub async fn start_with(host: Host, make: DataplaneFactory) -> Result<Self, DaemonError> {
+        let Host { name, config, .. } = host;
+        let StateSource::File { path } = config.source.value.clone() else {
             return Err(DaemonError::Unsupported(
                 "cvlan-vrouterd follows a `source \"file\"` only (git and controller sources come with the mesh bridge)"
                     .into(),
             ));
         };
-        let public_key = cvland::keys::load_or_create(&host.state_dir)?.public_key();
-        let events = Arc::new(EventBus::default());
+        let public_key = keys::node_key(&config.state_dir)?.public_key();
+        let agent = Arc::new(AgentState::new(
+            &name,
+            public_key,
+            SourceStatus::of(&config.source.value),
+        ));
         let mut source = FileSource::new(path.clone());
+        let compile = apply::compiler(&name, &path);
         let (reload, reloads) = mpsc::channel(4);
-        let reading = source.fetch().await;
-        let desired = first_desired(&name, &path, &reading)?;
+        let first = first_desired(&path, &mut source, &compile).await?;
         let settings = DataplaneSettings {
-            tun_name: host.tun.clone(),
-            addresses: desired.addresses.clone(),
-            listen: desired.listen,
+            tun_name: config.tun.clone(),
+            addresses: first.desired.addresses.clone(),
+            listen: first.desired.listen,
             offload: true,
         };
-        let dataplane = make(settings, events.clone()).await?;
+        let dataplane = make(settings, agent.events.clone()).await?;
+        source::record(&agent, None);
         let shared = Arc::new(Shared {
-            name,
-            public_key: cvlan_proto::convert::key_to_bytes(&public_key),
-            host,
-            source_path: path,
-            events,
+            agent,
+            host: config,
             dataplane,
-            started: SystemTime::now(),
-            started_at: Instant::now(),
             reload,
-            state: Mutex::new(State::default()),
+            applied: Mutex::new(None),
         });
-        let first = apply::apply(&shared, reading, "start").await;
-        if !matches!(
-            first.outcome(),
-            v1::ApplyOutcome::Applied | v1::ApplyOutcome::Unchanged
-        ) {
+        let compiled = Compiled {
+            revision: first.revision,
+            desired: Ok(first.desired),
+        };
+        let result = apply::apply(&shared, Ok(compiled), "start").await;
+        if !matches!(result.outcome, Outcome::Applied | Outcome::Unchanged) {
             let _ = shared.dataplane.shutdown().await;
-            return Err(DaemonError::FirstApply(first.message));
+            return Err(DaemonError::FirstApply(result.message));
         }
         Ok(Self {
             shared,
             source,
+            compile,
             reloads,
         })
     }
@@ -215,38 +169,37 @@ impl Daemon {
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let Self {
             shared,
-            mut source,
-            mut reloads,
-        } = self;
-        let socket = LocalSocket::bind(&shared.host.socket).await?;
-        let mut hangup = signal(SignalKind::hangup()).map_err(|source| DaemonError::Io {
-            what: "cannot handle SIGHUP".into(),
             source,
-        })?;
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let api = VrouterApi::new(shared.clone(), stop_rx.clone());
-        let mut api_stop = stop_rx;
-        let server = tokio::spawn(socket.serve(api, async move {
-            let _ = api_stop.wait_for(|s| *s).await;
-        }));
+            compile,
+            reloads,
+        } = self;
+        let (stop_tx, stop) = watch::channel(false);
+        let api = VrouterApi::new(shared.clone(), stop.clone());
+        let server = ApiServer::start(&shared.host.socket, api, stop.clone()).await?;
+        let (updates_tx, mut updates) = mpsc::channel::<Update<Desired>>(4);
+        let wiring = Wiring {
+            to_reconciler: updates_tx,
+            reloads,
+            stop,
+        };
+        // The first reading was applied at start: follow from the next change.
+        let following = tokio::spawn(source::run(
+            source,
+            shared.agent.clone(),
+            compile,
+            wiring,
+            false,
+        ));
         let follow = async {
-            loop {
-                // cvland's file source watches the file's directory and debounces a burst of
-                // events into one wake-up.
-                tokio::select! {
-                    () = source.changed() => {
-                        let reading = source.fetch().await;
-                        apply::apply(&shared, reading, "file changed").await;
-                    }
-                    Some(_) = hangup.recv() => {
-                        let reading = source.fetch().await;
-                        apply::apply(&shared, reading, "SIGHUP").await;
-                    }
-                    Some(reply) = reloads.recv() => {
-                        let reading = source.fetch().await;
-                        let _ = reply.send(apply::apply(&shared, reading, "reload request").await);
-                    }
-                    else => break,
+            while let Some(update) = updates.recv().await {
+                let Update {
+                    result,
+                    trigger,
+                    reply,
+                } = update;
+                let outcome = apply::apply(&shared, result, &trigger.to_string()).await;
+                if let Some(reply) = reply {
+                    let _ = reply.send(outcome);
                 }
             }
         };
@@ -255,37 +208,49 @@ impl Daemon {
             () = shutdown => {}
         }
         let _ = stop_tx.send(true);
+        following.abort();
         tracing::info!("stopping: deleting SAs");
         let stopped = shared.dataplane.shutdown().await;
-        let served = server.await.map_err(|e| DaemonError::Io {
-            what: "the local API task failed".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let served = server.finished().await;
         stopped?;
         served?;
         Ok(())
     }
 }
 
-/// The desired state read before the data plane exists (it needs the listen and overlay
-/// addresses); refuses a source that cannot be read, is invalid, or names no such vrouter.
-fn first_desired(
-    name: &str,
+/// The first desired state and its revision.
+struct First {
+    revision: String,
+    desired: Desired,
+}
+
+/// The first desired state, read before the data plane exists (it needs the listen and
+/// overlay addresses); refuses a source that cannot be read, is invalid, or names no such
+/// vrouter.
+async fn first_desired(
     path: &Path,
-    reading: &Result<cvland::source::Fetched, String>,
-) -> Result<crate::desired::Desired, DaemonError> {
-    let loaded = reading
-        .as_ref()
+    source: &mut FileSource,
+    compile: &source::Compile<Desired>,
+) -> Result<First, DaemonError> {
+    let reading = source
+        .fetch()
+        .await
         .map_err(|e| DaemonError::FirstApply(format!("cannot read {}: {e}", path.display())))?;
-    let Some(network) = loaded.checked.network.as_ref() else {
+    if reading.checked.network.is_none() {
         return Err(DaemonError::FirstApply(format!(
             "{} is invalid:\n{}",
             path.display(),
             cvlan_schema::report::render_human(
-                &loaded.checked.sources,
-                &loaded.checked.diagnostics
+                &reading.checked.sources,
+                &reading.checked.diagnostics
             )
         )));
-    };
-    crate::desired::desired(network, name).map_err(|e| DaemonError::FirstApply(e.to_string()))
+    }
+    let revision = reading.revision.clone();
+    let compile = compile.clone();
+    let desired = tokio::task::spawn_blocking(move || compile(reading))
+        .await
+        .map_err(|e| DaemonError::FirstApply(e.to_string()))?
+        .map_err(|rejection| DaemonError::FirstApply(rejection.message))?;
+    Ok(First { revision, desired })
 }

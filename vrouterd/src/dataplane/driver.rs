@@ -19,7 +19,7 @@ use super::peers::Peers;
 use super::report::{Followup, report};
 use super::send_queue::SendQueue;
 use super::{Command, Counters, DataplaneError, SasSnapshot};
-use cvland::events::EventBus;
+use cvlan_agent::EventBus;
 
 /// Packets per TUN batch.
 const TUN_BATCH: usize = 128;

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::desired::PeerSpec;
 use crate::plan::PeerPlan;
-use cvland::events::EventBus;
+use cvlan_agent::EventBus;
 use driver::Driver;
 pub(crate) use driver::Sockets;
 pub(crate) use report::ts_text;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cvlan_ipsec::{Endpoint, PeerId};
 use cvlan_mesh::routing::CryptokeyRoutes;
-use cvlan_schema::model::Remote;
+use cvlan_types::Remote;
 use ipnet::IpNet;
 
 use crate::desired::PeerSpec;

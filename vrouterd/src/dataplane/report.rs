@@ -4,11 +4,11 @@
 
 use std::time::Instant;
 
+use cvlan_agent::EventLevel;
 use cvlan_ipsec::ts::TrafficSelector;
 use cvlan_ipsec::{DownReason, Endpoint, Event, IkeSaId, PeerId, SaError, Side};
-use cvlan_proto::v1::EventLevel;
 
-use cvland::events::EventBus;
+use cvlan_agent::EventBus;
 
 /// What the driver should do about a peer after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

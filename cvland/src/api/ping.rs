@@ -1,5 +1,4 @@
-//! The server streams besides the peer table: WatchEvents (replay, then live) and Ping (one
-//! reply per probe through the tunnel).
+//! Ping: one reply per probe through the tunnel.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,57 +6,15 @@ use std::time::Duration;
 
 use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::events;
 use crate::ping::Pinger;
 use crate::state::Shared;
 
-/// The shortest interval a live view may ask for.
-const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// Probes per Ping call at most.
 const MAX_PROBES: u32 = 1000;
-
-/// A live view's interval: 1 s when absent, at least 100 ms.
-pub fn interval(requested: Option<prost_types::Duration>) -> Duration {
-    requested
-        .and_then(|d| Duration::try_from(d).ok())
-        .unwrap_or(Duration::from_secs(1))
-        .max(MIN_INTERVAL)
-}
-
-/// WatchEvents: the replay `request` selects, then (when following) live events of the
-/// selected kinds; a client too slow to keep up gets `events.lost` with the count.
-pub fn events(shared: &Shared, request: &v1::WatchEventsRequest) -> BoxStream<v1::Event> {
-    let subscription = shared.events.subscribe(request);
-    let kinds = request.kinds.clone();
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(async move {
-        for event in subscription.replay {
-            if tx.send(Ok(event)).await.is_err() {
-                return;
-            }
-        }
-        let Some(mut live) = subscription.live else {
-            return;
-        };
-        loop {
-            let event = match live.recv().await {
-                Ok(event) if events::matches(&kinds, &event.kind) => event,
-                Ok(_) => continue,
-                Err(RecvError::Lagged(n)) => events::lost(n),
-                Err(RecvError::Closed) => return,
-            };
-            if tx.send(Ok(event)).await.is_err() {
-                return;
-            }
-        }
-    });
-    Box::pin(ReceiverStream::new(rx))
-}
 
 /// Ping: resolves the node (a peer name or an overlay address), then sends `count` probes
 /// from this node's overlay address, one reply message per probe.

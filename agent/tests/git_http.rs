@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use cvlan_agent::source::git::fetch;
 use cvlan_lab::git::WorkRepo;
 use cvlan_schema::PublicKey;
-use cvland::source::git::fetch;
 
 /// Serves the repositories below `root` over HTTP (or HTTPS with `tls`) on a free port of
 /// 127.0.0.1, one thread per connection, until the test process ends.
@@ -187,7 +187,8 @@ fn plain_http_follows_the_branch() {
         "network.kdl",
         &cache,
     )
-    .expect_err("no such repository");
+    .expect_err("no such repository")
+    .to_string();
     assert!(err.contains("missing"), "{err}");
 }
 
@@ -274,7 +275,8 @@ fn https_checks(certs: &Path) {
         "network.kdl",
         &tmp.path().join("cache2"),
     )
-    .expect_err("a certificate no root vouches for is refused");
+    .expect_err("a certificate no root vouches for is refused")
+    .to_string();
     assert!(err.contains(&untrusted.to_string()), "{err}");
     assert!(err.contains("UnknownIssuer"), "the reason is named: {err}");
 }

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use cvlan_agent::source::{file, git};
 use cvlan_lab::pathological::cases;
-use cvland::source::{file, git};
 
 /// The stack a tokio worker gets by default: the tests run on exactly that.
 const WORKER_STACK: usize = 2 * 1024 * 1024;

@@ -1,16 +1,15 @@
-//! The node's private key: generation, encoding, and the public key it implies.
-//!
-//! Public keys are `cvlan_schema::PublicKey` (re-exported by this crate); the private key never
-//! prints itself (its `Debug` is redacted) and is wiped from memory when dropped.
+//! A host's private keys (the node key, the machine key): generation, encoding, and the public
+//! key each implies. A private key never prints itself (its `Debug` is redacted) and is wiped
+//! from memory when dropped; it is created on the host and never leaves it.
 
+use crate::PublicKey;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use cvlan_schema::PublicKey;
 use rand_core::OsRng;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
-/// An x25519 private key (the node key, used for WireGuard).
+/// An x25519 private key (the node key for WireGuard, the machine key for the controller).
 #[derive(Clone)]
 pub struct PrivateKey(StaticSecret);
 
@@ -60,7 +59,8 @@ impl PrivateKey {
         PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
     }
 
-    pub(crate) fn secret(&self) -> &StaticSecret {
+    /// The x25519 secret itself, for the data plane's handshakes (never for display or storage).
+    pub fn secret(&self) -> &StaticSecret {
         &self.0
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::{Fetched, Source};
+use super::{Reading, Source, SourceError};
 
 /// A branch of a git repository, fetched every interval.
 pub struct GitSource {
@@ -39,43 +39,94 @@ impl GitSource {
 }
 
 impl Source for GitSource {
+    const CHANGE: &'static str = "branch fetched";
+
     async fn changed(&mut self) {
         tokio::time::sleep(self.interval).await;
     }
 
-    async fn fetch(&mut self) -> Result<Fetched, String> {
+    async fn fetch(&mut self) -> Result<Reading, SourceError> {
         let (url, branch, path, dir) = (
             self.url.clone(),
             self.branch.clone(),
             self.path.clone(),
             self.repo_dir.clone(),
         );
-        tokio::task::spawn_blocking(move || fetch(&url, &branch, &path, &dir))
-            .await
-            .map_err(|e| format!("the git fetch failed: {e}"))?
+        Ok(tokio::task::spawn_blocking(move || fetch(&url, &branch, &path, &dir)).await??)
     }
+}
+
+/// Why the branch could not be fetched or its file read. gix's errors are kept as text with
+/// their causes ("Transport handshake failed: … UnknownIssuer").
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The local repository could not be opened or created.
+    #[error("cannot {action} {}: {reason}", dir.display())]
+    Repository {
+        /// "open" or "create".
+        action: &'static str,
+        /// The repository directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The URL or branch cannot be fetched from.
+    #[error("bad {what}: {reason}")]
+    Setup {
+        /// The URL or the branch, quoted.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+    /// The remote could not be reached or fetched from.
+    #[error("{doing} {url} failed: {reason}")]
+    Remote {
+        /// What was being done ("connecting to", "listing the refs of", "fetching").
+        doing: &'static str,
+        /// The repository URL.
+        url: String,
+        /// Why, with causes.
+        reason: String,
+    },
+    /// The remote has no such branch.
+    #[error("{url} has no branch `{branch}`")]
+    NoBranch {
+        /// The repository URL.
+        url: String,
+        /// The branch.
+        branch: String,
+    },
+    /// The commit or a file in it could not be read.
+    #[error("{0}")]
+    Content(String),
 }
 
 /// Fetches `branch` of `url` into the bare repository at `repo_dir` (created when missing)
 /// and reads `path` with its includes at the branch head.
-pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fetched, String> {
+pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Reading, GitError> {
     use_ring_for_tls();
     let repo = open_or_init(repo_dir)?;
     let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
     let remote = repo
         .remote_at(url)
-        .map_err(|e| format!("bad git URL {url}: {e}"))?
+        .map_err(|e| GitError::Setup {
+            what: format!("git URL {url}"),
+            reason: e.to_string(),
+        })?
         .with_refspecs([refspec.as_str()], gix::remote::Direction::Fetch)
-        .map_err(|e| format!("bad branch `{branch}`: {e}"))?;
+        .map_err(|e| GitError::Setup {
+            what: format!("branch `{branch}`"),
+            reason: e.to_string(),
+        })?;
     let connection = remote
         .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| format!("cannot reach {url}: {}", with_causes(&e)))?;
+        .map_err(|e| remote_failed("connecting to", url, &e))?;
     let interrupt = AtomicBool::new(false);
     let outcome = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| format!("cannot list the refs of {url}: {}", with_causes(&e)))?
+        .map_err(|e| remote_failed("listing the refs of", url, &e))?
         .receive(gix::progress::Discard, &interrupt)
-        .map_err(|e| format!("fetching {url} failed: {}", with_causes(&e)))?;
+        .map_err(|e| remote_failed("fetching", url, &e))?;
     let wanted = format!("refs/heads/{branch}");
     let head = outcome
         .ref_map
@@ -84,12 +135,15 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         .find(|m| m.remote.as_name().is_some_and(|n| n == wanted.as_str()))
         .and_then(|m| m.remote.peeled_id())
         .map(ToOwned::to_owned)
-        .ok_or_else(|| format!("{url} has no branch `{branch}`"))?;
+        .ok_or_else(|| GitError::NoBranch {
+            url: url.to_owned(),
+            branch: branch.to_owned(),
+        })?;
     let tree = repo
         .find_object(head)
         .and_then(|o| o.peel_to_commit())
         .and_then(|c| c.tree())
-        .map_err(|e| format!("cannot read commit {head}: {e}"))?;
+        .map_err(|e| GitError::Content(format!("cannot read commit {head}: {e}")))?;
     let read = |file: &str| -> Result<Vec<u8>, String> {
         let entry = tree
             .lookup_entry_by_path(file)
@@ -100,7 +154,7 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
             .map_err(|e| format!("cannot read {file} in {head}: {e}"))?;
         Ok(object.data.clone())
     };
-    let bytes = read(path)?;
+    let bytes = read(path).map_err(GitError::Content)?;
     let dir = Path::new(path).parent().unwrap_or(Path::new(""));
     let mut include = |rel: &str| {
         let file =
@@ -109,10 +163,18 @@ pub fn fetch(url: &str, branch: &str, path: &str, repo_dir: &Path) -> Result<Fet
         Ok((file, text))
     };
     let checked = cvlan_schema::check_network_bytes(path, bytes, &mut include);
-    Ok(Fetched {
+    Ok(Reading {
         revision: head.to_string(),
         checked,
     })
+}
+
+fn remote_failed(doing: &'static str, url: &str, error: &dyn std::error::Error) -> GitError {
+    GitError::Remote {
+        doing,
+        url: url.to_owned(),
+        reason: with_causes(error),
+    }
 }
 
 /// `error` and its causes, outermost first ("Transport handshake failed: … invalid peer
@@ -137,12 +199,17 @@ fn use_ring_for_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn open_or_init(dir: &Path) -> Result<gix::Repository, String> {
+fn open_or_init(dir: &Path) -> Result<gix::Repository, GitError> {
+    let failed = |action, e: &dyn std::fmt::Display| GitError::Repository {
+        action,
+        dir: dir.to_owned(),
+        reason: e.to_string(),
+    };
     if dir.join("HEAD").exists() {
-        return gix::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()));
+        return gix::open(dir).map_err(|e| failed("open", &e));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    gix::init_bare(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+    std::fs::create_dir_all(dir).map_err(|e| failed("create", &e))?;
+    gix::init_bare(dir).map_err(|e| failed("create", &e))
 }
 
 /// `a/./b/../c` as `a/c`; `None` when `..` climbs above the repository root.
@@ -225,12 +292,18 @@ mod tests {
         commit(&work, &[("network.kdl", "network \"n\"\n")]);
         let url = format!("file://{}", work.display());
         let cache = tmp.path().join("cache");
-        let err = fetch(&url, "prod", "network.kdl", &cache).unwrap_err();
+        let err = fetch(&url, "prod", "network.kdl", &cache)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("prod"), "{err}");
-        let err = fetch(&url, "main", "other.kdl", &cache).unwrap_err();
+        let err = fetch(&url, "main", "other.kdl", &cache)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("other.kdl is not in commit"), "{err}");
         let gone = format!("file://{}", tmp.path().join("gone").display());
-        let err = fetch(&gone, "main", "network.kdl", &cache).unwrap_err();
+        let err = fetch(&gone, "main", "network.kdl", &cache)
+            .unwrap_err()
+            .to_string();
         assert!(!err.is_empty());
     }
 

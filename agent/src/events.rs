@@ -2,14 +2,67 @@
 //! bounded ring buffer (for replay to late subscribers), out to live subscribers, and into
 //! the log at its level. [`EventBus::subscribe`] takes the replay and the live receiver under
 //! one lock, so a subscriber sees every event once, in order, with no gap between the two.
+//! The types are the agent's own; `wire` turns them into API messages.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use cvlan_proto::v1::watch_events_request::Start;
-use cvlan_proto::v1::{Event, EventLevel, WatchEventsRequest};
 use tokio::sync::broadcast;
+
+/// How much an event matters (and the log level it is written at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EventLevel {
+    /// Detail for debugging.
+    Debug,
+    /// Something happened as it should.
+    Info,
+    /// Worth an operator's attention; the daemon carries on.
+    Warn,
+    /// Something failed; the previous good state keeps running.
+    Error,
+}
+
+/// One event: `kind` is dotted (`peer.added`), `fields` never hold secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Sequence number on this bus (0 for the synthetic `events.lost`).
+    pub seq: u64,
+    /// When it happened.
+    pub time: SystemTime,
+    /// Its kind, e.g. `apply.applied`.
+    pub kind: String,
+    /// How much it matters.
+    pub level: EventLevel,
+    /// One line for people.
+    pub message: String,
+    /// Machine-readable details.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// Where a subscription's replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// No replay: live events only.
+    Now,
+    /// Buffered events after this sequence number.
+    AfterSeq(u64),
+    /// The newest `n` buffered events.
+    Last(u32),
+    /// Buffered events at or after this time.
+    Since(SystemTime),
+}
+
+/// What a subscriber asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    /// Where the replay starts.
+    pub start: Start,
+    /// Kinds selected (empty: all; `peer` selects `peer.*`).
+    pub kinds: Vec<String>,
+    /// Keep sending live events after the replay.
+    pub follow: bool,
+}
 
 /// Events kept for replay.
 pub const RING_CAPACITY: usize = 1024;
@@ -75,11 +128,11 @@ impl EventBus {
         let mut ring = self.lock();
         let event = Event {
             seq: ring.next_seq,
-            time: Some(SystemTime::now().into()),
+            time: SystemTime::now(),
             kind: kind.to_owned(),
-            level: level.into(),
+            level,
             message,
-            fields: fields.into_iter().collect(),
+            fields,
         };
         ring.next_seq += 1;
         if ring.events.len() == ring.capacity {
@@ -90,32 +143,22 @@ impl EventBus {
         let _ = self.live.send(event);
     }
 
-    /// The replay and live feed for a `WatchEvents` request.
-    pub fn subscribe(&self, request: &WatchEventsRequest) -> Subscription {
+    /// The replay and live feed `request` asks for.
+    pub fn subscribe(&self, request: &Query) -> Subscription {
         let ring = self.lock();
         let buffered = ring
             .events
             .iter()
             .filter(|e| matches(&request.kinds, &e.kind));
-        let replay: Vec<Event> = match &request.start {
-            None => Vec::new(),
-            Some(Start::AfterSeq(after)) => buffered.filter(|e| e.seq > *after).cloned().collect(),
-            Some(Start::Last(n)) => {
+        let replay: Vec<Event> = match request.start {
+            Start::Now => Vec::new(),
+            Start::AfterSeq(after) => buffered.filter(|e| e.seq > after).cloned().collect(),
+            Start::Last(n) => {
                 let all: Vec<&Event> = buffered.collect();
-                let skip = all.len().saturating_sub(*n as usize);
+                let skip = all.len().saturating_sub(n as usize);
                 all.into_iter().skip(skip).cloned().collect()
             }
-            Some(Start::Since(since)) => {
-                let since = SystemTime::try_from(*since).unwrap_or(SystemTime::UNIX_EPOCH);
-                buffered
-                    .filter(|e| {
-                        e.time
-                            .and_then(|t| SystemTime::try_from(t).ok())
-                            .is_some_and(|t| t >= since)
-                    })
-                    .cloned()
-                    .collect()
-            }
+            Start::Since(since) => buffered.filter(|e| e.time >= since).cloned().collect(),
         };
         let live = request.follow.then(|| self.live.subscribe());
         Subscription { replay, live }
@@ -148,9 +191,9 @@ pub fn matches(kinds: &[String], kind: &str) -> bool {
 pub fn lost(count: u64) -> Event {
     Event {
         seq: 0,
-        time: Some(SystemTime::now().into()),
+        time: SystemTime::now(),
         kind: "events.lost".to_owned(),
-        level: EventLevel::Warn.into(),
+        level: EventLevel::Warn,
         message: format!("{count} events were lost: this client read too slowly"),
         fields: [("count".to_owned(), count.to_string())]
             .into_iter()
@@ -168,7 +211,7 @@ fn log(kind: &str, level: EventLevel, message: &str, fields: &BTreeMap<String, S
         EventLevel::Error => tracing::error!(kind, %fields, "{message}"),
         EventLevel::Warn => tracing::warn!(kind, %fields, "{message}"),
         EventLevel::Info => tracing::info!(kind, %fields, "{message}"),
-        EventLevel::Debug | EventLevel::Unspecified => tracing::debug!(kind, %fields, "{message}"),
+        EventLevel::Debug => tracing::debug!(kind, %fields, "{message}"),
     }
 }
 
@@ -184,8 +227,8 @@ mod tests {
         bus
     }
 
-    fn request(start: Option<Start>, kinds: &[&str], follow: bool) -> WatchEventsRequest {
-        WatchEventsRequest {
+    fn request(start: Start, kinds: &[&str], follow: bool) -> Query {
+        Query {
             start,
             kinds: kinds.iter().map(|k| (*k).to_owned()).collect(),
             follow,
@@ -203,23 +246,23 @@ mod tests {
             3,
         );
         // The ring kept the newest three: 2, 3, 4.
-        let all = bus.subscribe(&request(Some(Start::Last(100)), &[], false));
+        let all = bus.subscribe(&request(Start::Last(100), &[], false));
         assert_eq!(seqs(&all.replay), [2, 3, 4]);
         assert!(all.live.is_none());
-        let last = bus.subscribe(&request(Some(Start::Last(1)), &[], false));
+        let last = bus.subscribe(&request(Start::Last(1), &[], false));
         assert_eq!(seqs(&last.replay), [4]);
-        let after = bus.subscribe(&request(Some(Start::AfterSeq(2)), &[], false));
+        let after = bus.subscribe(&request(Start::AfterSeq(2), &[], false));
         assert_eq!(seqs(&after.replay), [3, 4]);
-        let peers = bus.subscribe(&request(Some(Start::Last(100)), &["peer"], false));
+        let peers = bus.subscribe(&request(Start::Last(100), &["peer"], false));
         assert_eq!(
             seqs(&peers.replay),
             [3],
             "`peer` selects peer.*, not peerless.*"
         );
         let future = SystemTime::now() + std::time::Duration::from_secs(60);
-        let since = bus.subscribe(&request(Some(Start::Since(future.into())), &[], false));
+        let since = bus.subscribe(&request(Start::Since(future), &[], false));
         assert!(since.replay.is_empty());
-        let none = bus.subscribe(&request(None, &[], false));
+        let none = bus.subscribe(&request(Start::Now, &[], false));
         assert!(none.replay.is_empty());
         assert_eq!(bus.next_seq(), 5);
     }
@@ -227,12 +270,12 @@ mod tests {
     #[tokio::test]
     async fn a_follower_gets_the_replay_then_live_events_without_a_gap() {
         let bus = bus_with(&["a.one"], 16);
-        let mut sub = bus.subscribe(&request(Some(Start::Last(10)), &[], true));
+        let mut sub = bus.subscribe(&request(Start::Last(10), &[], true));
         bus.publish("a.two", EventLevel::Warn, "two", []);
         assert_eq!(seqs(&sub.replay), [1]);
         let live = sub.live.as_mut().unwrap().recv().await.unwrap();
         assert_eq!((live.seq, live.kind.as_str()), (2, "a.two"));
-        assert_eq!(live.level(), EventLevel::Warn);
+        assert_eq!(live.level, EventLevel::Warn);
     }
 
     #[test]

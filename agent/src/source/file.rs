@@ -10,7 +10,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::{Fetched, Source, revision_of};
+use super::{Reading, Source, SourceError, revision_of};
 
 /// Quiet time after a file event before the file is read (an editor's save is several events).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -86,6 +86,8 @@ impl FileSource {
 }
 
 impl Source for FileSource {
+    const CHANGE: &'static str = "file changed";
+
     async fn changed(&mut self) {
         if self.watched.is_empty() {
             tokio::time::sleep(POLL).await;
@@ -105,11 +107,9 @@ impl Source for FileSource {
         {}
     }
 
-    async fn fetch(&mut self) -> Result<Fetched, String> {
+    async fn fetch(&mut self) -> Result<Reading, SourceError> {
         let path = self.path.clone();
-        let fetched = tokio::task::spawn_blocking(move || read(&path))
-            .await
-            .map_err(|e| format!("reading the file failed: {e}"))?;
+        let fetched = tokio::task::spawn_blocking(move || read(&path)).await?;
         // Watch the file's directory even when it is missing: its creation is a change.
         let mut files = vec![self.path.clone()];
         if let Ok(f) = &fetched {
@@ -126,9 +126,9 @@ impl Source for FileSource {
 }
 
 /// Reads and checks the file and its includes.
-pub fn read(path: &Path) -> Result<Fetched, String> {
-    let checked = cvlan_schema::load_network(path).map_err(|e| e.to_string())?;
-    Ok(Fetched {
+pub fn read(path: &Path) -> Result<Reading, SourceError> {
+    let checked = cvlan_schema::load_network(path)?;
+    Ok(Reading {
         revision: revision_of(&checked.sources),
         checked,
     })
@@ -162,7 +162,7 @@ mod tests {
         )
         .unwrap();
         assert_ne!(read(&root).unwrap().revision, first.revision);
-        let missing = read(&dir.path().join("nope.kdl")).unwrap_err();
+        let missing = read(&dir.path().join("nope.kdl")).unwrap_err().to_string();
         assert!(missing.contains("nope.kdl"), "{missing}");
     }
 

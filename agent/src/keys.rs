@@ -1,15 +1,39 @@
-//! The node key: created on first start in the state dir (directory 0700, file 0600), read on
-//! every later start. The private key is never logged and never leaves this module except as
-//! the [`PrivateKey`] the mesh needs; only its public half is shown anywhere.
+//! The host's keys: the node key (WireGuard) and the machine key (the host's identity towards
+//! a controller, kept when the node key rotates). Each is created on first use in the state
+//! dir (directory 0700, file 0600) and read on every later start. A private key is never
+//! logged and never leaves this module except as the [`PrivateKey`] its user needs; only its
+//! public half is shown anywhere.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use cvlan_mesh::PrivateKey;
+use cvlan_types::{PrivateKey, PrivateKeyError};
 
 /// The node key's file name inside the state dir.
 pub const NODE_KEY_FILE: &str = "node.key";
+
+/// The machine key's file name inside the state dir.
+pub const MACHINE_KEY_FILE: &str = "machine.key";
+
+/// Which of the host's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// The WireGuard key peers configure for this host.
+    Node,
+    /// The key this host registers with a controller under.
+    Machine,
+}
+
+impl KeyKind {
+    /// The key's file name inside the state dir.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Node => NODE_KEY_FILE,
+            Self::Machine => MACHINE_KEY_FILE,
+        }
+    }
+}
 
 /// The state dir's mode: only the daemon's user may enter it.
 pub const STATE_DIR_MODE: u32 = 0o700;
@@ -36,7 +60,7 @@ pub enum KeyError {
         /// The key file.
         path: PathBuf,
         /// Why (no key material in it).
-        reason: cvlan_mesh::PrivateKeyError,
+        reason: PrivateKeyError,
     },
     /// Others than the owner may read the key file.
     #[error("{} may be read by others (mode {mode:o}); run `chmod 600` on it", path.display())]
@@ -49,7 +73,12 @@ pub enum KeyError {
 }
 
 /// The node key in `state_dir`, created (with the directory) when it does not exist yet.
-pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyError> {
+pub fn node_key(state_dir: &Path) -> Result<PrivateKey, KeyError> {
+    load_or_create(state_dir, KeyKind::Node)
+}
+
+/// The `kind` key in `state_dir`, created (with the directory) when it does not exist yet.
+pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, KeyError> {
     let io = |action, path: &Path| {
         let path = path.to_owned();
         move |source| KeyError::Io {
@@ -61,7 +90,8 @@ pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyError> {
     std::fs::create_dir_all(state_dir).map_err(io("create", state_dir))?;
     std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
         .map_err(io("secure", state_dir))?;
-    let path = state_dir.join(NODE_KEY_FILE);
+    let file_name = kind.file_name();
+    let path = state_dir.join(file_name);
     match read(&path) {
         Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
         other => return other,
@@ -70,7 +100,7 @@ pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyError> {
     // Written aside with its final mode, then linked into place: a crash leaves either no key
     // or a whole one, and a concurrent start (`cvland pubkey` while cvland starts) keeps
     // whichever key was linked first.
-    let staging = state_dir.join(format!(".{NODE_KEY_FILE}.{}", std::process::id()));
+    let staging = state_dir.join(format!(".{file_name}.{}", std::process::id()));
     let _ = std::fs::remove_file(&staging);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -87,7 +117,7 @@ pub fn load_or_create(state_dir: &Path) -> Result<PrivateKey, KeyError> {
     match linked {
         Ok(()) => {
             sync_dir(state_dir);
-            tracing::info!(public_key = %key.public_key(), dir = %state_dir.display(), "created the node key");
+            tracing::info!(public_key = %key.public_key(), dir = %state_dir.display(), ?kind, "created a key");
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
@@ -132,26 +162,38 @@ mod tests {
     fn the_key_is_created_once_with_private_modes_and_read_back() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
-        let first = load_or_create(&dir).unwrap();
+        let first = node_key(&dir).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join(NODE_KEY_FILE)), 0o600);
-        let again = load_or_create(&dir).unwrap();
+        let again = node_key(&dir).unwrap();
         assert_eq!(first.public_key(), again.public_key());
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        let machine = load_or_create(&dir, KeyKind::Machine).unwrap();
+        assert_ne!(
+            machine.public_key(),
+            first.public_key(),
+            "two keys, not one"
+        );
+        assert_eq!(mode(&dir.join(MACHINE_KEY_FILE)), 0o600);
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, [NODE_KEY_FILE], "no staging file left behind");
+        names.sort();
+        assert_eq!(
+            names,
+            [MACHINE_KEY_FILE, NODE_KEY_FILE],
+            "no staging file left behind"
+        );
     }
 
     #[test]
     fn an_exposed_or_malformed_key_is_refused_without_showing_it() {
         let tmp = tempfile::tempdir().unwrap();
-        let key = load_or_create(tmp.path()).unwrap();
+        let key = node_key(tmp.path()).unwrap();
         let path = tmp.path().join(NODE_KEY_FILE);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = load_or_create(tmp.path()).unwrap_err();
+        let err = node_key(tmp.path()).unwrap_err();
         assert!(
             matches!(err, KeyError::Exposed { mode: 0o644, .. }),
             "{err}"
@@ -159,7 +201,7 @@ mod tests {
         assert!(!err.to_string().contains(key.to_base64().as_str()));
         std::fs::write(&path, "not a key").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let err = load_or_create(tmp.path()).unwrap_err();
+        let err = node_key(tmp.path()).unwrap_err();
         assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
         assert!(!err.to_string().contains("not a key"));
     }

@@ -1,0 +1,30 @@
+//! cvlan-agent: the host runtime every CloudVLAN daemon runs on.
+//!
+//! cvland (a node) and cvlan-vrouterd (a vrouter) are thin binaries over it; neither depends
+//! on the other. The agent holds:
+//! - [`host`]: the host file (cvland.kdl, vrouterd.kdl) as cvlan-schema checks it, for a role;
+//! - [`keys`]: the node key and the machine key, created on the host, never leaving it;
+//! - [`source`]: where the desired state comes from (a watched file, a git branch; the
+//!   controller next) and the task that turns each reading into the daemon's desired state;
+//! - [`events`]: the event bus (ring buffer for replay, live subscribers, the log);
+//! - [`state`]: identity and health every daemon shares with its API; [`apply`]: what an
+//!   apply attempt came to; [`cache`]: the last good netmap, for a restart without a source;
+//! - [`api`]: the local-API services every daemon serves alike (WatchEvents, Reload, the base
+//!   of Status), [`wire`] the one place agent types become API messages;
+//! - [`lifecycle`]: stop signals and the local API's socket.
+
+pub mod api;
+pub mod apply;
+pub mod cache;
+pub mod events;
+pub mod host;
+pub mod keys;
+pub mod lifecycle;
+pub mod source;
+pub mod state;
+pub mod wire;
+
+pub use apply::{ApplyResult, Outcome, Rejection};
+pub use events::{EventBus, EventLevel};
+pub use host::{Host, HostError, Role};
+pub use state::AgentState;

@@ -1,0 +1,315 @@
+//! Where the desired state comes from: a watched file ([`file`]) or a git branch fetched every
+//! interval ([`git`]). A source task ([`run`]) reads its source when it changes, on SIGHUP and on
+//! the Reload call, turns each reading into the daemon's desired state with the daemon's own
+//! `compile` step (off the runtime's threads), and hands that to the daemon's reconciler: the
+//! reconciler sees desired states, never files. A source that fails (file missing, repository
+//! unreachable) is reported (status `source.last_error`, events, log) and the running state is
+//! left alone.
+
+pub mod file;
+pub mod git;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use cvlan_schema::{Checked, SourceMap, StateSource};
+use sha2::{Digest, Sha256};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::apply::{ApplyResult, Rejection};
+use crate::events::EventLevel;
+use crate::state::AgentState;
+
+/// One reading of the source: the files as checked by cvlan-schema, and their revision.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// Git commit id, or the SHA-256 of the file and its includes.
+    pub revision: String,
+    /// The parsed and validated files.
+    pub checked: Checked,
+}
+
+/// Why the source could not be read (the running state is kept).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The network file could not be read.
+    #[error(transparent)]
+    File(#[from] cvlan_schema::LoadError),
+    /// The git branch could not be fetched or read.
+    #[error(transparent)]
+    Git(#[from] git::GitError),
+    /// The reading task died.
+    #[error("reading the source failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// A source of desired state, driven by [`run`].
+pub trait Source: Send {
+    /// How a change of this source is named in events (`file changed`).
+    const CHANGE: &'static str;
+    /// Waits until the source may have changed (a file event, the next interval).
+    fn changed(&mut self) -> impl std::future::Future<Output = ()> + Send;
+    /// Reads the source now.
+    fn fetch(&mut self) -> impl std::future::Future<Output = Result<Reading, SourceError>> + Send;
+}
+
+/// What the source is, as status shows it (kind, location, health).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// File, git (or, later, controller).
+    pub kind: SourceKind,
+    /// The file's path or the repository's URL.
+    pub location: String,
+    /// The branch followed (git).
+    pub branch: String,
+    /// The file's path in the repository (git).
+    pub path: String,
+    /// How often it is fetched (git).
+    pub interval: Option<Duration>,
+    /// When it was last read successfully.
+    pub last_contact: Option<SystemTime>,
+    /// Why the last reading failed (empty when it did not).
+    pub last_error: String,
+}
+
+/// The kinds of source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SourceKind {
+    /// Not known yet.
+    #[default]
+    Unknown,
+    /// A file on this host.
+    File,
+    /// A branch of a git repository.
+    Git,
+}
+
+impl SourceStatus {
+    /// The source `config` names, before its first reading.
+    pub fn of(config: &StateSource) -> Self {
+        match config {
+            StateSource::File { path } => Self {
+                kind: SourceKind::File,
+                location: path.display().to_string(),
+                ..Self::default()
+            },
+            StateSource::Git {
+                url,
+                branch,
+                path,
+                interval,
+            } => Self {
+                kind: SourceKind::Git,
+                location: url.clone(),
+                branch: branch.clone(),
+                path: path.clone(),
+                interval: Some(*interval),
+                ..Self::default()
+            },
+            StateSource::Controller { .. } => Self::default(),
+        }
+    }
+}
+
+/// The revision of a set of files: SHA-256 over each file's name and text, in reading order.
+pub fn revision_of(sources: &SourceMap) -> String {
+    let mut hash = Sha256::new();
+    for (_, source) in sources.iter() {
+        hash.update((source.name.len() as u64).to_be_bytes());
+        hash.update(source.name.as_bytes());
+        hash.update((source.text.len() as u64).to_be_bytes());
+        hash.update(source.text.as_bytes());
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A Reload call waiting for the outcome of a fresh reading.
+pub type ReloadReply = oneshot::Sender<ApplyResult>;
+
+/// Turns a reading into the daemon's desired state, or says why it cannot be one. Pure apart
+/// from what the daemon reads on purpose (a vrouter's secrets); runs on a blocking thread.
+pub type Compile<D> = Arc<dyn Fn(Reading) -> Result<D, Rejection> + Send + Sync>;
+
+/// What woke the source task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first reading.
+    Start,
+    /// The source changed (its [`Source::CHANGE`] name).
+    Changed(&'static str),
+    /// SIGHUP.
+    Hangup,
+    /// A Reload call.
+    Reload,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Start => "start",
+            Self::Changed(name) => name,
+            Self::Hangup => "SIGHUP",
+            Self::Reload => "reload request",
+        })
+    }
+}
+
+/// A desired state (or why there is none) with the revision it comes from.
+#[derive(Debug, Clone)]
+pub struct Compiled<D> {
+    /// The revision read.
+    pub revision: String,
+    /// The desired state, or why the reading cannot be one.
+    pub desired: Result<D, Rejection>,
+}
+
+/// A desired state on its way to the reconciler, with the Reload caller waiting for the
+/// outcome, if any.
+#[derive(Debug)]
+pub struct Update<D> {
+    /// The compiled reading, or why the source could not be read.
+    pub result: Result<Compiled<D>, SourceError>,
+    /// What woke the source.
+    pub trigger: Trigger,
+    /// Where the outcome goes when a Reload call asked for this reading.
+    pub reply: Option<ReloadReply>,
+}
+
+/// Reads `source` once and compiles the reading.
+pub async fn read_once<S: Source, D: Send + 'static>(
+    source: &mut S,
+    compile: &Compile<D>,
+) -> Result<Compiled<D>, SourceError> {
+    let reading = source.fetch().await?;
+    let compile = compile.clone();
+    let revision = reading.revision.clone();
+    let desired = tokio::task::spawn_blocking(move || compile(reading)).await?;
+    Ok(Compiled { revision, desired })
+}
+
+/// The channels that tie a source task to its daemon.
+pub struct Wiring<D> {
+    /// Where compiled readings go.
+    pub to_reconciler: mpsc::Sender<Update<D>>,
+    /// Reload requests from the local API.
+    pub reloads: mpsc::Receiver<ReloadReply>,
+    /// Turns true when the daemon stops.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Reads `source` (now when `read_now`, else at its first change) and whenever it changes, on
+/// SIGHUP, and on each Reload request, until `stop` turns true or the reconciler is gone;
+/// every reading is compiled and goes to the reconciler.
+pub async fn run<S: Source, D: Send + 'static>(
+    mut source: S,
+    agent: Arc<AgentState>,
+    compile: Compile<D>,
+    wiring: Wiring<D>,
+    read_now: bool,
+) {
+    let Wiring {
+        to_reconciler,
+        mut reloads,
+        mut stop,
+    } = wiring;
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with `Reload` instead");
+            None
+        }
+    };
+    let mut next = read_now.then_some((Trigger::Start, None));
+    loop {
+        if let Some((trigger, reply)) = next.take() {
+            let result = read_once(&mut source, &compile).await;
+            record(&agent, result.as_ref().err());
+            let update = Update {
+                result,
+                trigger,
+                reply,
+            };
+            if to_reconciler.send(update).await.is_err() {
+                return;
+            }
+        }
+        next = tokio::select! {
+            _ = stop.changed() => return,
+            () = source.changed() => Some((Trigger::Changed(S::CHANGE), None)),
+            Some(()) = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::info!("SIGHUP: reading the source again");
+                Some((Trigger::Hangup, None))
+            }
+            request = reloads.recv() => match request {
+                Some(r) => Some((Trigger::Reload, Some(r))),
+                None => return,
+            },
+        };
+    }
+}
+
+/// Builds the source `config` names and runs it (`state_dir` holds the git source's
+/// repository).
+pub async fn run_configured<D: Send + 'static>(
+    config: StateSource,
+    state_dir: PathBuf,
+    agent: Arc<AgentState>,
+    compile: Compile<D>,
+    wiring: Wiring<D>,
+) {
+    match config {
+        StateSource::File { path } => {
+            run(file::FileSource::new(path), agent, compile, wiring, true).await;
+        }
+        StateSource::Git {
+            url,
+            branch,
+            path,
+            interval,
+        } => {
+            let repo = state_dir.join("git-source");
+            let source = git::GitSource::new(url, branch, path, interval, repo);
+            run(source, agent, compile, wiring, true).await;
+        }
+        StateSource::Controller { .. } => {
+            tracing::error!("this daemon cannot follow a controller yet");
+        }
+    }
+}
+
+/// Records a reading's effect on the source's health (`error` when it failed), with an event
+/// when the health changes.
+pub fn record(agent: &AgentState, error: Option<&SourceError>) {
+    let now = SystemTime::now();
+    let error = error.map(ToString::to_string);
+    let (previous, location) = agent.update_source(|source| {
+        let previous = std::mem::take(&mut source.last_error);
+        match &error {
+            None => source.last_contact = Some(now),
+            Some(e) => source.last_error = e.clone(),
+        }
+        (previous, source.location.clone())
+    });
+    match error {
+        Some(e) if e != previous => agent.events.publish(
+            "source.unreachable",
+            EventLevel::Error,
+            format!("cannot read the source: {e}; the running state is kept"),
+            [("source", location), ("error", e)],
+        ),
+        None if !previous.is_empty() => agent.events.publish(
+            "source.recovered",
+            EventLevel::Info,
+            "the source can be read again",
+            [("source", location)],
+        ),
+        _ => {}
+    }
+}

@@ -1,0 +1,83 @@
+//! What every daemon knows about itself and shares between its source task, its reconciler
+//! and its local API: who it is, its event bus, the source's health and the newest apply
+//! attempt. Locks are held for copies only, never across an await.
+
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use cvlan_types::PublicKey;
+
+use crate::apply::ApplyResult;
+use crate::events::EventBus;
+use crate::source::SourceStatus;
+
+/// The agent's identity and health; a daemon keeps it in an `Arc` beside its own state.
+#[derive(Debug)]
+pub struct AgentState {
+    /// The node or vrouter this daemon runs.
+    pub name: String,
+    /// Its WireGuard public key.
+    pub public_key: PublicKey,
+    /// When the daemon started.
+    pub started_at: SystemTime,
+    /// The event bus.
+    pub events: Arc<EventBus>,
+    health: RwLock<Health>,
+}
+
+#[derive(Debug)]
+struct Health {
+    source: SourceStatus,
+    last_apply: Option<ApplyResult>,
+}
+
+impl AgentState {
+    /// The state of `name`, following the source `source` describes, with nothing applied.
+    pub fn new(name: &str, public_key: PublicKey, source: SourceStatus) -> Self {
+        Self {
+            name: name.to_owned(),
+            public_key,
+            started_at: SystemTime::now(),
+            events: Arc::new(EventBus::default()),
+            health: RwLock::new(Health {
+                source,
+                last_apply: None,
+            }),
+        }
+    }
+
+    /// The source as status shows it.
+    pub fn source(&self) -> SourceStatus {
+        self.read(|h| h.source.clone())
+    }
+
+    /// Changes the source's health.
+    pub fn update_source<R>(&self, change: impl FnOnce(&mut SourceStatus) -> R) -> R {
+        self.write(|h| change(&mut h.source))
+    }
+
+    /// The newest apply attempt.
+    pub fn last_apply(&self) -> Option<ApplyResult> {
+        self.read(|h| h.last_apply.clone())
+    }
+
+    /// Records an apply attempt as the newest.
+    pub fn set_last_apply(&self, result: ApplyResult) {
+        self.write(|h| h.last_apply = Some(result));
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Health) -> R) -> R {
+        // Every update replaces whole values: a poisoned lock holds a consistent state.
+        f(&self
+            .health
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut Health) -> R) -> R {
+        f(&mut self
+            .health
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}

@@ -1,0 +1,259 @@
+//! The whole daemon in this process, on the memory platform (the real engine and driver over
+//! in-memory TUN and UDP; no root): the file source, applying, a rejected edit that leaves the
+//! running state alone, forwarding for a subnet router, and a restart that comes up on the
+//! cache while the source is gone. The same local API cvlanctl uses answers every question.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cvlan_agent::{Host, Role};
+use cvlan_mesh::device::memory::MemoryNet;
+use cvlan_proto::local::connect;
+use cvlan_proto::v1;
+use cvland::platform::Memory;
+use tokio::sync::oneshot;
+
+const BRAVO: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+const CAROL: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+
+fn network(extra: &str) -> String {
+    format!(
+        "network \"t\" {{ overlay \"100.64.0.0/10\"; listen-port 51830; }}\n\
+         node \"alpha\" {{ address \"100.64.0.1\"; routes \"10.9.0.0/16\"; }}\n\
+         node \"bravo\" {{ public-key \"{BRAVO}\"; address \"100.64.0.2\"; endpoint \"192.0.2.2:51830\"; }}\n\
+         {extra}\
+         policy {{ allow \"all\" from=\"*\" to=\"*\"; }}\n"
+    )
+}
+
+fn carol() -> String {
+    format!("node \"carol\" {{ public-key \"{CAROL}\"; address \"100.64.0.3\"; }}\n")
+}
+
+/// A daemon running in this process; stopped (and waited for) on drop of the test's runtime.
+struct Daemon {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), cvland::daemon::DaemonError>>,
+    socket: PathBuf,
+    platform: Arc<Memory>,
+}
+
+impl Daemon {
+    async fn start(dir: &Path) -> Self {
+        let file = dir.join("cvland.kdl");
+        std::fs::write(
+            &file,
+            format!(
+                "node \"alpha\"\nstate-dir \"{d}/state\"\nsocket \"{d}/cvland.sock\"\nsource \"file\" path=\"{d}/network.kdl\"\n",
+                d = dir.display()
+            ),
+        )
+        .expect("write cvland.kdl");
+        let host = Host::load(&file, Role::Node).expect("a valid cvland.kdl");
+        let addr = SocketAddr::from(([192, 0, 2, 1], 51830));
+        let platform = Memory::new(MemoryNet::new(), addr);
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(cvland::daemon::run_with(host, platform.clone(), async {
+            let _ = stopped.await;
+        }));
+        Self {
+            stop: Some(stop),
+            task,
+            socket: dir.join("cvland.sock"),
+            platform,
+        }
+    }
+
+    async fn status(&self) -> v1::StatusResponse {
+        let mut client = connect(&self.socket).await.expect("connect");
+        client
+            .status(v1::StatusRequest {})
+            .await
+            .expect("status")
+            .into_inner()
+    }
+
+    /// Waits (up to 10 s) for a status `ready` accepts, and returns it.
+    async fn status_until(
+        &self,
+        what: &str,
+        ready: impl Fn(&v1::StatusResponse) -> bool,
+    ) -> v1::StatusResponse {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.socket.exists() {
+                let status = self.status().await;
+                if ready(&status) {
+                    return status;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no {what} within 10 s: {status:#?}"
+                );
+            }
+            assert!(Instant::now() < deadline, "the socket never appeared");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .await
+            .expect("the daemon task")
+            .expect("the daemon stopped cleanly");
+        assert!(!self.socket.exists(), "the socket is removed on stop");
+    }
+}
+
+fn outcome(status: &v1::StatusResponse) -> v1::ApplyOutcome {
+    status
+        .last_apply
+        .as_ref()
+        .map_or(v1::ApplyOutcome::Unspecified, v1::ApplyResult::outcome)
+}
+
+fn peers(status: &v1::StatusResponse) -> u32 {
+    status.peers.as_ref().map_or(0, |p| p.total)
+}
+
+/// Writes `text` beside `path` and renames it over, as editors do.
+fn replace(path: &Path, text: &str) {
+    let aside = path.with_extension("tmp");
+    std::fs::write(&aside, text).expect("write the new file");
+    std::fs::rename(&aside, path).expect("rename it over");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applies_rejects_a_bad_edit_and_restarts_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("network.kdl");
+    std::fs::write(&net, network("")).unwrap();
+
+    let daemon = Daemon::start(dir.path()).await;
+    let applied = daemon
+        .status_until("first apply", |s| outcome(s) == v1::ApplyOutcome::Applied)
+        .await;
+    assert_eq!(applied.name, "alpha");
+    assert_eq!(applied.addresses, ["100.64.0.1"]);
+    assert_eq!(peers(&applied), 1, "bravo");
+    assert_eq!(applied.listen_port, 51830, "the memory socket's port");
+    assert_eq!(applied.revision.len(), 64, "the file's SHA-256");
+    let source = applied.source.clone().unwrap();
+    assert_eq!(source.kind(), v1::SourceKind::File);
+    assert!(source.last_contact.is_some() && source.last_error.is_empty());
+    assert!(
+        daemon
+            .platform
+            .forwarding()
+            .contains(&"/proc/sys/net/ipv4/ip_forward"),
+        "alpha routes 10.9.0.0/16: forwarding on, {:?}",
+        daemon.platform.forwarding()
+    );
+
+    // An edit that cannot be parsed: rejected with its diagnostic, the old state runs on.
+    replace(&net, &network("tags \"oops\n"));
+    let rejected = daemon
+        .status_until("rejection", |s| outcome(s) == v1::ApplyOutcome::Rejected)
+        .await;
+    let last = rejected.last_apply.clone().unwrap();
+    assert_eq!(last.diagnostics[0].code, "cvlan::syntax", "{last:#?}");
+    assert!(last.diagnostics[0].line > 0);
+    assert!(
+        last.message.contains("previous state keeps running"),
+        "{}",
+        last.message
+    );
+    assert_eq!(
+        rejected.revision, applied.revision,
+        "still the first revision"
+    );
+    assert_eq!(peers(&rejected), 1);
+
+    // The next good edit applies.
+    replace(&net, &network(&carol()));
+    let grown = daemon
+        .status_until("carol's arrival", |s| peers(s) == 2)
+        .await;
+    assert_eq!(outcome(&grown), v1::ApplyOutcome::Applied);
+    assert_ne!(grown.revision, applied.revision);
+    daemon.stop().await;
+
+    // Restarted with the source gone: up on the cached netmap, the error in status.
+    std::fs::remove_file(&net).unwrap();
+    let daemon = Daemon::start(dir.path()).await;
+    let cached = daemon
+        .status_until("the cached netmap and the source error", |s| {
+            s.source
+                .as_ref()
+                .is_some_and(|src| !src.last_error.is_empty())
+        })
+        .await;
+    assert_eq!(
+        cached.revision, grown.revision,
+        "the cache holds the last good map"
+    );
+    assert_eq!(peers(&cached), 2);
+    assert!(
+        cached.source.unwrap().last_error.contains("network.kdl"),
+        "the error names the file"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_answers_with_the_outcome_and_plan_checks_without_applying() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = dir.path().join("network.kdl");
+    std::fs::write(&net, network("")).unwrap();
+    let daemon = Daemon::start(dir.path()).await;
+    let first = daemon
+        .status_until("first apply", |s| outcome(s) == v1::ApplyOutcome::Applied)
+        .await;
+    let mut client = connect(&daemon.socket).await.unwrap();
+    let reload = client
+        .reload(v1::ReloadRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .result
+        .unwrap();
+    assert_eq!(reload.revision, first.revision);
+    assert_eq!(
+        reload.outcome(),
+        v1::ApplyOutcome::Applied,
+        "the same revision again: the decided outcome stands"
+    );
+
+    let plan = client
+        .plan(v1::LocalPlanRequest {
+            files: vec![v1::SourceFile {
+                name: "network.kdl".into(),
+                text: network(&carol()),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(plan.ok, "{plan:#?}");
+    assert_eq!(plan.revision, first.revision);
+    assert!(
+        plan.actions.iter().any(|a| a.target == "carol"),
+        "{:#?}",
+        plan.actions
+    );
+    assert_eq!(peers(&daemon.status().await), 1, "planning applied nothing");
+
+    let events = cvlan_proto::local::buffered_events(&mut client, "apply")
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e.kind == "apply.applied"),
+        "{events:#?}"
+    );
+    daemon.stop().await;
+}
