@@ -2,8 +2,8 @@
 //!
 //! [`Engine`] is a sans-IO WireGuard mesh (one boringtun tunnel per peer, cryptokey routing,
 //! roaming, handshake rate limiting, a [`PacketFilter`] hook) that takes time as an argument.
-//! [`device`] is the thin tokio shell that drives it with a TUN device and UDP sockets, behind
-//! the narrow [`device::TunIo`] and [`device::UdpIo`] traits so it also runs in memory.
+//! [`device`] runs it with a TUN device and UDP sockets on cvlan-netio's driver, behind the
+//! narrow [`device::TunIo`] and [`device::UdpIo`] traits so it also runs in memory.
 //! boringtun's types never appear in this crate's API.
 //!
 //! A daemon brings a device up and hands it whole peer sets; only what differs is applied:

@@ -52,7 +52,7 @@ pub fn bin_dir() -> PathBuf {
             "-p",
             "cvlanctl",
             "-p",
-            "cvlan-mesh",
+            "cvlan-mesh-node",
             "-p",
             "cvlan-lab",
             "-p",

@@ -1,4 +1,4 @@
-//! A vrouterd daemon inside this process, on cvlan-mesh's in-memory network and TUN: the real
+//! A vrouterd daemon inside this process, on cvlan-netio's in-memory network and TUN: the real
 //! daemon (apply loop, file watch, local API on a Unix socket) with only the kernel replaced.
 //! Tests (here and in cvlanctl) and demos run vrouters with it without root.
 
@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cvlan_mesh::device::memory::{MemoryNet, MemoryTun, MemoryTunHost};
+use cvlan_netio::memory::{MemoryNet, MemoryTun, MemoryTunHost};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 

@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::*;
-use cvlan_mesh::device::memory::MemoryNet;
-use cvlan_mesh::device::{DatagramBatch, UdpIo};
+use cvlan_netio::memory::MemoryNet;
+use cvlan_netio::{DatagramBatch, UdpIo};
 use cvlan_proto::v1;
 
 const GW: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -217,7 +217,7 @@ async fn garbage_on_both_ports_is_counted_and_creates_no_state() {
     for d in &datagrams {
         for to in [to_ike, to_natt] {
             sock.send(
-                &cvlan_mesh::Transmit {
+                &cvlan_netio::Transmit {
                     destination: to,
                     size: d.len(),
                     segment_size: None,

@@ -1,24 +1,20 @@
-//! The tokio shell: drives an [`Engine`] with a TUN device and a UDP transport.
+//! The mesh device: drives an [`Engine`] with a TUN device and a UDP transport on
+//! cvlan-netio's driver.
 //!
 //! One thread (with its own single-threaded runtime) owns the engine and the IO; the
 //! [`MeshHandle`] talks to it over channels, so the daemon and the local API never lock the
-//! data plane. Real backends are [`LinuxTun`] and
-//! [`SystemUdp`]; [`memory`] has in-memory ones for tests without root.
+//! data plane. Real backends are [`LinuxTun`] and [`SystemUdp`]; [`memory`] has in-memory
+//! ones for tests without root.
 
-mod driver;
-mod io;
-pub mod memory;
-mod tun;
-mod udp;
-
-use std::collections::BTreeSet;
+mod machine;
 
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use io::{DatagramBatch, DatagramMeta, PacketBatch, TunIo, UdpIo};
-pub use tun::LinuxTun;
-pub use udp::SystemUdp;
+pub use cvlan_netio::{
+    DatagramBatch, DatagramMeta, LinuxTun, PacketBatch, SystemUdp, TunIo, UdpIo, memory,
+};
+use cvlan_netio::{Devices, Running};
 
 use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
@@ -27,7 +23,7 @@ use crate::engine::peers::PeerSetError;
 use crate::event::Event;
 use crate::filter::{PacketFilter, PassAll};
 use crate::stats::{EngineStats, PeerStats};
-use driver::{Command, Driver};
+use machine::{Command, MeshMachine};
 
 /// The default TUN MTU: 1500 less IPv6 + UDP + WireGuard overhead (80 bytes).
 pub const DEFAULT_MTU: u16 = 1420;
@@ -121,9 +117,7 @@ pub struct MeshStats {
 /// [`MeshDevice::shutdown`] stops the thread too, which closes the TUN and sockets.
 pub struct MeshDevice<F: PacketFilter = PassAll> {
     handle: MeshHandle<F>,
-    /// Dropping (or sending on) this stops the driver.
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<oneshot::Receiver<std::io::Result<()>>>,
+    running: Running<Command<F>>,
 }
 
 /// A cloneable way to reconfigure and observe a running [`MeshDevice`].
@@ -188,48 +182,22 @@ impl<F: PacketFilter> MeshDevice<F> {
         engine: Engine<F>,
         make_io: impl FnOnce() -> Result<(T, U), MeshError> + Send + 'static,
     ) -> Result<Self, MeshError> {
-        let (commands, command_rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let (stop, stop_rx) = oneshot::channel();
-        let (ready_tx, ready) = oneshot::channel();
-        let (done_tx, done) = oneshot::channel();
         let thread_events = events.clone();
-        std::thread::Builder::new()
-            .name("cvlan-mesh".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(MeshError::Failed(e)));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (tun, udp) = match make_io() {
-                        Ok(io) => io,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let _ = ready_tx.send(Ok(udp.local_port()));
-                    let driver = Driver::new(engine, tun, udp, command_rx, thread_events, stop_rx);
-                    let _ = done_tx.send(driver.run().await);
-                });
-            })
-            .map_err(MeshError::Failed)?;
-        let listen_port = ready.await.map_err(|_| MeshError::Stopped)??;
+        let running = cvlan_netio::spawn("cvlan-mesh", move || {
+            let (tun, udp) = make_io()?;
+            let machine = MeshMachine::new(engine, thread_events, udp.local_port());
+            Ok((machine, Devices::new(tun, udp)))
+        })
+        .await
+        .map_err(|e| e.flatten(MeshError::Failed, MeshError::Stopped))?;
         Ok(Self {
             handle: MeshHandle {
-                commands,
+                commands: running.commands().clone(),
                 events,
-                listen_port,
+                listen_port: running.local_port(),
             },
-            stop: Some(stop),
-            done: Some(done),
+            running,
         })
     }
 
@@ -239,18 +207,8 @@ impl<F: PacketFilter> MeshDevice<F> {
     }
 
     /// Stops the engine and closes the TUN device (removing it) and the sockets.
-    pub async fn shutdown(mut self) -> Result<(), MeshError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let Some(done) = self.done.take() else {
-            return Ok(());
-        };
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(MeshError::Failed(e)),
-            Err(_) => Err(MeshError::Stopped),
-        }
+    pub async fn shutdown(self) -> Result<(), MeshError> {
+        self.running.stop().await.map_err(|_| MeshError::Stopped)
     }
 }
 
@@ -306,12 +264,8 @@ impl<F: PacketFilter> MeshHandle<F> {
 /// Allowed IPs that need a route through the TUN: those not inside one of its own prefixes,
 /// with prefixes covered by another listed prefix left out.
 pub(crate) fn routes_for(peers: &[PeerConfig], on_link: &[IpNet]) -> Vec<IpNet> {
-    let wanted: BTreeSet<IpNet> = peers
-        .iter()
-        .flat_map(|p| p.allowed_ips.iter().map(IpNet::trunc))
-        .filter(|net| !on_link.iter().any(|l| l.trunc().contains(net)))
-        .collect();
-    IpNet::aggregate(&wanted.into_iter().collect())
+    let allowed = peers.iter().flat_map(|p| p.allowed_ips.iter().copied());
+    IpNet::aggregate(&cvlan_netio::off_link(on_link, allowed))
 }
 
 #[cfg(test)]

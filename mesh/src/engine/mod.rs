@@ -2,8 +2,8 @@
 //!
 //! Feed it packets from the TUN ([`Engine::handle_tun_packet`]), datagrams from the UDP socket
 //! ([`Engine::handle_datagram`]) and the passing of time ([`Engine::handle_timeout`]); drain what
-//! it wants done with [`Engine::poll_transmit`], [`Engine::poll_tun_packet`] and
-//! [`Engine::poll_event`]; sleep until [`Engine::poll_timeout`]. It owns no socket and reads no
+//! it wants done with [`Engine::poll_transmit`] (or [`Engine::drain_transmits`]),
+//! [`Engine::poll_tun_packet`] and [`Engine::poll_event`]; sleep until [`Engine::poll_timeout`]. It owns no socket and reads no
 //! clock of its own.
 //!
 //! # Time and boringtun
@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{TunnResult, errors::WireGuardError};
+use cvlan_netio::SendQueue;
 use cvlan_types::PublicKey;
 
-pub use output::Transmit;
+pub use cvlan_netio::Transmit;
 
 use crate::PrivateKey;
 use crate::event::{DropReason, Event};
@@ -140,6 +141,12 @@ impl<F: PacketFilter> Engine<F> {
     /// equal size to one destination (for UDP GSO). `None` when nothing is waiting.
     pub fn poll_transmit(&mut self, buf: &mut Vec<u8>, max_segments: usize) -> Option<Transmit> {
         self.out.poll_transmit(buf, max_segments.max(1))
+    }
+
+    /// Moves every waiting UDP send to `queue` (without copying when it is empty), for a
+    /// driver that sends from a queue of its own.
+    pub fn drain_transmits(&mut self, queue: &mut SendQueue) {
+        self.out.drain_transmits(queue);
     }
 
     /// Appends the next IP packet for the TUN to `buf` and returns its length.

@@ -1,4 +1,5 @@
-//! The engine's output queues (datagrams, TUN packets, events), buffer pool and drop counters.
+//! The engine's output queues (datagrams for UDP GSO, TUN packets, events), buffer pool and
+//! drop counters.
 //!
 //! Kept apart from the peer table so the engine can borrow a peer and its outputs at once.
 
@@ -6,6 +7,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use cvlan_netio::{SendQueue, Transmit};
 use cvlan_types::PublicKey;
 
 use crate::event::{DropCounters, DropReason, Event};
@@ -14,37 +16,12 @@ use crate::event::{DropCounters, DropReason, Event};
 const MAX_EVENTS: usize = 4096;
 /// Most free buffers kept for reuse.
 const MAX_POOLED: usize = 4096;
-/// Largest payload handed to one GSO send (the UDP length field's limit, less headers).
-const MAX_GSO_BYTES: usize = 65_000;
 /// A drop reason raises at most one event per this interval.
 const DROP_EVENT_INTERVAL: Duration = Duration::from_secs(1);
 
-/// One UDP send the shell must perform: `size` bytes appended to the caller's buffer, to
-/// `destination`, split into datagrams of `segment_size` bytes (the last may be shorter) when
-/// several were coalesced for UDP GSO.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to send.
-    pub destination: SocketAddr,
-    /// Bytes appended to the buffer for this send.
-    pub size: usize,
-    /// Datagram size when `size` holds several datagrams; `None` for a single datagram.
-    pub segment_size: Option<usize>,
-}
-
-impl Transmit {
-    /// Number of datagrams in this send.
-    pub fn datagrams(&self) -> usize {
-        match self.segment_size {
-            Some(s) if s > 0 => self.size.div_ceil(s),
-            _ => 1,
-        }
-    }
-}
-
 #[derive(Default)]
 pub(super) struct Outputs {
-    transmits: VecDeque<(SocketAddr, Vec<u8>)>,
+    transmits: SendQueue,
     to_tun: VecDeque<Vec<u8>>,
     events: VecDeque<Event>,
     pool: Vec<Vec<u8>>,
@@ -72,15 +49,15 @@ impl Outputs {
         }
     }
 
+    /// Queues `datagram` (a pooled buffer, recycled here).
     pub(super) fn transmit(&mut self, destination: SocketAddr, datagram: Vec<u8>) {
-        self.transmits.push_back((destination, datagram));
+        self.transmits.push(destination, &datagram);
+        self.recycle(datagram);
     }
 
-    /// Copies `datagram` into a pooled buffer and queues it.
+    /// Queues a copy of `datagram`.
     pub(super) fn transmit_copy(&mut self, destination: SocketAddr, datagram: &[u8]) {
-        let mut buf = self.buffer(0);
-        buf.extend_from_slice(datagram);
-        self.transmit(destination, buf);
+        self.transmits.push(destination, datagram);
     }
 
     pub(super) fn write_tun(&mut self, packet: &[u8]) {
@@ -116,43 +93,21 @@ impl Outputs {
         }
     }
 
-    /// Moves the next send (several same-sized datagrams to one destination, for GSO) into `buf`.
+    /// Appends the next send (several same-sized datagrams to one destination, for GSO) to
+    /// `buf`.
     pub(super) fn poll_transmit(
         &mut self,
         buf: &mut Vec<u8>,
         max_segments: usize,
     ) -> Option<Transmit> {
-        let (destination, first) = self.transmits.pop_front()?;
-        let segment = first.len();
-        buf.extend_from_slice(&first);
-        self.recycle(first);
-        let mut size = segment;
-        let mut count = 1;
-        while count < max_segments {
-            let Some((next_dst, next)) = self.transmits.front() else {
-                break;
-            };
-            if *next_dst != destination || next.len() > segment || size + next.len() > MAX_GSO_BYTES
-            {
-                break;
-            }
-            let last = next.len() < segment;
-            let Some((_, next)) = self.transmits.pop_front() else {
-                break;
-            };
-            buf.extend_from_slice(&next);
-            size += next.len();
-            count += 1;
-            self.recycle(next);
-            if last {
-                break;
-            }
-        }
-        Some(Transmit {
-            destination,
-            size,
-            segment_size: (count > 1).then_some(segment),
-        })
+        let (transmit, bytes) = self.transmits.pop(max_segments)?;
+        buf.extend_from_slice(bytes);
+        Some(transmit)
+    }
+
+    /// Moves every queued send to `queue`.
+    pub(super) fn drain_transmits(&mut self, queue: &mut SendQueue) {
+        queue.append(&mut self.transmits);
     }
 
     pub(super) fn poll_tun_packet(&mut self, buf: &mut Vec<u8>) -> Option<usize> {

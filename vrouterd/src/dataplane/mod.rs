@@ -1,26 +1,25 @@
-//! The vrouter's data plane: one thread with its own single-threaded runtime owns the IKE
-//! endpoint, the UDP sockets (NAT-T port and, when free, UDP 500) and the TUN device; the
-//! [`Dataplane`] handle talks to it over a channel. Real IO is cvlan-mesh's `LinuxTun` and
-//! `SystemUdp`; tests use its in-memory backends through [`Dataplane::spawn_with`].
+//! The vrouter's data plane: cvlan-netio's driver on one thread with its own single-threaded
+//! runtime owns the IKE endpoint (as the `Vrouter` machine), the UDP sockets (NAT-T
+//! port and, when free, UDP 500) and the TUN device; the [`Dataplane`] handle talks to it over
+//! a channel. Real IO is cvlan-netio's `LinuxTun` and `SystemUdp`; tests use its in-memory
+//! backends through [`Dataplane::spawn_with`].
 
-mod driver;
+mod machine;
 mod peers;
 mod report;
-mod send_queue;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use cvlan_ipsec::{Endpoint, EndpointConfig, IkeSaInfo, Stats};
-use cvlan_mesh::device::{LinuxTun, SystemUdp, TunIo, UdpIo};
+use cvlan_netio::{Devices, LinuxTun, Running, SystemUdp, TunIo, UdpIo};
 use ipnet::IpNet;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::desired::PeerSpec;
 use crate::plan::PeerPlan;
 use cvlan_agent::EventBus;
-use driver::Driver;
-pub(crate) use driver::Sockets;
+use machine::Vrouter;
 pub(crate) use report::ts_text;
 
 /// The plain IKE port, bound beside the NAT-T port when it is free.
@@ -127,7 +126,7 @@ pub(crate) enum Command {
 /// The handle of a running data plane. Dropping it stops the thread (SAs are not deleted
 /// politely then: use [`Dataplane::shutdown`]).
 pub struct Dataplane {
-    commands: mpsc::Sender<Command>,
+    running: Running<Command>,
 }
 
 impl Dataplane {
@@ -176,55 +175,35 @@ impl Dataplane {
         events: Arc<EventBus>,
         make_io: impl FnOnce() -> Result<(T, U, Option<U>), DataplaneError> + Send + 'static,
     ) -> Result<Self, DataplaneError> {
-        let (commands, command_rx) = mpsc::channel(16);
-        let (ready_tx, ready) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("cvlan-vrouter".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(DataplaneError::Thread(e.to_string())));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let (tun, natt, ike) = match make_io() {
-                        Ok(io) => io,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let natt_port = natt.local_port();
-                    let config = EndpointConfig {
-                        local_ip,
-                        ike_port: ike.as_ref().map_or(natt_port, UdpIo::local_port),
-                        natt_port,
-                        retransmit_base: RETRANSMIT_BASE,
-                        retransmit_tries: RETRANSMIT_TRIES,
-                        ..EndpointConfig::default()
-                    };
-                    let now = tokio::time::Instant::now().into_std();
-                    let ep = Endpoint::new(config, Box::new(rand_core::OsRng), now);
-                    let io = Sockets {
-                        tun,
-                        natt,
-                        ike,
-                        local_ip,
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    Driver::new(ep, io, command_rx, events).run().await;
-                });
-            })
-            .map_err(|e| DataplaneError::Thread(e.to_string()))?;
-        ready.await.map_err(|_| DataplaneError::Stopped)??;
-        // The thread ends on its own once every handle is gone.
-        drop(thread);
-        Ok(Self { commands })
+        let running = cvlan_netio::spawn("cvlan-vrouter", move || {
+            let (tun, natt, ike) = make_io()?;
+            let natt_port = natt.local_port();
+            let config = EndpointConfig {
+                local_ip,
+                ike_port: ike.as_ref().map_or(natt_port, UdpIo::local_port),
+                natt_port,
+                retransmit_base: RETRANSMIT_BASE,
+                retransmit_tries: RETRANSMIT_TRIES,
+                ..EndpointConfig::default()
+            };
+            let now = tokio::time::Instant::now().into_std();
+            let ep = Endpoint::new(config, Box::new(rand_core::OsRng), now);
+            let vrouter = Vrouter::new(ep, events, local_ip, ike.is_some());
+            let devices = Devices {
+                tun,
+                primary: natt,
+                secondary: ike,
+            };
+            Ok((vrouter, devices))
+        })
+        .await
+        .map_err(|e| {
+            e.flatten(
+                |e| DataplaneError::Thread(e.to_string()),
+                DataplaneError::Stopped,
+            )
+        })?;
+        Ok(Self { running })
     }
 
     /// Applies a whole desired peer set as a diff; routes to the peers' subnets follow.
@@ -248,7 +227,8 @@ impl Dataplane {
         command: impl FnOnce(oneshot::Sender<R>) -> Command,
     ) -> Result<R, DataplaneError> {
         let (tx, rx) = oneshot::channel();
-        self.commands
+        self.running
+            .commands()
             .send(command(tx))
             .await
             .map_err(|_| DataplaneError::Stopped)?;

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use cvlan_ipsec::{Endpoint, PeerId};
 use cvlan_mesh::routing::CryptokeyRoutes;
 use cvlan_types::Remote;
-use ipnet::IpNet;
 
 use crate::desired::PeerSpec;
 use crate::plan::{PeerPlan, plan};
@@ -101,18 +100,6 @@ impl Peers {
                 self.routes.insert(net, slot.id.0);
             }
         }
-    }
-
-    /// Every remote prefix of every peer (what the TUN routes).
-    pub(crate) fn prefixes(specs: &[PeerSpec]) -> Vec<IpNet> {
-        let mut all: Vec<IpNet> = specs
-            .iter()
-            .flat_map(PeerSpec::remote_prefixes)
-            .map(|n| n.trunc())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
     }
 
     /// The peer whose remote traffic selectors hold `dst`.

@@ -1,4 +1,4 @@
-//! Two vrouterd daemons in one process (cvlan_vrouterd::harness) on cvlan-mesh's in-memory
+//! Two vrouterd daemons in one process (cvlan_vrouterd::harness) on cvlan-netio's in-memory
 //! network and TUN, and helpers to watch them through the local API.
 
 // Each test binary uses its own subset of these helpers.
@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cvlan_mesh::device::memory::{MemoryNet, MemoryTunHost};
+use cvlan_netio::memory::{MemoryNet, MemoryTunHost};
 use cvlan_proto::local::{self, LocalApiClient};
 use cvlan_proto::v1;
 use cvlan_vrouterd::harness::InMemory;

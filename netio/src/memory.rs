@@ -1,5 +1,5 @@
 //! In-memory IO backends: a TUN whose other end is a test handle, and a UDP "switch" that
-//! delivers datagrams between bound addresses. They let the shell run without root.
+//! delivers datagrams between bound addresses. They let a driver run without root.
 
 use std::collections::HashMap;
 use std::io;
@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
-use super::io::{DatagramBatch, DatagramMeta, PacketBatch, TunIo, UdpIo};
-use crate::engine::Transmit;
+use crate::batch::{DatagramBatch, DatagramMeta, PacketBatch};
+use crate::io::{TunIo, UdpIo};
+use crate::send_queue::Transmit;
 
 /// The device side of an in-memory TUN.
 pub struct MemoryTun {

@@ -1,14 +1,8 @@
-//! The narrow IO traits the shell drives — a TUN device and a UDP transport — and the batch
-//! buffers they fill, so real backends can use offloads (TUN GSO/GRO, recvmmsg, UDP GSO/GRO)
-//! while the in-memory ones stay simple.
+//! The batch buffers the IO backends fill and drain — IP packets for a TUN device, received
+//! UDP payloads — so real backends can use offloads (TUN GSO/GRO, recvmmsg, UDP GRO) while the
+//! in-memory ones stay simple.
 
-use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-
-use ipnet::IpNet;
-
-use crate::engine::Transmit;
 
 /// IP packets in reusable buffers, each after `headroom` bytes the backend may use for its
 /// own headers (e.g. a virtio-net header).
@@ -208,44 +202,6 @@ impl DatagramBatch {
     pub fn add_received(&mut self, count: usize) {
         self.count = (self.count + count).min(self.bufs.len());
     }
-}
-
-/// A TUN device: reads and writes batches of IP packets and keeps routes pointing at itself.
-pub trait TunIo: Send + 'static {
-    /// Headroom each packet buffer needs for this backend (e.g. a virtio-net header).
-    fn headroom(&self) -> usize;
-
-    /// Waits for packets and reads at least one into `batch`. Cancel-safe.
-    fn recv(&mut self, batch: &mut PacketBatch) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Writes every packet in `batch` (may coalesce them; the batch is consumed).
-    fn send(&mut self, batch: &mut PacketBatch) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Makes the routes through this device exactly `routes`.
-    fn set_routes(&mut self, routes: &[IpNet]) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// The device's overlay addresses (their prefixes are on-link: no routes needed).
-    fn addresses(&self) -> &[IpNet];
-}
-
-/// A UDP transport bound to the listen port.
-pub trait UdpIo: Send + 'static {
-    /// Waits for datagrams and adds at least one to `batch` (which the caller clears).
-    /// Cancel-safe.
-    fn recv(&mut self, batch: &mut DatagramBatch) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Sends `contents` as the transmit describes (several datagrams when segmented).
-    fn send(
-        &mut self,
-        transmit: &Transmit,
-        contents: &[u8],
-    ) -> impl Future<Output = io::Result<()>> + Send;
-
-    /// Most datagrams one [`UdpIo::send`] may carry (1 without GSO).
-    fn max_segments(&self) -> usize;
-
-    /// The local port (useful when bound to port 0).
-    fn local_port(&self) -> u16;
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::io::{DatagramBatch, DatagramMeta, UdpIo};
-use crate::engine::Transmit;
+use crate::batch::{DatagramBatch, DatagramMeta};
+use crate::io::UdpIo;
+use crate::send_queue::Transmit;
 
 /// Socket buffer size asked for (the kernel caps it at net.core.{r,w}mem_max).
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -21,7 +22,7 @@ struct BatchedSocket {
     state: UdpSocketState,
 }
 
-/// The mesh's UDP sockets: a primary one (IPv4, or the one bound address) and an optional
+/// UDP sockets on one port: a primary one (IPv4, or the one bound address) and an optional
 /// IPv6 wildcard beside it.
 pub struct SystemUdp {
     primary: BatchedSocket,

@@ -10,13 +10,14 @@ use ipnet::IpNet;
 use tokio::process::Command;
 use tun_rs::{AsyncDevice, DeviceBuilder, GROTable, VIRTIO_NET_HDR_LEN};
 
-use super::io::{PacketBatch, TunIo};
+use crate::batch::PacketBatch;
+use crate::io::TunIo;
 
 /// Most packets one offloaded read can split into (64 KiB at the smallest MSS we expect).
 const MAX_SEGMENTS: usize = 64;
 
 /// Packets the kernel queues for us before dropping (its default, 500, loses bursts whenever
-/// the engine task is briefly descheduled).
+/// the driver thread is briefly descheduled).
 const TX_QUEUE_LEN: u32 = 2000;
 
 /// A Linux TUN device owned by this process.
