@@ -43,6 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Calls a daemon does not serve answer UNIMPLEMENTED without a hand-written stub
         // (cvland and cvlan-vrouterd each serve a part of LocalApi).
         .generate_default_stubs(true)
+        // No `XClient::connect(url)`: it needs tonic's TCP channel even in builds without the
+        // `client` feature, and clients connect through `transport` instead.
+        .build_transport(false)
         .emit_rerun_if_changed(false)
         .compile_with_config(config, &files, &[PathBuf::from("."), well_known])?;
 

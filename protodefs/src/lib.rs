@@ -6,12 +6,18 @@
 //! - `ApplyResult::now` (in `apply`): the apply results daemons report.
 //! - [`convert`]: the one place where proto messages and cvlan-schema's model types meet.
 //! - [`display`]: how local-API values read (`direct`, `relay:NAME`, byte counts, ages).
-//! - [`local`]: the Unix-socket transport of the local API (connect, serve).
+//! - [`transport`]: how the APIs travel; [`transport::unix`] (also [`local`]) is the local
+//!   API over a Unix socket, its client side behind the `client` feature and its daemon side
+//!   (bind, serve) behind `server`.
 
 mod apply;
 pub mod convert;
 pub mod display;
-pub mod local;
+pub mod transport;
+
+/// The local API's Unix-socket transport under its short name: `cvlan_proto::local::connect`,
+/// `cvlan_proto::local::LocalSocket`, and the rest of [`transport::unix`].
+pub use transport::unix as local;
 
 /// The encoded `FileDescriptorSet` of every `cloudvlan/v1` file (with comments), for gRPC
 /// reflection and for tests that inspect the schema.
