@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use cvlan_schema::edit::Block;
+use cvlan_schema::quote;
+
 use crate::command::{self, CommandError};
-use crate::netfile::quote;
 use crate::process::{DaemonSpec, Readiness};
 
 /// The TUN device the daemon creates in its namespace.
@@ -31,10 +33,10 @@ impl HostDaemon {
     }
 
     /// The network.kdl block (and host-file role) it plays: `node` or `vrouter`.
-    pub fn role(self) -> &'static str {
+    pub fn role(self) -> Block {
         match self {
-            HostDaemon::Cvland => "node",
-            HostDaemon::Vrouterd => "vrouter",
+            HostDaemon::Cvland => Block::Node,
+            HostDaemon::Vrouterd => Block::Vrouter,
         }
     }
 
@@ -118,6 +120,8 @@ pub fn public_key(ns: &str, program: &Path, paths: &DaemonPaths) -> Result<Strin
 
 #[cfg(test)]
 mod tests {
+    use cvlan_schema::{HostRole, StateSource};
+
     use super::*;
 
     #[test]
@@ -130,22 +134,24 @@ mod tests {
             &paths,
             Path::new("/run/cvlan-lab/abc123/network.kdl"),
         );
-        let doc = cvlan_schema::kdl_document(cvlan_schema::SourceId(0), &text).unwrap();
-        let arg = |name: &str| {
-            doc.get_arg(name)
-                .and_then(|v| v.as_string())
-                .unwrap()
-                .to_owned()
-        };
-        assert_eq!(arg("node"), "alpha");
-        assert_eq!(arg("state-dir"), "/run/cvlan-lab/abc123/alpha/state");
-        assert_eq!(arg("socket"), "/run/cvlan-lab/abc123/alpha/cvland.sock");
-        assert_eq!(arg("tun"), "cvl0");
-        let source = doc.get("source").unwrap();
-        assert_eq!(source.get(0).and_then(|v| v.as_string()), Some("file"));
+        let checked = cvlan_schema::parse_host("cvland.kdl", &text);
+        assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
+        let host = checked.host.unwrap();
+        assert_eq!(host.role.value, HostRole::Node("alpha".into()));
         assert_eq!(
-            source.get("path").and_then(|v| v.as_string()),
-            Some("/run/cvlan-lab/abc123/network.kdl")
+            host.state_dir,
+            Path::new("/run/cvlan-lab/abc123/alpha/state")
+        );
+        assert_eq!(
+            host.socket,
+            Path::new("/run/cvlan-lab/abc123/alpha/cvland.sock")
+        );
+        assert_eq!(host.tun, "cvl0");
+        assert_eq!(
+            host.source.value,
+            StateSource::File {
+                path: "/run/cvlan-lab/abc123/network.kdl".into()
+            }
         );
         let spec = daemon(
             HostDaemon::Cvland,
@@ -163,6 +169,10 @@ mod tests {
         let paths = DaemonPaths::new(HostDaemon::Vrouterd, dir);
         let text = render_config(HostDaemon::Vrouterd, "gw", &paths, Path::new("/n.kdl"));
         assert!(text.contains("\nvrouter \"gw\"\n"), "{text}");
+        let host = cvlan_schema::parse_host("vrouterd.kdl", &text)
+            .host
+            .unwrap();
+        assert_eq!(host.role.value, HostRole::Vrouter("gw".into()));
         assert_eq!(paths.socket, dir.join("vrouterd.sock"));
         assert_eq!(paths.config, dir.join("vrouterd.kdl"));
     }

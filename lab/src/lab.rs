@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cvlan_schema::edit::{self, Block};
+
 use crate::bins;
 use crate::error::LabError;
 use crate::host::{HostHandle, NatHandle};
 use crate::hostd::{self, DaemonPaths, HostDaemon};
 use crate::naming::LabId;
-use crate::netfile::{self, NetworkInfo};
+use crate::netfile::{self, NetworkFileError, NetworkInfo};
 use crate::netplan::{self, Step};
 use crate::process::{self, DaemonSpec, Proc, Readiness};
 use crate::psk;
@@ -264,7 +266,7 @@ impl Lab {
             None => String::new(),
         };
         let template = self.topology.network.clone().unwrap_or_default();
-        let nf_err = |source| LabError::NetworkFile {
+        let nf_err = |source: NetworkFileError| LabError::NetworkFile {
             path: template.clone(),
             source,
         };
@@ -288,7 +290,7 @@ impl Lab {
                             &mut rec,
                             &network_file,
                         )?;
-                        ("node", &node.node, node.endpoint.as_ref(), key)
+                        (Block::Node, &node.node, node.endpoint.as_ref(), key)
                     }
                     Service::Vrouterd(name) => {
                         let key = prepare_daemon(
@@ -298,12 +300,12 @@ impl Lab {
                             &mut rec,
                             &network_file,
                         )?;
-                        ("vrouter", name, None, key)
+                        (Block::Vrouter, name, None, key)
                     }
                     Service::WireguardGo(node) => {
                         rec.wireguard_interface = Some(self.id.wireguard_interface(index));
                         let key = wireguard::generate_key(&dir)?;
-                        ("node", &node.node, node.endpoint.as_ref(), key)
+                        (Block::Node, &node.node, node.endpoint.as_ref(), key)
                     }
                     Service::Strongswan(config) => {
                         rec.vici = Some(StrongswanPaths::new(&dir).vici);
@@ -312,12 +314,12 @@ impl Lab {
                         };
                         // network.kdl wants a key for every vrouter; strongSwan's stand-in
                         // gets one it never uses.
-                        ("vrouter", name, None, wireguard::generate_key(&dir)?)
+                        (Block::Vrouter, name, None, wireguard::generate_key(&dir)?)
                     }
                     Service::Process(_) => continue,
                 };
-                network_text = netfile::set_value(&network_text, kind, name, "public-key", &key)
-                    .map_err(nf_err)?;
+                network_text = edit::set_value(&network_text, kind, name, "public-key", &key)
+                    .map_err(|e| nf_err(e.into()))?;
                 if let Some(switch) = endpoint {
                     let port = netfile::read_network(&network_text)
                         .map_err(nf_err)?
@@ -325,8 +327,8 @@ impl Lab {
                     let addr = host.address_on(switch).map(|a| format!("{a}:{port}"));
                     if let Some(addr) = addr {
                         network_text =
-                            netfile::set_value(&network_text, kind, name, "endpoint", &addr)
-                                .map_err(nf_err)?;
+                            edit::set_value(&network_text, kind, name, "endpoint", &addr)
+                                .map_err(|e| nf_err(e.into()))?;
                     }
                 }
                 self.public_keys.insert(host.name.clone(), key);

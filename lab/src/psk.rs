@@ -9,7 +9,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::LabError;
-use crate::netfile;
+use crate::netfile::{self, NetworkFileError};
 
 /// The directory of generated secrets inside a run directory.
 pub const PSK_DIR: &str = "psk";
@@ -17,7 +17,7 @@ pub const PSK_DIR: &str = "psk";
 /// Returns `text` with each missing `secret-file` replaced by a generated one under
 /// `run_dir`, creating those files.
 pub fn provide(text: &str, run_dir: &Path, template: &Path) -> Result<String, LabError> {
-    let nf_err = |source| LabError::NetworkFile {
+    let nf_err = |source: NetworkFileError| LabError::NetworkFile {
         path: template.to_owned(),
         source,
     };
@@ -37,10 +37,10 @@ pub fn provide(text: &str, run_dir: &Path, template: &Path) -> Result<String, La
     if generated.is_empty() {
         return Ok(text.to_owned());
     }
-    netfile::replace_secret_files(text, &|old| {
+    cvlan_schema::edit::replace_secret_files(text, &|old| {
         generated.get(old).map(|p| p.display().to_string())
     })
-    .map_err(nf_err)
+    .map_err(|e| nf_err(e.into()))
 }
 
 /// 32 random hex characters, written 0600.

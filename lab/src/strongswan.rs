@@ -314,38 +314,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let psk = dir.path().join("psk");
         std::fs::write(&psk, "s3cret\n").unwrap();
-        let text = format!(
-            r#"network "lab" {{ overlay "100.64.0.0/10"; }}
-vrouter "br" {{
-    public-key "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-    listen "203.0.113.2:4500"
-    ipsec-peer "gw" {{
-        remote "198.51.100.1"
-        id local="br.example" remote="gw.example"
-        auth "psk" secret-file="{}"
-        local-ts "10.2.0.0/24"
-        remote-ts "10.1.0.0/24"
-        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
-        lifetime ike="2h" child="30s"
-        dpd "5s"
-    }}
-}}
-"#,
-            psk.display()
-        );
+        let text = include_str!("../../tests/labs/vrouter-pair/network.kdl")
+            .replace("/vrouter-pair/gw.psk", &psk.display().to_string())
+            .replace(
+                r#"lifetime ike="24h" child="1h""#,
+                r#"lifetime ike="2h" child="30s""#,
+            );
         let checked = cvlan_schema::parse_network("network.kdl", &text);
         let network = checked.network.expect("valid");
-        let conf = render_swanctl_for(&network, "br").unwrap();
+        let conf = render_swanctl_for(&network, "gw").unwrap();
         for line in [
-            "  gw {",
-            "    local_addrs = 203.0.113.2",
-            "    remote_addrs = 198.51.100.1",
+            "  br {",
+            "    local_addrs = 10.0.0.1",
+            "    remote_addrs = 10.0.0.2",
             "    proposals = aes256-sha256-ecp256",
             "    rekey_time = 7200s",
-            "    dpd_delay = 5s",
+            "    dpd_delay = 2s",
+            "      id = \"gw.example\"",
             "      id = \"br.example\"",
-            "        local_ts = 10.2.0.0/24",
-            "        remote_ts = 10.1.0.0/24",
+            "        local_ts = 10.1.0.0/24",
+            "        remote_ts = 10.2.0.0/24",
             "        esp_proposals = aes256-sha256",
             "        rekey_time = 30s",
             "        start_action = start",
@@ -356,7 +344,7 @@ vrouter "br" {{
                 "missing {line:?} in\n{conf}"
             );
         }
-        assert_eq!(natt_port(&network, "br"), 4500);
+        assert_eq!(natt_port(&network, "gw"), 4500);
         assert!(matches!(
             render_swanctl_for(&network, "nope"),
             Err(StrongswanError::NoVrouter(_))

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use cvlan_lab::topology::{Check, Mapping, PingTarget, Service};
 use cvlan_lab::{Topology, TopologyError};
-use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme};
+use miette::Diagnostic;
 
 fn errors(text: &str) -> TopologyError {
     Topology::parse(Path::new("bad.kdl"), text).unwrap_err()
@@ -15,14 +15,6 @@ fn errors(text: &str) -> TopologyError {
 
 fn codes(err: &TopologyError) -> Vec<&'static str> {
     err.problems.iter().map(|p| p.code).collect()
-}
-
-fn render(err: &TopologyError) -> String {
-    let mut out = String::new();
-    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
-        .render_report(&mut out, err)
-        .unwrap();
-    out
 }
 
 #[test]
@@ -56,10 +48,16 @@ check { ping "zulu" "b"; }
     ] {
         assert!(c.contains(&expected), "{expected} missing from {c:?}");
     }
-    let text = render(&err);
+    let text = err.render();
     assert!(text.contains("bad.kdl:5:"), "{text}");
     assert!(text.contains("outside the switch's subnet"), "{text}");
     assert!(text.contains("declared switches: lan"), "{text}");
+    assert!(text.contains("cvlan-lab::unknown-switch"), "{text}");
+    assert!(err.to_string().starts_with("bad.kdl: "), "{err}");
+    assert!(
+        err.to_string().ends_with(" problems in the lab topology"),
+        "{err}"
+    );
     assert!(err.has_code("cvlan-lab::unknown-switch"));
     assert_eq!(
         err.code().unwrap().to_string(),

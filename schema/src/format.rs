@@ -470,8 +470,9 @@ fn value(value: &KdlValue) -> String {
     }
 }
 
-/// A KDL quoted string with the usual escapes.
-pub(crate) fn quote(s: &str) -> String {
+/// `s` as a KDL quoted string, as the formatter writes every string: quotes, backslashes,
+/// control characters and the invisible direction marks escaped.
+pub fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -29,6 +29,41 @@ impl Checked {
     }
 }
 
+/// A network file read as far as it goes, errors or not: for tools that complete a file
+/// before it is valid (cvlan-lab fills in the keys and endpoints of a template) or look into
+/// one that is not (which address does a node pin?). Nothing may apply its model; daemons act
+/// on [`Checked`], whose model is there only when the file is valid.
+#[derive(Debug, Clone)]
+pub struct Partial {
+    /// Every file read (root first, then includes), with inline secrets masked.
+    pub sources: SourceMap,
+    /// The model as far as the files could be read: an item whose required value is missing
+    /// or invalid holds a placeholder (with an empty span), an invalid optional value is left
+    /// out, and defaults stand for what is absent. `None` when the root file is not KDL.
+    pub network: Option<Network>,
+    /// Every problem found, ordered by file and position.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Partial {
+    /// True when no diagnostic is an error: the model is then the checked one.
+    pub fn is_ok(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+impl From<Partial> for Checked {
+    /// Keeps the model only when the file is valid.
+    fn from(partial: Partial) -> Self {
+        let ok = partial.is_ok();
+        Checked {
+            sources: partial.sources,
+            network: partial.network.filter(|_| ok),
+            diagnostics: partial.diagnostics,
+        }
+    }
+}
+
 /// Why a root file could not be checked at all.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -134,13 +169,19 @@ pub(crate) fn decode<T>(name: &str, bytes: Vec<u8>) -> Result<String, CheckedPar
 /// system, so each is reported (`cvlan::include`); use [`load_network`] for files with
 /// includes.
 pub fn parse_network(name: &str, text: &str) -> Checked {
+    parse_network_partial(name, text).into()
+}
+
+/// Reads network text held in memory as far as it goes, also when it has errors (see
+/// [`Partial`]); `include` lines are reported as by [`parse_network`].
+pub fn parse_network_partial(name: &str, text: &str) -> Partial {
     let mut include = |_: &str| -> Result<(String, String), String> {
         Err(
             "includes are followed only when checking a file on disk (cvlanctl check FILE)"
                 .to_owned(),
         )
     };
-    check_network(name, text, &mut include)
+    read_network(name, text, &mut include)
 }
 
 /// Resolves an include path to the included file's display name and text, or says why not.
@@ -148,6 +189,11 @@ pub type IncludeReader<'a> = dyn FnMut(&str) -> Result<(String, String), String>
 
 /// Checks network text, asking `include` for the name and text of each included path.
 pub fn check_network(name: &str, text: &str, include: &mut IncludeReader<'_>) -> Checked {
+    read_network(name, text, include).into()
+}
+
+/// Reads and validates network text and its includes, keeping the model whatever was found.
+fn read_network(name: &str, text: &str, include: &mut IncludeReader<'_>) -> Partial {
     let mut sources = SourceMap::default();
     let mut out = Out::default();
     let mut draft = Draft::new();
@@ -199,7 +245,12 @@ pub fn check_network(name: &str, text: &str, include: &mut IncludeReader<'_>) ->
         );
     }
     crate::validate::validate(&draft.net, &sources, &mut out.diags);
-    finish(sources, out, draft.net).into()
+    let (sources, diagnostics) = settle(sources, out);
+    Partial {
+        sources,
+        network: root_ok.then_some(draft.net),
+        diagnostics,
+    }
 }
 
 fn read_source(out: &mut Out, draft: &mut Draft, id: SourceId, text: &str, root: bool) -> bool {
@@ -220,18 +271,24 @@ fn include_error(out: &mut Out, span: Span, message: String, help: &str) {
 }
 
 /// Masks secrets, orders diagnostics and decides whether the model is handed out.
-pub(crate) fn finish<T>(mut sources: SourceMap, out: Out, model: T) -> CheckedParts<T> {
-    for span in &out.redact {
-        sources.mask(*span);
-    }
-    let mut diagnostics = out.diags;
-    diagnostics.sort_by_key(|d| (d.span.source, d.span.offset));
+pub(crate) fn finish<T>(sources: SourceMap, out: Out, model: T) -> CheckedParts<T> {
+    let (sources, diagnostics) = settle(sources, out);
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
     CheckedParts {
         sources,
         model: ok.then_some(model),
         diagnostics,
     }
+}
+
+/// Masks the secrets `out` found in `sources` and orders its diagnostics.
+fn settle(mut sources: SourceMap, out: Out) -> (SourceMap, Vec<Diagnostic>) {
+    for span in &out.redact {
+        sources.mask(*span);
+    }
+    let mut diagnostics = out.diags;
+    diagnostics.sort_by_key(|d| (d.span.source, d.span.offset));
+    (sources, diagnostics)
 }
 
 /// What [`finish`] produces, before it is named for its file kind.

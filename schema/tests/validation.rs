@@ -193,3 +193,39 @@ fn missing_keys_only_without_a_controller() {
     ));
     assert_eq!(codes(&dup), ["cvlan::duplicate-key"]);
 }
+
+#[test]
+fn a_file_with_errors_is_read_as_far_as_it_goes_but_never_checked() {
+    // No key on `b` (no controller) and a bad address on `c`: invalid, yet readable.
+    let text = format!(
+        "network \"n\" {{ overlay \"100.64.0.0/16\"; listen-port 51000; }}\nnode \"a\" {{ public-key \"{KEY_A}\"; address \"100.64.0.1\"; }}\nnode \"b\" {{ address \"100.64.0.2\"; endpoint \"192.0.2.2:51000\"; }}\nnode \"c\" {{ public-key \"{KEY_B}\"; address \"not-an-address\"; }}\n"
+    );
+    let partial = cvlan_schema::parse_network_partial("n.kdl", &text);
+    assert!(!partial.is_ok());
+    let network = partial.network.clone().expect("readable");
+    assert_eq!(network.listen_port.value, 51000);
+    let b = network.node("b").expect("b is read");
+    assert!(b.public_key.is_none());
+    assert_eq!(b.addresses[0].value.to_string(), "100.64.0.2");
+    assert_eq!(b.endpoints[0].value.to_string(), "192.0.2.2:51000");
+    assert!(network.node("c").expect("c is read").addresses.is_empty());
+    // The same diagnostics as a check, and no model there.
+    let checked = parse_network("n.kdl", &text);
+    assert_eq!(checked.diagnostics, partial.diagnostics);
+    assert!(checked.network.is_none());
+    let converted: Checked = partial.into();
+    assert!(converted.network.is_none());
+
+    // A valid file: the partial model is the checked one.
+    let valid = format!(
+        "network \"n\" {{ overlay \"100.64.0.0/16\"; }}\nnode \"a\" {{ public-key \"{KEY_A}\"; }}\n"
+    );
+    let partial = cvlan_schema::parse_network_partial("n.kdl", &valid);
+    assert!(partial.is_ok());
+    assert_eq!(partial.network, parse_network("n.kdl", &valid).network);
+
+    // Text that is not KDL has no model at all.
+    let broken = cvlan_schema::parse_network_partial("n.kdl", "node \"a\" {");
+    assert!(broken.network.is_none());
+    assert!(broken.diagnostics.iter().any(|d| d.code == "cvlan::syntax"));
+}

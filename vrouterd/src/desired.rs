@@ -253,42 +253,32 @@ mod tests {
         checked.network.unwrap()
     }
 
-    fn file_with(dir: &std::path::Path, name: &str, secret: &str) -> String {
+    fn file_with(dir: &std::path::Path, name: &str, secret: &str) -> std::path::PathBuf {
         let path = dir.join(name);
         std::fs::write(&path, secret).unwrap();
-        path.display().to_string()
+        path
     }
 
     #[test]
     fn the_vrouter_block_becomes_peers_with_secrets_and_an_address() {
         let dir = tempfile::tempdir().unwrap();
-        let psk = file_with(dir.path(), "b17", "secret-17\n");
-        let network = network(&format!(
-            r#"network "corp" tenant="acme" {{ overlay "100.64.0.0/10"; }}
-vrouter "gw" {{
-    address "100.64.0.2"
-    public-key "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-    listen "198.51.100.1:4500"
-    ipsec-peer "branch-17" {{
-        remote "203.0.113.17"
-        id local="gw.example" remote="b17.example"
-        auth "psk" secret-file="{psk}"
-        remote-ts "192.168.17.0/24"
-        dpd "30s"
-    }}
-}}"#
-        ));
+        let psk = file_with(dir.path(), "psk", "secret-17\n");
+        // The vrouter pair with a tenant, and gw's local-ts left to its default.
+        let text = crate::harness::pair_network(&psk, &psk)
+            .replace(r#"network "lab""#, r#"network "corp" tenant="acme""#)
+            .replace("        local-ts \"10.1.0.0/24\"\n", "");
+        let network = network(&text);
         let d = desired(&network, "gw").unwrap();
         assert_eq!((d.network.as_str(), d.tenant.as_str()), ("corp", "acme"));
         assert_eq!(
             d.addresses,
-            vec![IpNet::new("100.64.0.2".parse().unwrap(), 10).unwrap()]
+            vec![IpNet::new("100.64.0.1".parse().unwrap(), 10).unwrap()]
         );
-        assert_eq!(d.listen, "198.51.100.1:4500".parse().unwrap());
+        assert_eq!(d.listen, "10.0.0.1:4500".parse().unwrap());
         assert_eq!(d.peers.len(), 1);
         let p = &d.peers[0];
-        assert_eq!(p.name(), "branch-17");
-        assert_eq!(p.remote_prefixes(), vec![net("192.168.17.0/24")]);
+        assert_eq!(p.name(), "br");
+        assert_eq!(p.remote_prefixes(), vec![net("10.2.0.0/24")]);
         assert_eq!(
             p.config.local_ts.len(),
             1,

@@ -16,48 +16,21 @@ use crate::dataplane::Dataplane;
 /// The pre-shared key of [`InMemory::pair`] (a test value, written to a file as in production).
 pub const PAIR_PSK: &str = "in-memory-pair-secret";
 
-/// The network.kdl of [`InMemory::pair`], its PSK read from `psk_file`: `gw` (10.0.0.1)
-/// protects 10.1.0.0/24 and initiates to `br` (10.0.0.2), which protects 10.2.0.0/24 and
-/// answers (`%any`), both with `aes256-sha256-ecp256` / `aes256-sha256`.
-pub fn pair_network(psk_file: &Path) -> String {
-    let psk = psk_file.display();
-    let side = |name: &str, key: &str, listen: &str, peer: &str, remote: &str, ts: (&str, &str)| {
-        format!(
-            r#"vrouter "{name}" {{
-    public-key "{key}"
-    listen "{listen}:4500"
-    ipsec-peer "{peer}" {{
-        remote "{remote}"
-        id local="{name}.example" remote="{peer}.example"
-        auth "psk" secret-file="{psk}"
-        local-ts "{}"
-        remote-ts "{}"
-        proposals ike="aes256-sha256-ecp256" esp="aes256-sha256"
-    }}
-}}
-"#,
-            ts.0, ts.1
-        )
-    };
-    format!(
-        "network \"lab\" {{ overlay \"100.64.0.0/10\"; }}\n{}{}",
-        side(
-            "gw",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-            "10.0.0.1",
-            "br",
-            "10.0.0.2",
-            ("10.1.0.0/24", "10.2.0.0/24"),
-        ),
-        side(
-            "br",
-            "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=",
-            "10.0.0.2",
-            "gw",
-            "%any",
-            ("10.2.0.0/24", "10.1.0.0/24"),
-        ),
-    )
+/// The network of the vrouterd tests, as a file beside the other test networks.
+const PAIR_NETWORK: &str = include_str!("../../tests/labs/vrouter-pair/network.kdl");
+
+/// The placeholder `secret-file` paths in [`PAIR_NETWORK`]: gw's, then br's.
+const PAIR_SECRETS: [&str; 2] = ["/vrouter-pair/gw.psk", "/vrouter-pair/br.psk"];
+
+/// The network of [`InMemory::pair`] and of the vrouterd tests
+/// (tests/labs/vrouter-pair/network.kdl): `gw` (10.0.0.1) protects 10.1.0.0/24 and initiates
+/// to `br` (10.0.0.2), which protects 10.2.0.0/24 and answers (`%any`), both with
+/// `aes256-sha256-ecp256` / `aes256-sha256` and DPD every 2 s; gw's pre-shared key is read
+/// from `gw_psk`, br's from `br_psk`.
+pub fn pair_network(gw_psk: &Path, br_psk: &Path) -> String {
+    PAIR_NETWORK
+        .replace(PAIR_SECRETS[0], &gw_psk.display().to_string())
+        .replace(PAIR_SECRETS[1], &br_psk.display().to_string())
 }
 
 /// A running in-memory vrouter.
@@ -138,7 +111,7 @@ impl InMemory {
         let psk = dir.join("psk");
         write(psk.clone(), format!("{PAIR_PSK}\n"))?;
         let network = dir.join("network.kdl");
-        write(network.clone(), pair_network(&psk))?;
+        write(network.clone(), pair_network(&psk, &psk))?;
         let net = MemoryNet::new();
         let br = Self::start(
             &dir.join("br"),

@@ -122,6 +122,11 @@ fn report(err: impl Into<miette::Report>) {
     let _ = writeln!(std::io::stderr().lock(), "{:?}", err.into());
 }
 
+/// Writes `text` (a rendered report) to stderr as it is.
+fn print_err(text: &str) {
+    let _ = write!(std::io::stderr().lock(), "{text}");
+}
+
 /// Writes a plain error line to stderr.
 fn complain(text: &str) {
     let _ = writeln!(std::io::stderr().lock(), "cvlan-lab: {text}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cvlan_lab::record::LabRecord;
 use cvlan_lab::{Lab, LabError, LabOptions, LoadError, checks};
 
-use super::{FAILED, NO, complain, out, report};
+use super::{FAILED, NO, complain, out, print_err, report};
 
 /// `cvlan-lab up FILE [--headless]`.
 pub fn run(
@@ -41,12 +41,16 @@ pub fn run(
     let lab = match Lab::start_file(file, options) {
         Ok(lab) => lab,
         Err(err) => {
-            let code = match &err {
-                LabError::Topology(LoadError::Invalid(_)) => NO,
-                _ => FAILED,
+            let problems = match &err {
+                LabError::Topology(LoadError::Invalid(invalid)) => Some(invalid.render()),
+                _ => None,
             };
             report(err);
-            return ExitCode::from(code);
+            let Some(problems) = problems else {
+                return ExitCode::from(FAILED);
+            };
+            print_err(&problems);
+            return ExitCode::from(NO);
         }
     };
     if headless {

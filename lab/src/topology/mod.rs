@@ -2,7 +2,7 @@
 //! daemons on them, checks) and loading it from a KDL file. The syntax is documented in
 //! `lab/README.md`.
 
-mod diagnostic;
+mod error;
 mod parse;
 mod reader;
 mod validate;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Net};
 
-pub use diagnostic::{Problem, TopologyError};
+pub use error::TopologyError;
 
 /// A whole lab as declared in a topology file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

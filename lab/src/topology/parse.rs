@@ -3,18 +3,15 @@
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::sync::Arc;
 
-use cvlan_schema::SourceId;
+use cvlan_schema::syntax::Node;
+use cvlan_schema::{Diagnostic, SourceMap, Span, Spanned};
 use ipnet::Ipv4Net;
-use kdl::{KdlDocument, KdlNode};
-use miette::{NamedSource, SourceSpan};
 
-use super::diagnostic::SourceText;
-use super::reader::{Reader, Spanned};
+use super::reader::Reader;
 use super::validate::{self, AttachmentSpans, HostSpans, NatSpans, Spans};
 use super::{
-    Attachment, Check, Host, Mapping, MeshNode, Nat, PingTarget, Problem, ProcessDecl, Service,
+    Attachment, Check, Host, Mapping, MeshNode, Nat, PingTarget, ProcessDecl, Service,
     StrongswanConfig, Switch, Topology, TopologyError,
 };
 
@@ -32,19 +29,14 @@ const HOST_CHILDREN: &[&str] = &[
 const NAT_CHILDREN: &[&str] = &["mapping", "wan", "lan"];
 
 pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> {
-    let source: SourceText = Arc::new(NamedSource::new(
-        path.display().to_string(),
-        text.to_owned(),
-    ));
-    let doc = match cvlan_schema::kdl_document(SourceId(0), text) {
-        Ok(doc) => doc,
-        Err(diagnostics) => {
-            let problems = diagnostics.iter().map(Problem::from_schema).collect();
-            return Err(TopologyError::new(&source, problems));
-        }
+    let mut sources = SourceMap::default();
+    let source = sources.add(path.display().to_string(), text);
+    let nodes = match cvlan_schema::syntax::parse(source, text) {
+        Ok(nodes) => nodes,
+        Err(diagnostics) => return Err(TopologyError::new(sources, diagnostics)),
     };
     let mut parser = Parser::default();
-    parser.document(&doc);
+    parser.document(&nodes);
     let Parser {
         mut reader,
         mut topology,
@@ -71,7 +63,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<Topology, TopologyError> 
     if reader.problems.is_empty() {
         Ok(topology)
     } else {
-        Err(TopologyError::new(&source, reader.problems))
+        Err(TopologyError::new(sources, reader.problems))
     }
 }
 
@@ -83,9 +75,9 @@ struct Parser {
 }
 
 impl Parser {
-    fn document(&mut self, doc: &KdlDocument) {
-        for node in doc.nodes() {
-            match node.name().value() {
+    fn document(&mut self, nodes: &[Node]) {
+        for node in nodes {
+            match node.name.as_str() {
                 "lab" => self.lab(node),
                 "network" => self.network(node),
                 "switch" => self.switch(node),
@@ -97,7 +89,7 @@ impl Parser {
         }
     }
 
-    fn lab(&mut self, node: &KdlNode) {
+    fn lab(&mut self, node: &Node) {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         self.reader.no_children(node);
@@ -106,7 +98,7 @@ impl Parser {
         }
     }
 
-    fn network(&mut self, node: &KdlNode) {
+    fn network(&mut self, node: &Node) {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         self.reader.no_children(node);
@@ -116,7 +108,7 @@ impl Parser {
         }
     }
 
-    fn switch(&mut self, node: &KdlNode) {
+    fn switch(&mut self, node: &Node) {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &["subnet"]);
         self.reader.no_children(node);
@@ -125,10 +117,10 @@ impl Parser {
             Some(s) => self.subnet(&s),
             None => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::missing-property",
                         "`switch` needs a `subnet`",
-                        node.span(),
+                        node.span,
                         "no subnet",
                     )
                     .with_help(r#"written as: switch "lan" subnet="10.0.0.0/24""#),
@@ -145,7 +137,7 @@ impl Parser {
         }
     }
 
-    fn nat(&mut self, node: &KdlNode) {
+    fn nat(&mut self, node: &Node) {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         let name = self.name(node);
@@ -153,7 +145,7 @@ impl Parser {
         let mut wan = None;
         let mut lan = None;
         for child in children(node) {
-            match child.name().value() {
+            match child.name.as_str() {
                 "mapping" => mapping = self.mapping(child),
                 "wan" => wan = self.attachment(child),
                 "lan" => lan = self.attachment(child),
@@ -163,10 +155,10 @@ impl Parser {
         for (what, missing) in [("wan", wan.is_none()), ("lan", lan.is_none())] {
             if missing {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::missing-child",
                         format!("`nat` needs a `{what}` side"),
-                        node.span(),
+                        node.span,
                         format!("no `{what}`"),
                     )
                     .with_help(format!(r#"add: {what} "SWITCH" address="…""#)),
@@ -189,7 +181,7 @@ impl Parser {
         });
     }
 
-    fn mapping(&mut self, node: &KdlNode) -> Option<Mapping> {
+    fn mapping(&mut self, node: &Node) -> Option<Mapping> {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         self.reader.no_children(node);
@@ -199,7 +191,7 @@ impl Parser {
             "symmetric" => Some(Mapping::Symmetric),
             other => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::unknown-mapping",
                         format!("unknown NAT mapping `{other}`"),
                         value.span,
@@ -212,7 +204,7 @@ impl Parser {
         }
     }
 
-    fn attachment(&mut self, node: &KdlNode) -> Option<(Attachment, AttachmentSpans)> {
+    fn attachment(&mut self, node: &Node) -> Option<(Attachment, AttachmentSpans)> {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &["address"]);
         self.reader.no_children(node);
@@ -221,10 +213,10 @@ impl Parser {
             Some(a) => self.address(&a).map(|addr| (addr, a.span)),
             None => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::missing-property",
-                        format!("`{}` needs an `address`", node.name().value()),
-                        node.span(),
+                        format!("`{}` needs an `address`", node.name.as_str()),
+                        node.span,
                         "no address",
                     )
                     .with_help(usage_link(node)),
@@ -245,7 +237,7 @@ impl Parser {
         ))
     }
 
-    fn host(&mut self, node: &KdlNode) {
+    fn host(&mut self, node: &Node) {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         let Some(name) = self.name(node) else { return };
@@ -263,7 +255,7 @@ impl Parser {
             services: Vec::new(),
         };
         for child in children(node) {
-            match child.name().value() {
+            match child.name.as_str() {
                 "link" => {
                     if let Some((link, link_spans)) = self.attachment(child) {
                         host.links.push(link);
@@ -287,7 +279,7 @@ impl Parser {
                         match value.value.parse::<ipnet::IpNet>() {
                             Ok(net) => host.loopback.push(net),
                             Err(_) => self.reader.push(
-                                Problem::new(
+                                Diagnostic::error(
                                     "cvlan-lab::bad-address",
                                     format!("`{}` is not an address with a prefix", value.value),
                                     value.span,
@@ -301,19 +293,19 @@ impl Parser {
                 "vrouterd" | "strongswan" => {
                     if let Some(service) = self.ipsec_service(child, &host.name) {
                         host.services.push(service);
-                        spans.services.push((child.span(), None));
+                        spans.services.push((child.span, None));
                     }
                 }
                 "cvland" | "wireguard-go" => {
                     if let Some((service, endpoint_span)) = self.mesh_service(child, &host.name) {
                         host.services.push(service);
-                        spans.services.push((child.span(), endpoint_span));
+                        spans.services.push((child.span, endpoint_span));
                     }
                 }
                 "process" => {
                     if let Some(process) = self.process(child) {
                         host.services.push(Service::Process(process));
-                        spans.services.push((child.span(), None));
+                        spans.services.push((child.span, None));
                     }
                 }
                 _ => self.reader.unknown_node(child, "in `host`", HOST_CHILDREN),
@@ -323,11 +315,7 @@ impl Parser {
         self.topology.hosts.push(host);
     }
 
-    fn mesh_service(
-        &mut self,
-        node: &KdlNode,
-        host: &str,
-    ) -> Option<(Service, Option<SourceSpan>)> {
+    fn mesh_service(&mut self, node: &Node, host: &str) -> Option<(Service, Option<Span>)> {
         self.reader.args(node, 0, 0);
         self.reader.check_props(node, &["node", "endpoint"]);
         self.reader.no_children(node);
@@ -337,7 +325,7 @@ impl Parser {
             node: name.map_or_else(|| host.to_owned(), |n| n.value),
             endpoint: endpoint.as_ref().map(|e| e.value.clone()),
         };
-        let service = if node.name().value() == "cvland" {
+        let service = if node.name.as_str() == "cvland" {
             Service::Cvland(mesh)
         } else {
             Service::WireguardGo(mesh)
@@ -346,9 +334,9 @@ impl Parser {
     }
 
     /// `vrouterd [vrouter=NAME]` or `strongswan vrouter=NAME | config=FILE`.
-    fn ipsec_service(&mut self, node: &KdlNode, host: &str) -> Option<Service> {
+    fn ipsec_service(&mut self, node: &Node, host: &str) -> Option<Service> {
         self.reader.args(node, 0, 0);
-        let strongswan = node.name().value() == "strongswan";
+        let strongswan = node.name.as_str() == "strongswan";
         let allowed: &[&str] = if strongswan {
             &["vrouter", "config"]
         } else {
@@ -368,10 +356,10 @@ impl Parser {
             (None, Some(c)) => Some(Service::Strongswan(StrongswanConfig::File(c.value.into()))),
             _ => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::strongswan-config",
                         "`strongswan` needs exactly one of `vrouter=` and `config=`",
-                        node.span(),
+                        node.span,
                         "which configuration?",
                     )
                     .with_help(
@@ -383,14 +371,14 @@ impl Parser {
         }
     }
 
-    fn process(&mut self, node: &KdlNode) -> Option<ProcessDecl> {
+    fn process(&mut self, node: &Node) -> Option<ProcessDecl> {
         self.reader.args(node, 1, 1);
         self.reader.check_props(node, &[]);
         let name = self.name(node)?;
         let mut command = Vec::new();
         let mut ready_socket = None;
         for child in children(node) {
-            match child.name().value() {
+            match child.name.as_str() {
                 "command" => {
                     self.reader.args(child, 1, usize::MAX);
                     self.reader.check_props(child, &[]);
@@ -415,10 +403,10 @@ impl Parser {
         }
         if command.is_empty() {
             self.reader.push(
-                Problem::new(
+                Diagnostic::error(
                     "cvlan-lab::missing-child",
                     "`process` needs a `command`",
-                    node.span(),
+                    node.span,
                     "no command",
                 )
                 .with_help(r#"add: command "PROGRAM" "ARG"…"#),
@@ -432,11 +420,11 @@ impl Parser {
         })
     }
 
-    fn checks(&mut self, node: &KdlNode) {
+    fn checks(&mut self, node: &Node) {
         self.reader.args(node, 0, 0);
         self.reader.check_props(node, &[]);
         for child in children(node) {
-            if child.name().value() != "ping" {
+            if child.name.as_str() != "ping" {
                 self.reader.unknown_node(child, "in `check`", &["ping"]);
                 continue;
             }
@@ -462,13 +450,13 @@ impl Parser {
     }
 
     /// The node's name argument, checked to be an identifier.
-    fn name(&mut self, node: &KdlNode) -> Option<Spanned<String>> {
+    fn name(&mut self, node: &Node) -> Option<Spanned<String>> {
         let name = self.reader.string_arg(node, 0)?;
         if is_identifier(&name.value) {
             Some(name)
         } else {
             self.reader.push(
-                Problem::new(
+                Diagnostic::error(
                     "cvlan-lab::bad-name",
                     format!("`{}` is not a valid name", name.value),
                     name.span,
@@ -484,7 +472,7 @@ impl Parser {
         match text.value.parse::<Ipv4Net>() {
             Ok(net) if net.prefix_len() <= 30 => Some(net.trunc()),
             Ok(_) => {
-                self.reader.push(Problem::new(
+                self.reader.push(Diagnostic::error(
                     "cvlan-lab::bad-subnet",
                     format!("subnet `{}` is too small for a switch", text.value),
                     text.span,
@@ -494,7 +482,7 @@ impl Parser {
             }
             Err(_) => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::bad-subnet",
                         format!("`{}` is not an IPv4 subnet", text.value),
                         text.span,
@@ -512,7 +500,7 @@ impl Parser {
             Ok(addr) => Some(addr),
             Err(_) => {
                 self.reader.push(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::bad-address",
                         format!("`{}` is not an IPv4 address", text.value),
                         text.span,
@@ -526,14 +514,14 @@ impl Parser {
     }
 }
 
-fn children(node: &KdlNode) -> impl Iterator<Item = &KdlNode> {
-    node.children().into_iter().flat_map(|d| d.nodes())
+fn children(node: &Node) -> impl Iterator<Item = &Node> {
+    node.children.iter().flatten()
 }
 
-fn usage_link(node: &KdlNode) -> String {
+fn usage_link(node: &Node) -> String {
     format!(
         r#"written as: {} "SWITCH" address="10.0.0.2""#,
-        node.name().value()
+        node.name.as_str()
     )
 }
 

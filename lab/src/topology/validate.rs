@@ -4,25 +4,25 @@
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use miette::SourceSpan;
+use cvlan_schema::{Diagnostic, Span};
 
 use super::reader::Reader;
-use super::{Attachment, Check, PingTarget, Problem, Service, Topology};
+use super::{Attachment, Check, PingTarget, Service, Topology};
 
 /// Spans of the parts of a topology the validator may point at, parallel to the model.
 #[derive(Debug, Default)]
 pub(super) struct Spans {
-    pub network: Option<SourceSpan>,
-    pub switch_names: Vec<SourceSpan>,
+    pub network: Option<Span>,
+    pub switch_names: Vec<Span>,
     pub nats: Vec<NatSpans>,
     pub hosts: Vec<HostSpans>,
-    pub checks: Vec<(SourceSpan, SourceSpan)>,
+    pub checks: Vec<(Span, Span)>,
 }
 
 /// Spans of one NAT router.
 #[derive(Debug)]
 pub(super) struct NatSpans {
-    pub name: SourceSpan,
+    pub name: Span,
     pub wan: AttachmentSpans,
     pub lan: AttachmentSpans,
 }
@@ -30,18 +30,18 @@ pub(super) struct NatSpans {
 /// Spans of one host.
 #[derive(Debug)]
 pub(super) struct HostSpans {
-    pub name: SourceSpan,
+    pub name: Span,
     pub links: Vec<AttachmentSpans>,
-    pub gateway: Option<SourceSpan>,
+    pub gateway: Option<Span>,
     /// Per service: the declaration and its `endpoint` property.
-    pub services: Vec<(SourceSpan, Option<SourceSpan>)>,
+    pub services: Vec<(Span, Option<Span>)>,
 }
 
 /// Spans of one attachment.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct AttachmentSpans {
-    pub switch: SourceSpan,
-    pub address: SourceSpan,
+    pub switch: Span,
+    pub address: Span,
 }
 
 pub(super) fn validate(reader: &mut Reader, topo: &Topology, spans: &Spans) {
@@ -56,7 +56,7 @@ pub(super) fn validate(reader: &mut Reader, topo: &Topology, spans: &Spans) {
         v.attachment(&nat.lan, s.lan);
         if nat.wan.switch == nat.lan.switch {
             v.problem(
-                Problem::new(
+                Diagnostic::error(
                     "cvlan-lab::nat-loop",
                     format!("NAT `{}` has its WAN and LAN on one switch", nat.name),
                     s.lan.switch,
@@ -69,7 +69,7 @@ pub(super) fn validate(reader: &mut Reader, topo: &Topology, spans: &Spans) {
     let mut seen_lan: HashSet<&str> = HashSet::new();
     for (nat, s) in topo.nats.iter().zip(&spans.nats) {
         if !seen_lan.insert(nat.lan.switch.as_str()) {
-            v.problem(Problem::new(
+            v.problem(Diagnostic::error(
                 "cvlan-lab::two-nats",
                 format!("switch `{}` already has a NAT router", nat.lan.switch),
                 s.lan.switch,
@@ -94,7 +94,7 @@ struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    fn problem(&mut self, p: Problem) {
+    fn problem(&mut self, p: Diagnostic) {
         self.reader.push(p);
     }
 
@@ -125,9 +125,9 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn duplicate(&mut self, kind: &str, name: &str, span: SourceSpan) {
+    fn duplicate(&mut self, kind: &str, name: &str, span: Span) {
         self.problem(
-            Problem::new(
+            Diagnostic::error(
                 "cvlan-lab::duplicate-name",
                 format!("{kind} `{name}` is declared twice"),
                 span,
@@ -141,7 +141,7 @@ impl<'a> Validator<'a> {
         let Some(switch) = self.topo.switch(&att.switch) else {
             let known: Vec<&str> = self.topo.switches.iter().map(|s| s.name.as_str()).collect();
             self.problem(
-                Problem::new(
+                Diagnostic::error(
                     "cvlan-lab::unknown-switch",
                     format!("no switch is called `{}`", att.switch),
                     s.switch,
@@ -156,7 +156,7 @@ impl<'a> Validator<'a> {
             || att.address == net.network()
             || att.address == net.broadcast()
         {
-            self.problem(Problem::new(
+            self.problem(Diagnostic::error(
                 "cvlan-lab::address-outside-subnet",
                 format!(
                     "{} is not a host address of switch `{}` ({net})",
@@ -166,7 +166,7 @@ impl<'a> Validator<'a> {
                 "outside the switch's subnet",
             ));
         } else if !self.used.insert((att.switch.as_str(), att.address)) {
-            self.problem(Problem::new(
+            self.problem(Diagnostic::error(
                 "cvlan-lab::duplicate-address",
                 format!("{} is used twice on switch `{}`", att.address, switch.name),
                 s.address,
@@ -180,7 +180,7 @@ impl<'a> Validator<'a> {
         for (link, ls) in host.links.iter().zip(&s.links) {
             self.attachment(link, *ls);
             if !switches.insert(link.switch.as_str()) {
-                self.problem(Problem::new(
+                self.problem(Diagnostic::error(
                     "cvlan-lab::duplicate-link",
                     format!("host `{}` has two links on `{}`", host.name, link.switch),
                     ls.switch,
@@ -190,7 +190,7 @@ impl<'a> Validator<'a> {
         }
         if host.links.is_empty() {
             self.problem(
-                Problem::new(
+                Diagnostic::error(
                     "cvlan-lab::no-link",
                     format!("host `{}` has no link", host.name),
                     s.name,
@@ -206,7 +206,7 @@ impl<'a> Validator<'a> {
                     .is_some_and(|sw| sw.subnet.contains(&gw))
             });
             if !reachable {
-                self.problem(Problem::new(
+                self.problem(Diagnostic::error(
                     "cvlan-lab::unreachable-gateway",
                     format!("gateway {gw} is on none of the host's switches"),
                     span,
@@ -226,7 +226,7 @@ impl<'a> Validator<'a> {
                 Service::Vrouterd(_) | Service::Strongswan(_) => {
                     if ipsec_seen {
                         self.problem(
-                            Problem::new(
+                            Diagnostic::error(
                                 "cvlan-lab::two-ipsec-daemons",
                                 format!("host `{}` already runs an IPsec daemon", host.name),
                                 *decl,
@@ -238,7 +238,7 @@ impl<'a> Validator<'a> {
                     ipsec_seen = true;
                     if matches!(service, Service::Vrouterd(_)) && runs_cvland {
                         self.problem(
-                            Problem::new(
+                            Diagnostic::error(
                                 "cvlan-lab::two-ipsec-daemons",
                                 format!("host `{}` runs cvland and vrouterd", host.name),
                                 *decl,
@@ -250,7 +250,7 @@ impl<'a> Validator<'a> {
                     if let Some(v) = host.vrouter()
                         && !super::parse::is_identifier(v)
                     {
-                        self.problem(Problem::new(
+                        self.problem(Diagnostic::error(
                             "cvlan-lab::bad-name",
                             format!("`{v}` is not a valid vrouter name"),
                             *decl,
@@ -261,7 +261,7 @@ impl<'a> Validator<'a> {
                 Service::Cvland(node) | Service::WireguardGo(node) => {
                     if mesh_seen {
                         self.problem(
-                            Problem::new(
+                            Diagnostic::error(
                                 "cvlan-lab::two-mesh-nodes",
                                 format!("host `{}` is already a node of the network", host.name),
                                 *decl,
@@ -272,7 +272,7 @@ impl<'a> Validator<'a> {
                     }
                     mesh_seen = true;
                     if !super::parse::is_identifier(&node.node) {
-                        self.problem(Problem::new(
+                        self.problem(Diagnostic::error(
                             "cvlan-lab::bad-name",
                             format!("`{}` is not a valid node name", node.node),
                             *decl,
@@ -284,7 +284,7 @@ impl<'a> Validator<'a> {
                     {
                         {
                             self.problem(
-                                Problem::new(
+                                Diagnostic::error(
                                     "cvlan-lab::bad-endpoint",
                                     format!("host `{}` has no link on `{ep}`", host.name),
                                     *span,
@@ -297,7 +297,7 @@ impl<'a> Validator<'a> {
                 }
                 Service::Process(p) => {
                     if !process_names.insert(p.name.as_str()) {
-                        self.problem(Problem::new(
+                        self.problem(Diagnostic::error(
                             "cvlan-lab::duplicate-name",
                             format!("process `{}` is declared twice on `{}`", p.name, host.name),
                             *decl,
@@ -316,7 +316,7 @@ impl<'a> Validator<'a> {
                 continue;
             };
             if let Some(other) = vrouters.insert(vrouter, host.name.as_str()) {
-                self.problem(Problem::new(
+                self.problem(Diagnostic::error(
                     "cvlan-lab::duplicate-node",
                     format!("vrouter `{vrouter}` already runs on host `{other}`"),
                     s.name,
@@ -325,7 +325,7 @@ impl<'a> Validator<'a> {
             }
             if self.topo.network.is_none() {
                 self.problem(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::no-network",
                         format!(
                             "host `{}` plays vrouter `{vrouter}`, but the lab names no network.kdl",
@@ -344,7 +344,7 @@ impl<'a> Validator<'a> {
                 continue;
             };
             if let Some(other) = nodes.insert(node.node.as_str(), host.name.as_str()) {
-                self.problem(Problem::new(
+                self.problem(Diagnostic::error(
                     "cvlan-lab::duplicate-node",
                     format!("node `{}` already runs on host `{other}`", node.node),
                     s.name,
@@ -353,7 +353,7 @@ impl<'a> Validator<'a> {
             }
             if self.topo.network.is_none() {
                 self.problem(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::no-network",
                         format!(
                             "host `{}` is a node of a network, but the lab names no network.kdl",
@@ -368,10 +368,10 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn check(&mut self, check: &Check, from_span: SourceSpan, to_span: SourceSpan) {
+    fn check(&mut self, check: &Check, from_span: Span, to_span: Span) {
         let Check::Ping { from, to } = check;
         if self.topo.host(from).is_none() {
-            self.problem(Problem::new(
+            self.problem(Diagnostic::error(
                 "cvlan-lab::unknown-host",
                 format!("no host is called `{from}`"),
                 from_span,
@@ -381,7 +381,7 @@ impl<'a> Validator<'a> {
         if let PingTarget::Host(target) = to {
             match self.topo.host(target) {
                 None => self.problem(
-                    Problem::new(
+                    Diagnostic::error(
                         "cvlan-lab::unknown-host",
                         format!("`{target}` is neither an IPv4 address nor a host"),
                         to_span,
@@ -389,7 +389,7 @@ impl<'a> Validator<'a> {
                     )
                     .with_help("ping an address, or a host that is a node (its overlay address)"),
                 ),
-                Some(h) if h.mesh_node().is_none() => self.problem(Problem::new(
+                Some(h) if h.mesh_node().is_none() => self.problem(Diagnostic::error(
                     "cvlan-lab::not-a-node",
                     format!("host `{target}` runs no cvland or wireguard-go, so it has no overlay address"),
                     to_span,

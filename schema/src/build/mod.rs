@@ -4,7 +4,8 @@
 //!
 //! When a required value is missing or invalid the builder still records the item, with a
 //! placeholder whose span is empty, so later checks can run without cascading errors; a model
-//! with placeholders never leaves the crate because its file has errors.
+//! with placeholders is never a [`crate::Checked`] one (its file has errors), only a
+//! [`crate::Partial`] one, for tools that complete or inspect files that are not valid.
 
 mod hosts;
 mod policy;

@@ -1,17 +1,19 @@
 //! From text to the syntax tree: the scanner proves the text well-formed and bounded, then the
 //! fast reader builds the tree, and kdl 6.7 builds it for the KDL the fast reader leaves to it.
-//! Syntax errors are `cvlan::syntax` diagnostics.
+//! Syntax errors are `cvlan::syntax` diagnostics (`cvlan::too-deep` and `cvlan::too-large`
+//! for input past the scanner's bounds). Every KDL file of the project is read this way.
 
 mod fast;
-pub mod scan;
-pub mod tree;
+pub(crate) mod scan;
+mod tree;
 
 use crate::diagnostic::Diagnostic;
 use crate::span::{SourceId, Span};
 
 pub use tree::{Entry, Node, Value};
 
-/// Parses one file into its top-level nodes, or reports why it cannot be read.
+/// Parses one file into its top-level nodes (spans in `source`), or reports why it cannot
+/// be read.
 pub fn parse(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {
     scan::check(source, text)?;
     if let Some(nodes) = fast::parse(source, text) {
@@ -26,9 +28,9 @@ pub(crate) fn parse_with_kdl(source: SourceId, text: &str) -> Result<Vec<Node>, 
     kdl_document(source, text).map(|doc| tree::from_kdl(source, &doc))
 }
 
-/// kdl's document of `text`, comments and layout kept: the one way into kdl's parser for
-/// every reader of operator text (the formatter, the lab's topology and network readers), so
-/// that kdl never sees text the scanner refused.
+/// kdl's document of `text`, comments and layout kept: the one way into kdl's parser (the
+/// formatter needs kdl's whitespace and comments), so that kdl never sees text the scanner
+/// refused.
 pub fn kdl_document(source: SourceId, text: &str) -> Result<kdl::KdlDocument, Vec<Diagnostic>> {
     scan::check(source, text)?;
     kdl_after_scan(source, text)

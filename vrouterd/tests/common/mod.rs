@@ -11,48 +11,21 @@ use std::time::Duration;
 use cvlan_netio::memory::{MemoryNet, MemoryTunHost};
 use cvlan_proto::local::{self, LocalApiClient};
 use cvlan_proto::v1;
-use cvlan_vrouterd::harness::InMemory;
+use cvlan_vrouterd::harness::{InMemory, pair_network};
 use tonic::transport::Channel;
 
-/// A base64 X25519 public key for network.kdl (the vrouters' own keys are not checked here).
-pub const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-pub const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
-
-/// The network two vrouters share: `gw` (10.0.0.1) protects 10.1.0.0/24 and initiates to
-/// `br` (10.0.0.2), which protects 10.2.0.0/24 and answers. `extra` goes into gw's block.
+/// The network two vrouters share ([`pair_network`]) on the default proposals, gw's secret
+/// read from `dir/gw_psk` and br's from `dir/br_psk`; `extra` goes into gw's block.
 pub fn network(dir: &Path, extra: &str, gw_psk: &str, br_psk: &str) -> String {
-    format!(
-        r#"network "lab" {{ overlay "100.64.0.0/10"; }}
-vrouter "gw" {{
-    address "100.64.0.1"
-    public-key "{KEY_A}"
-    listen "10.0.0.1:4500"
-    ipsec-peer "br" {{
-        remote "10.0.0.2"
-        id local="gw.example" remote="br.example"
-        auth "psk" secret-file="{gw}"
-        local-ts "10.1.0.0/24"
-        remote-ts "10.2.0.0/24"
-        dpd "2s"
-    }}
-    {extra}
-}}
-vrouter "br" {{
-    address "100.64.0.2"
-    public-key "{KEY_B}"
-    listen "10.0.0.2:4500"
-    ipsec-peer "gw" {{
-        remote "%any"
-        id local="br.example" remote="gw.example"
-        auth "psk" secret-file="{br}"
-        local-ts "10.2.0.0/24"
-        remote-ts "10.1.0.0/24"
-    }}
-}}
-"#,
-        gw = dir.join(gw_psk).display(),
-        br = dir.join(br_psk).display(),
-    )
+    let pair = pair_network(&dir.join(gw_psk), &dir.join(br_psk));
+    let proposals = "        proposals ike=\"aes256-sha256-ecp256\" esp=\"aes256-sha256\"\n";
+    assert!(pair.contains(proposals), "the pair names its proposals");
+    let defaults = pair.replace(proposals, "");
+    let gw_end = defaults
+        .find("}\nvrouter \"br\"")
+        .expect("gw's block ends before br's");
+    let (gw, br) = defaults.split_at(gw_end);
+    format!("{gw}    {extra}\n{br}")
 }
 
 /// Writes `text` as `path` the way an operator's tool does: aside, then renamed over it.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use cvlan_lab::{HostHandle, Lab, LabOptions, Privileged, Topology, require_root};
 use cvlan_proto::{local, v1};
+use cvlan_vrouterd::harness::pair_network;
 use sha2::{Digest, Sha256};
 
 /// Where gw listens.
@@ -73,52 +74,51 @@ impl Setup {
         }
     }
 
+    /// The vrouter pair ([`pair_network`]) with this setup's peers: gw listens on
+    /// [`GW_ADDR`], strongSwan's `br` on any address, each side with its own remote, secret,
+    /// proposals, lifetimes and DPD.
     fn network(&self) -> String {
         let (gw_remote, br_remote) = match self.initiator {
             Initiator::Strongswan => ("%any".to_owned(), GW_ADDR.to_owned()),
             Initiator::Vrouterd => (BRANCH_ADDR.to_owned(), "%any".to_owned()),
         };
-        format!(
-            r#"network "interop" {{ overlay "100.64.0.0/10"; }}
-vrouter "gw" {{
-    listen "{GW_ADDR}:4500"
-    ipsec-peer "br" {{
-        remote "{gw_remote}"
-        id local="gw.example" remote="br.example"
-        auth "psk" secret-file="{}"
-        local-ts "10.1.0.0/24"
-        remote-ts "10.2.0.0/24"
-        proposals ike="{}" esp="{}"
-        lifetime ike="{}" child="{}"
-        dpd "{}"
-    }}
-}}
-vrouter "br" {{
-    ipsec-peer "gw" {{
-        remote "{br_remote}"
-        id local="br.example" remote="gw.example"
-        auth "psk" secret-file="{}"
-        local-ts "10.2.0.0/24"
-        remote-ts "10.1.0.0/24"
-        proposals ike="{}" esp="{}"
-        lifetime ike="{}" child="{}"
-        dpd "{}"
-    }}
-}}
-"#,
-            self.gw_secret,
-            self.gw_proposals.0,
-            self.gw_proposals.1,
-            self.gw_lifetime.0,
-            self.gw_lifetime.1,
-            self.gw_dpd,
-            self.br_secret,
-            self.br_proposals.0,
-            self.br_proposals.1,
-            self.br_lifetime.0,
-            self.br_lifetime.1,
-            self.br_dpd,
-        )
+        let pair = pair_network(Path::new(self.gw_secret), Path::new(self.br_secret));
+        let (gw, br) = pair.split_at(pair.find("vrouter \"br\"").expect("br's block"));
+        let tunables = |(ike, esp): (&str, &str), (ike_life, child_life): (&str, &str), dpd| {
+            [
+                (
+                    r#"proposals ike="aes256-sha256-ecp256" esp="aes256-sha256""#,
+                    format!(r#"proposals ike="{ike}" esp="{esp}""#),
+                ),
+                (
+                    r#"lifetime ike="24h" child="1h""#,
+                    format!(r#"lifetime ike="{ike_life}" child="{child_life}""#),
+                ),
+                (r#"dpd "2s""#, format!(r#"dpd "{dpd}""#)),
+            ]
+        };
+        let gw = edited(
+            gw,
+            [
+                (
+                    r#"listen "10.0.0.1:4500""#,
+                    format!(r#"listen "{GW_ADDR}:4500""#),
+                ),
+                (r#"remote "10.0.0.2""#, format!(r#"remote "{gw_remote}""#)),
+            ]
+            .into_iter()
+            .chain(tunables(self.gw_proposals, self.gw_lifetime, self.gw_dpd)),
+        );
+        let br = edited(
+            br,
+            [
+                ("    listen \"10.0.0.2:4500\"\n", String::new()),
+                (r#"remote "%any""#, format!(r#"remote "{br_remote}""#)),
+            ]
+            .into_iter()
+            .chain(tunables(self.br_proposals, self.br_lifetime, self.br_dpd)),
+        );
+        format!("{gw}{br}")
     }
 
     fn topology(&self) -> String {
@@ -187,6 +187,17 @@ host "branch" {{
             _serial: serial,
         })
     }
+}
+
+/// `text` with each `(old, new)` applied once; every `old` must be there.
+fn edited<'a>(text: &str, edits: impl IntoIterator<Item = (&'a str, String)>) -> String {
+    edits.into_iter().fold(text.to_owned(), |text, (old, new)| {
+        assert!(
+            text.contains(old),
+            "the vrouter pair has no {old:?}:\n{text}"
+        );
+        text.replacen(old, &new, 1)
+    })
 }
 
 fn ci() -> bool {
