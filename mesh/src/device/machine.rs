@@ -9,11 +9,11 @@ use cvlan_netio::{Control, Flow, Machine, Output, Socket, TunIo};
 use tokio::sync::{broadcast, oneshot};
 
 use super::{MeshError, MeshStats, routes_for};
+use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
 use crate::engine::Engine;
 use crate::event::Event;
 use crate::filter::PacketFilter;
-use crate::PrivateKey;
 
 /// A request from a [`super::MeshHandle`].
 pub(super) enum Command<F> {
