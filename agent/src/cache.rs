@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cvlan_core::netmap::NetMap;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::sync_dir;
+use crate::files::{FileError, failed, sync_dir};
 
 /// The cache's file name inside the state dir.
 pub const CACHE_FILE: &str = "netmap.json";
@@ -46,15 +46,8 @@ impl CachedState {
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     /// Reading or writing failed.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The file is not a cache this daemon wrote.
     #[error("{} is not a valid netmap cache: {source}", path.display())]
     Corrupt {
@@ -69,14 +62,6 @@ pub enum CacheError {
 pub fn save(state_dir: &Path, state: &CachedState) -> Result<(), CacheError> {
     let path = state_dir.join(CACHE_FILE);
     let staging = state_dir.join(format!(".{CACHE_FILE}.tmp"));
-    let io = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| CacheError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let json = serde_json::to_vec(state).map_err(|source| CacheError::Corrupt {
         path: path.clone(),
         source,
@@ -87,11 +72,11 @@ pub fn save(state_dir: &Path, state: &CachedState) -> Result<(), CacheError> {
         .truncate(true)
         .mode(0o600)
         .open(&staging)
-        .map_err(io("write", &staging))?;
+        .map_err(failed("write", &staging))?;
     file.write_all(&json)
         .and_then(|()| file.sync_all())
-        .map_err(io("write", &staging))?;
-    std::fs::rename(&staging, &path).map_err(io("replace", &path))?;
+        .map_err(failed("write", &staging))?;
+    std::fs::rename(&staging, &path).map_err(failed("replace", &path))?;
     sync_dir(state_dir);
     Ok(())
 }
@@ -103,11 +88,7 @@ pub fn load(state_dir: &Path) -> Result<Option<CachedState>, CacheError> {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(CacheError::Io {
-                action: "read",
-                path,
-                source,
-            });
+            return Err(failed("read", &path)(source).into());
         }
     };
     serde_json::from_slice(&bytes)

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use cvlan_types::{PrivateKey, PrivateKeyError};
 
+use crate::files::{FileError, failed, sync_dir};
+
 /// The node key's file name inside the state dir.
 pub const NODE_KEY_FILE: &str = "node.key";
 
@@ -45,15 +47,8 @@ pub const KEY_FILE_MODE: u32 = 0o600;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// Creating or securing the state dir, or reading or writing the key, failed.
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The path concerned.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The key file exists but holds no key (its content is not shown).
     #[error("{} does not hold a private key ({reason}); move it away to make a new key", path.display())]
     Malformed {
@@ -79,21 +74,14 @@ pub fn node_key(state_dir: &Path) -> Result<PrivateKey, KeyError> {
 
 /// The `kind` key in `state_dir`, created (with the directory) when it does not exist yet.
 pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, KeyError> {
-    let io = |action, path: &Path| {
-        let path = path.to_owned();
-        move |source| KeyError::Io {
-            action,
-            path,
-            source,
-        }
-    };
-    std::fs::create_dir_all(state_dir).map_err(io("create", state_dir))?;
+    std::fs::create_dir_all(state_dir).map_err(failed("create", state_dir))?;
     std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
-        .map_err(io("secure", state_dir))?;
+        .map_err(failed("secure", state_dir))?;
     let file_name = kind.file_name();
     let path = state_dir.join(file_name);
     match read(&path) {
-        Err(KeyError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(KeyError::Io(FileError { source, .. }))
+            if source.kind() == std::io::ErrorKind::NotFound => {}
         other => return other,
     }
     let key = PrivateKey::generate();
@@ -107,7 +95,7 @@ pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, Key
         .create_new(true)
         .mode(KEY_FILE_MODE)
         .open(&staging)
-        .map_err(io("create", &staging))?;
+        .map_err(failed("create", &staging))?;
     let written = file
         .write_all(key.to_base64().as_bytes())
         .and_then(|()| file.write_all(b"\n"))
@@ -121,18 +109,13 @@ pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, Key
             Ok(key)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
-        Err(e) => Err(io("write", &path)(e)),
+        Err(e) => Err(failed("write", &path)(e).into()),
     }
 }
 
 /// Reads the key at `path`, refusing a file others may read.
 fn read(path: &Path) -> Result<PrivateKey, KeyError> {
-    let io = |action, e| KeyError::Io {
-        action,
-        path: path.to_owned(),
-        source: e,
-    };
-    let metadata = std::fs::metadata(path).map_err(|e| io("read", e))?;
+    let metadata = std::fs::metadata(path).map_err(failed("read", path))?;
     let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Exposed {
@@ -140,18 +123,12 @@ fn read(path: &Path) -> Result<PrivateKey, KeyError> {
             mode,
         });
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| io("read", e))?);
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(failed("read", path))?);
     PrivateKey::from_base64(&text).map_err(|reason| KeyError::Malformed {
         path: path.to_owned(),
         reason,
     })
-}
-
-/// Makes a rename or link in `dir` durable (best effort: some file systems refuse).
-pub(crate) fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //!   apply attempt came to; [`cache`]: the last good netmap, for a restart without a source;
 //! - [`api`]: the local-API services every daemon serves alike (WatchEvents, Reload, the base
 //!   of Status), [`wire`] the one place agent types become API messages;
-//! - [`lifecycle`]: stop signals and the local API's socket.
+//! - [`lifecycle`]: stop signals and the local API's socket; [`files`]: the error and
+//!   durability helpers of the state files.
 
 pub mod api;
 pub mod apply;
 pub mod cache;
 pub mod events;
+pub mod files;
 pub mod host;
 pub mod keys;
 pub mod lifecycle;

@@ -18,10 +18,11 @@ use tokio::sync::oneshot;
 const BRAVO: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
 const CAROL: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
 
-fn network(extra: &str) -> String {
+/// The network: alpha (this host, key `alpha`), bravo, then `extra`.
+fn network(alpha: &str, extra: &str) -> String {
     format!(
         "network \"t\" {{ overlay \"100.64.0.0/10\"; listen-port 51830; }}\n\
-         node \"alpha\" {{ address \"100.64.0.1\"; routes \"10.9.0.0/16\"; }}\n\
+         node \"alpha\" {{ public-key \"{alpha}\"; address \"100.64.0.1\"; routes \"10.9.0.0/16\"; }}\n\
          node \"bravo\" {{ public-key \"{BRAVO}\"; address \"100.64.0.2\"; endpoint \"192.0.2.2:51830\"; }}\n\
          {extra}\
          policy {{ allow \"all\" from=\"*\" to=\"*\"; }}\n"
@@ -30,6 +31,20 @@ fn network(extra: &str) -> String {
 
 fn carol() -> String {
     format!("node \"carol\" {{ public-key \"{CAROL}\"; address \"100.64.0.3\"; }}\n")
+}
+
+/// A fresh directory with alpha's node key in its state dir (created on the host, as
+/// `cvland pubkey` does) and the two-node network.kdl: the directory, the file's path and
+/// alpha's public key.
+fn network_dir() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let alpha = cvlan_agent::keys::node_key(&dir.path().join("state"))
+        .expect("alpha's node key")
+        .public_key()
+        .to_string();
+    let net = dir.path().join("network.kdl");
+    std::fs::write(&net, network(&alpha, "")).expect("write network.kdl");
+    (dir, net, alpha)
 }
 
 /// A daemon running in this process; stopped (and waited for) on drop of the test's runtime.
@@ -64,6 +79,15 @@ impl Daemon {
             socket: dir.join("cvland.sock"),
             platform,
         }
+    }
+
+    /// Starts a daemon in `dir` and waits for its first apply.
+    async fn applied(dir: &Path) -> (Self, v1::StatusResponse) {
+        let daemon = Self::start(dir).await;
+        let first = daemon
+            .status_until("first apply", |s| outcome(s) == v1::ApplyOutcome::Applied)
+            .await;
+        (daemon, first)
     }
 
     async fn status(&self) -> v1::StatusResponse {
@@ -130,14 +154,8 @@ fn replace(path: &Path, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applies_rejects_a_bad_edit_and_restarts_from_the_cache() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = dir.path().join("network.kdl");
-    std::fs::write(&net, network("")).unwrap();
-
-    let daemon = Daemon::start(dir.path()).await;
-    let applied = daemon
-        .status_until("first apply", |s| outcome(s) == v1::ApplyOutcome::Applied)
-        .await;
+    let (dir, net, alpha) = network_dir();
+    let (daemon, applied) = Daemon::applied(dir.path()).await;
     assert_eq!(applied.name, "alpha");
     assert_eq!(applied.addresses, ["100.64.0.1"]);
     assert_eq!(peers(&applied), 1, "bravo");
@@ -156,7 +174,7 @@ async fn applies_rejects_a_bad_edit_and_restarts_from_the_cache() {
     );
 
     // An edit that cannot be parsed: rejected with its diagnostic, the old state runs on.
-    replace(&net, &network("tags \"oops\n"));
+    replace(&net, &network(&alpha, "tags \"oops\n"));
     let rejected = daemon
         .status_until("rejection", |s| outcome(s) == v1::ApplyOutcome::Rejected)
         .await;
@@ -175,7 +193,7 @@ async fn applies_rejects_a_bad_edit_and_restarts_from_the_cache() {
     assert_eq!(peers(&rejected), 1);
 
     // The next good edit applies.
-    replace(&net, &network(&carol()));
+    replace(&net, &network(&alpha, &carol()));
     let grown = daemon
         .status_until("carol's arrival", |s| peers(s) == 2)
         .await;
@@ -207,13 +225,8 @@ async fn applies_rejects_a_bad_edit_and_restarts_from_the_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_answers_with_the_outcome_and_plan_checks_without_applying() {
-    let dir = tempfile::tempdir().unwrap();
-    let net = dir.path().join("network.kdl");
-    std::fs::write(&net, network("")).unwrap();
-    let daemon = Daemon::start(dir.path()).await;
-    let first = daemon
-        .status_until("first apply", |s| outcome(s) == v1::ApplyOutcome::Applied)
-        .await;
+    let (dir, _net, alpha) = network_dir();
+    let (daemon, first) = Daemon::applied(dir.path()).await;
     let mut client = connect(&daemon.socket).await.unwrap();
     let reload = client
         .reload(v1::ReloadRequest {})
@@ -233,7 +246,7 @@ async fn reload_answers_with_the_outcome_and_plan_checks_without_applying() {
         .plan(v1::LocalPlanRequest {
             files: vec![v1::SourceFile {
                 name: "network.kdl".into(),
-                text: network(&carol()),
+                text: network(&alpha, &carol()),
             }],
         })
         .await
