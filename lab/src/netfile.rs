@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use cvlan_schema::Diagnostic;
 use cvlan_schema::edit::EditError;
 use cvlan_schema::model::{IpsecAuth, Network, SecretSource};
 use ipnet::{IpNet, Ipv4Net};
@@ -33,7 +34,9 @@ pub enum NetworkFileError {
 impl From<EditError> for NetworkFileError {
     fn from(err: EditError) -> Self {
         match err {
-            EditError::Syntax(diagnostics) => Self::Syntax(first_message(&diagnostics)),
+            EditError::Syntax(diagnostics) => {
+                Self::Syntax(Diagnostic::first_message(&diagnostics).to_owned())
+            }
             EditError::UnknownBlock { kind, name } => Self::UnknownBlock {
                 kind: kind.as_str(),
                 name,
@@ -147,15 +150,9 @@ pub fn secret_files(text: &str) -> Result<Vec<String>, NetworkFileError> {
 
 /// The model of a file read as far as it goes, or why there is none.
 fn model(partial: cvlan_schema::Partial) -> Result<Network, NetworkFileError> {
-    partial
-        .network
-        .ok_or_else(|| NetworkFileError::Syntax(first_message(&partial.diagnostics)))
-}
-
-fn first_message(diagnostics: &[cvlan_schema::Diagnostic]) -> String {
-    diagnostics
-        .first()
-        .map_or_else(String::new, |d| d.message.clone())
+    partial.network.ok_or_else(|| {
+        NetworkFileError::Syntax(Diagnostic::first_message(&partial.diagnostics).to_owned())
+    })
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// The message of the first of `diagnostics` (empty when there is none): the one-line
+    /// summary an error type shows for a whole report.
+    pub fn first_message(diagnostics: &[Diagnostic]) -> &str {
+        diagnostics.first().map_or("", |d| d.message.as_str())
+    }
+
     /// An error with `code` and `message` at `span`, labelled with `label`.
     pub fn error(
         code: &'static str,

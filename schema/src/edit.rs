@@ -41,7 +41,7 @@ impl fmt::Display for Block {
 pub enum EditError {
     /// The text is not KDL (or would not be after the edit); the diagnostics point into
     /// source 0, the text given.
-    #[error("the text is not valid KDL: {}", first_message(.0))]
+    #[error("the text is not valid KDL: {}", Diagnostic::first_message(.0))]
     Syntax(Vec<Diagnostic>),
     /// No top-level block of this kind has this name.
     #[error("there is no `{kind} \"{name}\"`")]
@@ -51,10 +51,6 @@ pub enum EditError {
         /// The name looked for.
         name: String,
     },
-}
-
-fn first_message(diagnostics: &[Diagnostic]) -> &str {
-    diagnostics.first().map_or("", |d| d.message.as_str())
 }
 
 /// Returns `text` with `key "value"` as the first `key` child of `kind "name"`: the first
