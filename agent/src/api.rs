@@ -9,10 +9,9 @@ use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
-use crate::events::{self, EventBus};
+use crate::events;
 use crate::source::ReloadReply;
 use crate::state::AgentState;
 use crate::wire;
@@ -24,9 +23,6 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// How long Reload waits for the source to be read and the result applied.
 pub const RELOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Events queued per `WatchEvents` client before its stream waits for it.
-const EVENT_QUEUE: usize = 64;
-
 /// A live view's interval: [`DEFAULT_INTERVAL`] when absent, at least [`MIN_INTERVAL`].
 pub fn interval(requested: Option<prost_types::Duration>) -> Duration {
     requested
@@ -37,16 +33,15 @@ pub fn interval(requested: Option<prost_types::Duration>) -> Duration {
 
 /// WatchEvents: the replay `request` selects, then (when following) live events of the
 /// selected kinds until the client leaves or `stopping` turns true; a client too slow to keep
-/// up gets `events.lost` with the count.
+/// up gets `events.lost` with the count, one that stops reading is dropped.
 pub fn watch_events(
-    bus: &EventBus,
+    agent: &AgentState,
     request: &v1::WatchEventsRequest,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
 ) -> BoxStream<v1::Event> {
     let query = wire::query(request);
-    let subscription = bus.subscribe(&query);
-    let (tx, rx) = mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(async move {
+    let subscription = agent.events.subscribe(&query);
+    agent.live.spawn(stopping, |tx| async move {
         for event in subscription.replay {
             if tx.send(Ok(wire::event(event))).await.is_err() {
                 return;
@@ -56,12 +51,7 @@ pub fn watch_events(
             return;
         };
         loop {
-            let received = tokio::select! {
-                r = live.recv() => r,
-                _ = stopping.wait_for(|s| *s) => return,
-                () = tx.closed() => return,
-            };
-            let event = match received {
+            let event = match live.recv().await {
                 Ok(event) if events::matches(&query.kinds, &event.kind) => event,
                 Ok(_) => continue,
                 Err(RecvError::Lagged(n)) => events::lost(n),
@@ -71,8 +61,7 @@ pub fn watch_events(
                 return;
             }
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    })
 }
 
 /// Reload: asks the source task (through `reloads`) to read again and waits for the outcome.
@@ -92,7 +81,7 @@ pub async fn reload(reloads: &mpsc::Sender<ReloadReply>) -> Result<v1::ReloadRes
 }
 
 /// The part of `Status` every daemon answers alike: name, kind, key, source, last apply,
-/// start time, uptime and version. The daemon fills in the rest.
+/// start time, uptime, version and the live views' counters. The daemon fills in the rest.
 pub fn status(agent: &AgentState, kind: v1::DaemonKind) -> v1::StatusResponse {
     let uptime = SystemTime::now()
         .duration_since(agent.started_at)
@@ -106,6 +95,7 @@ pub fn status(agent: &AgentState, kind: v1::DaemonKind) -> v1::StatusResponse {
         started_at: Some(agent.started_at.into()),
         uptime: prost_types::Duration::try_from(uptime).ok(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        live_views: Some(wire::live_views(agent.live.counts())),
         ..Default::default()
     }
 }

@@ -11,6 +11,7 @@
 //!   apply attempt came to; [`cache`]: the last good netmap, for a restart without a source;
 //! - [`api`]: the local-API services every daemon serves alike (WatchEvents, Reload, the base
 //!   of Status), [`wire`] the one place agent types become API messages;
+//! - [`live`]: the live views' tasks, which end with their clients, and their counters;
 //! - [`lifecycle`]: stop signals and the local API's socket; [`files`]: the error and
 //!   durability helpers of the state files.
 
@@ -22,6 +23,7 @@ pub mod files;
 pub mod host;
 pub mod keys;
 pub mod lifecycle;
+pub mod live;
 pub mod source;
 pub mod state;
 pub mod wire;

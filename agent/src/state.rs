@@ -9,6 +9,7 @@ use cvlan_types::PublicKey;
 
 use crate::apply::ApplyResult;
 use crate::events::EventBus;
+use crate::live::LiveViews;
 use crate::source::SourceStatus;
 
 /// The agent's identity and health; a daemon keeps it in an `Arc` beside its own state.
@@ -22,6 +23,8 @@ pub struct AgentState {
     pub started_at: SystemTime,
     /// The event bus.
     pub events: Arc<EventBus>,
+    /// The local API's live views, counted.
+    pub live: Arc<LiveViews>,
     health: RwLock<Health>,
 }
 
@@ -39,6 +42,7 @@ impl AgentState {
             public_key,
             started_at: SystemTime::now(),
             events: Arc::new(EventBus::default()),
+            live: Arc::new(LiveViews::default()),
             health: RwLock::new(Health {
                 source,
                 last_apply: None,

@@ -10,6 +10,7 @@ use cvlan_schema::report::JsonDiagnostic;
 
 use crate::apply::{ApplyResult, Outcome};
 use crate::events::{Event, EventLevel, Query, Start};
+use crate::live::LiveCounts;
 use crate::source::{SourceKind, SourceStatus};
 
 /// An event as `WatchEvents` sends it.
@@ -121,6 +122,15 @@ pub fn source(s: &SourceStatus) -> v1::SourceInfo {
     }
 }
 
+/// The live views' counters as Status carries them.
+pub fn live_views(c: LiveCounts) -> v1::LiveViewCounts {
+    v1::LiveViewCounts {
+        open: c.open,
+        opened: c.opened,
+        slow_dropped: c.slow_dropped,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,3 +180,4 @@ mod tests {
         assert!(q.follow && q.kinds == ["peer"]);
     }
 }
+

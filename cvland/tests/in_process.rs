@@ -270,3 +270,58 @@ async fn reload_answers_with_the_outcome_and_plan_checks_without_applying() {
     );
     daemon.stop().await;
 }
+
+/// The live views' counters from status.
+fn live_views(status: &v1::StatusResponse) -> v1::LiveViewCounts {
+    status.live_views.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_views_end_with_their_clients() {
+    const CLIENTS: u64 = 100;
+    let (dir, _net, _alpha) = network_dir();
+    let (daemon, first) = Daemon::applied(dir.path()).await;
+    assert_eq!(live_views(&first).open, 0);
+    let fast = Some(prost_types::Duration {
+        seconds: 0,
+        nanos: 100_000_000,
+    });
+    for round in 0..CLIENTS {
+        let mut client = connect(&daemon.socket).await.expect("connect");
+        let mut peers = client
+            .watch_peers(v1::WatchPeersRequest { interval: fast })
+            .await
+            .expect("watch peers")
+            .into_inner();
+        let snapshot = peers.message().await.expect("a snapshot").expect("one");
+        assert!(snapshot.full && snapshot.peers.len() == 1, "{snapshot:#?}");
+        let mut hits = client
+            .watch_policy_hits(v1::WatchPolicyHitsRequest { interval: fast })
+            .await
+            .expect("watch hits")
+            .into_inner();
+        hits.message().await.expect("hits").expect("one");
+        let mut events = client
+            .watch_events(v1::WatchEventsRequest {
+                follow: true,
+                start: Some(v1::watch_events_request::Start::Last(1)),
+                ..Default::default()
+            })
+            .await
+            .expect("watch events")
+            .into_inner();
+        events.message().await.expect("an event").expect("one");
+        if round == 0 {
+            let open = live_views(&daemon.status().await).open;
+            assert_eq!(open, 3, "three views run while their client reads");
+        }
+        // The client goes away without a word, as a closed cvtui does.
+        drop((peers, hits, events, client));
+    }
+    let settled = daemon
+        .status_until("every live view ended", |s| live_views(s).open == 0)
+        .await;
+    assert_eq!(live_views(&settled).opened, 3 * CLIENTS);
+    assert_eq!(live_views(&settled).slow_dropped, 0);
+    daemon.stop().await;
+}

@@ -31,6 +31,15 @@ struct StatusJson {
     version: String,
     /// Packets the data plane dropped, by reason (only reasons with drops).
     drops: std::collections::BTreeMap<String, u64>,
+    /// The local API's live views: open now, started, dropped for not reading.
+    live_views: LiveViewsJson,
+}
+
+#[derive(Debug, Serialize)]
+struct LiveViewsJson {
+    open: u64,
+    opened: u64,
+    slow_dropped: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,6 +118,7 @@ fn to_json(status: StatusResponse) -> StatusJson {
     };
     let source = status.source.unwrap_or_default();
     let peers = status.peers.unwrap_or_default();
+    let live = status.live_views.unwrap_or_default();
     StatusJson {
         kind,
         public_key: key_text(&status.public_key),
@@ -138,6 +148,11 @@ fn to_json(status: StatusResponse) -> StatusJson {
         revision: status.revision,
         version: status.version,
         drops: status.drops.into_iter().collect(),
+        live_views: LiveViewsJson {
+            open: live.open,
+            opened: live.opened,
+            slow_dropped: live.slow_dropped,
+        },
     }
 }
 
@@ -198,6 +213,13 @@ fn human(s: &StatusJson) -> String {
         let drops: Vec<String> = s.drops.iter().map(|(r, n)| format!("{r} {n}")).collect();
         line("dropped", drops.join(", "));
     }
+    line(
+        "live views",
+        format!(
+            "{} open ({} since start, {} dropped for not reading)",
+            s.live_views.open, s.live_views.opened, s.live_views.slow_dropped
+        ),
+    );
     line("version", s.version.clone());
     out
 }

@@ -75,14 +75,23 @@ impl LocalApi for Api {
         request: Request<v1::WatchPeersRequest>,
     ) -> Result<Response<BoxStream<v1::PeersUpdate>>, Status> {
         let interval = base::interval(request.get_ref().interval);
-        Ok(Response::new(peers::watch(self.shared.clone(), interval)))
+        Ok(Response::new(peers::watch(
+            self.shared.clone(),
+            interval,
+            self.stopping.clone(),
+        )))
     }
 
     async fn ping(
         &self,
         request: Request<v1::PingRequest>,
     ) -> Result<Response<BoxStream<v1::PingReply>>, Status> {
-        ping::ping(self.shared.clone(), request.into_inner()).map(Response::new)
+        ping::ping(
+            self.shared.clone(),
+            request.into_inner(),
+            self.stopping.clone(),
+        )
+        .map(Response::new)
     }
 
     async fn whois(
@@ -107,7 +116,7 @@ impl LocalApi for Api {
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<v1::Event>>, Status> {
         Ok(Response::new(base::watch_events(
-            &self.shared.agent.events,
+            &self.shared.agent,
             request.get_ref(),
             self.stopping.clone(),
         )))
@@ -144,6 +153,7 @@ impl LocalApi for Api {
         Ok(Response::new(policy::watch_hits(
             self.shared.clone(),
             interval,
+            self.stopping.clone(),
         )))
     }
 

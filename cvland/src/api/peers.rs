@@ -11,8 +11,7 @@ use cvlan_mesh::stats::PeerStats;
 use cvlan_proto::convert::key_to_bytes;
 use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 
 use crate::state::Shared;
 
@@ -123,9 +122,13 @@ pub async fn rows(shared: &Shared) -> Rows {
 
 /// The live table: a full snapshot, then every `interval` the rows that changed and the names
 /// that went away; a full snapshot again whenever the device restarted.
-pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PeersUpdate> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
+pub fn watch(
+    shared: Arc<Shared>,
+    interval: Duration,
+    stopping: watch::Receiver<bool>,
+) -> BoxStream<v1::PeersUpdate> {
+    let live = shared.agent.live.clone();
+    live.spawn(stopping, |tx| async move {
         let mut previous: BTreeMap<String, v1::Peer> = BTreeMap::new();
         let mut generation = None;
         let mut ticks = tokio::time::interval(interval);
@@ -175,8 +178,7 @@ pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PeersUpda
                 return;
             }
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    })
 }
 
 /// A time as a timestamp truncated to whole seconds, so a row read twice compares equal.

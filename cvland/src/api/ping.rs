@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 use tonic::Status;
 
 use crate::ping::Pinger;
@@ -17,10 +16,12 @@ use crate::state::Shared;
 const MAX_PROBES: u32 = 1000;
 
 /// Ping: resolves the node (a peer name or an overlay address), then sends `count` probes
-/// from this node's overlay address, one reply message per probe.
+/// from this node's overlay address, one reply message per probe, until the last probe, the
+/// client leaving or the daemon stopping.
 pub fn ping(
     shared: Arc<Shared>,
     request: v1::PingRequest,
+    stopping: watch::Receiver<bool>,
 ) -> Result<BoxStream<v1::PingReply>, Status> {
     let Some(running) = shared.read().running.clone() else {
         return Err(Status::failed_precondition("no network state applied yet"));
@@ -63,8 +64,8 @@ pub fn ping(
         .and_then(|d| Duration::try_from(d).ok())
         .unwrap_or(Duration::from_secs(2));
     let (name, key) = (peer.name.clone(), peer.public_key);
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
+    let live = shared.agent.live.clone();
+    Ok(live.spawn(stopping, |tx| async move {
         for seq in 1..=count {
             let started = tokio::time::Instant::now();
             let probe = u16::try_from(seq % 65_536).unwrap_or(0);
@@ -110,6 +111,5 @@ pub fn ping(
                 tokio::time::sleep_until(started + gap).await;
             }
         }
-    });
-    Ok(Box::pin(ReceiverStream::new(rx)))
+    }))
 }

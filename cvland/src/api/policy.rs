@@ -7,8 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
-use tokio::sync::{mpsc, oneshot};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::{oneshot, watch};
 use tonic::Status;
 
 use super::check_sent;
@@ -104,24 +103,23 @@ pub async fn hits(shared: &Shared) -> Result<v1::PolicyHitsResponse, Status> {
     })
 }
 
-/// WatchPolicyHits: a snapshot every `interval` until the client goes away; a snapshot that
-/// cannot be taken (nothing runs yet, the device restarting) is skipped.
-pub fn watch_hits(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PolicyHitsResponse> {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
+/// WatchPolicyHits: a snapshot every `interval` until the client goes away or the daemon
+/// stops; a snapshot that cannot be taken (nothing runs yet, the device restarting) is skipped.
+pub fn watch_hits(
+    shared: Arc<Shared>,
+    interval: Duration,
+    stopping: watch::Receiver<bool>,
+) -> BoxStream<v1::PolicyHitsResponse> {
+    shared.agent.live.clone().spawn(stopping, |tx| async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                () = tx.closed() => return,
-                _ = ticks.tick() => {}
-            }
+            ticks.tick().await;
             if let Ok(snapshot) = hits(&shared).await
                 && tx.send(Ok(snapshot)).await.is_err()
             {
                 return;
             }
         }
-    });
-    Box::pin(ReceiverStream::new(rx))
+    })
 }

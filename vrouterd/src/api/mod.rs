@@ -82,28 +82,24 @@ impl LocalApi for VrouterApi {
     ) -> Result<Response<BoxStream<v1::SasResponse>>, Status> {
         let request = request.into_inner();
         let every = base::interval(request.interval);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
         let shared = self.shared.clone();
-        let mut stopping = self.stopping.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = stopping.wait_for(|s| *s) => break,
+        let live = shared.agent.live.clone();
+        Ok(Response::new(live.spawn(
+            self.stopping.clone(),
+            |tx| async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let item = match shared.dataplane.sas().await {
+                        Ok(s) => Ok(sas_response(&s, SystemTime::now(), &request.peer)),
+                        Err(e) => Err(unavailable(e)),
+                    };
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        break;
+                    }
                 }
-                let item = match shared.dataplane.sas().await {
-                    Ok(s) => Ok(sas_response(&s, SystemTime::now(), &request.peer)),
-                    Err(e) => Err(unavailable(e)),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+            },
         )))
     }
 
@@ -112,7 +108,7 @@ impl LocalApi for VrouterApi {
         request: Request<v1::WatchEventsRequest>,
     ) -> Result<Response<BoxStream<v1::Event>>, Status> {
         Ok(Response::new(base::watch_events(
-            &self.shared.agent.events,
+            &self.shared.agent,
             request.get_ref(),
             self.stopping.clone(),
         )))
