@@ -144,3 +144,42 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(code(&cvlanctl(&["no-such-command"])), 2);
 }
+
+#[test]
+fn repeated_warnings_are_counted_in_the_human_report_and_all_listed_in_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("network.kdl");
+    let mut text = String::from(
+        "network \"big\"\ncontroller \"ctl\" address=\"ctl.example:7443\" \
+         public-key=\"hfCbmfWevSo5xoRjis1a8RjU0Jwd7fEavC5SUYnJ6pA=\"\n",
+    );
+    for i in 0..25 {
+        text.push_str(&format!(
+            "node \"n{i}\" {{\n    owner \"u{i}@acme.example\"\n}}\n"
+        ));
+    }
+    std::fs::write(&file, text).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+
+    let human = cvlanctl(&["check", path]);
+    assert_eq!(code(&human), 0, "warnings only: {}", stderr(&human));
+    let report = stderr(&human);
+    assert_eq!(report.matches("⚠ owner `u").count(), 10, "{report}");
+    assert!(
+        report.ends_with(
+            "and 15 more cvlan::user-not-in-group warnings — `--format json` lists them all\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        stdout(&human).contains("(0 errors, 25 warnings"),
+        "{}",
+        stdout(&human)
+    );
+
+    let doc = json(&cvlanctl(&["check", "--format", "json", path]));
+    assert_eq!(
+        doc["diagnostics"].as_array().expect("diagnostics").len(),
+        25
+    );
+}

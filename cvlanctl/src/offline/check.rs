@@ -4,7 +4,7 @@
 
 use cvlan_core::CheckReport;
 use cvlan_schema::AnyChecked;
-use cvlan_schema::report::{JsonDiagnostic, render_human, to_json};
+use cvlan_schema::report::{JsonDiagnostic, group_warnings, render_human, to_json};
 use serde::Serialize;
 
 use crate::cli::{CheckArgs, Format};
@@ -47,7 +47,7 @@ pub fn run(args: &CheckArgs, json: bool) -> Outcome {
             continue;
         }
         if !report.diagnostics.is_empty() {
-            print_err(&render_human(&report.sources, &report.diagnostics));
+            print_err(&human_report(&report));
         }
         let errors = report.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = report.diagnostics.len() - errors;
@@ -66,6 +66,21 @@ pub fn run(args: &CheckArgs, json: bool) -> Outcome {
         print_json(&document)?;
     }
     Ok(Answer::from_ok(document.ok))
+}
+
+/// Warnings of one code shown in full in the human report before the rest are counted: a
+/// large network's expected warnings (address collisions) must not bury the others.
+const WARNINGS_IN_FULL: usize = 10;
+
+/// The human report of one file: miette's report of every error and of the first few
+/// warnings of each code, then one line per code for the warnings left out.
+fn human_report(report: &CheckReport) -> String {
+    let grouped = group_warnings(&report.diagnostics, WARNINGS_IN_FULL);
+    let mut out = render_human(&report.sources, grouped.shown);
+    for hidden in &grouped.hidden {
+        out.push_str(&format!("{hidden} — `--format json` lists them all\n"));
+    }
+    out
 }
 
 /// Checks one file of either language; a host file has no policy-tests.

@@ -22,6 +22,13 @@ pub fn parse(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>>
     kdl_after_scan(source, text).map(|doc| tree::from_kdl(source, &doc))
 }
 
+/// The tree of `text` when it stays within the fast reader's plain subset (no raw or
+/// multi-line strings, floats, type annotations, `/-` or line continuations); `None`
+/// otherwise. `text` must have passed the scanner.
+pub(crate) fn parse_plain(source: SourceId, text: &str) -> Option<Vec<Node>> {
+    fast::parse(source, text)
+}
+
 /// Parses with kdl only (the reference the fast reader is tested against).
 #[cfg(test)]
 pub(crate) fn parse_with_kdl(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>> {

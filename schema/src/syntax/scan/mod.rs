@@ -63,13 +63,7 @@ pub fn check(source: SourceId, text: &str) -> Result<(), Vec<Diagnostic>> {
 /// outer comment), with whitespace runs collapsed to one space. The formatter uses it to
 /// prove that no comment was lost; `text` should have passed [`check`].
 pub fn comments(text: &str) -> Vec<String> {
-    let mut scanner = Scanner::new(SourceId(0), text);
-    scanner.record = Some(Record::default());
-    scanner.run();
-    scanner
-        .record
-        .unwrap_or_default()
-        .comments
+    comment_ranges(text)
         .into_iter()
         .map(|(start, end)| {
             let raw = &text[start..end];
@@ -84,6 +78,15 @@ pub fn comments(text: &str) -> Vec<String> {
         })
         .filter(|c| !c.is_empty())
         .collect()
+}
+
+/// The byte range of every comment of `text` (`//` and `/* */`, nested ones inside their
+/// outer comment's range), in order; `text` should have passed [`check`].
+pub fn comment_ranges(text: &str) -> Vec<(usize, usize)> {
+    let mut scanner = Scanner::new(SourceId(0), text);
+    scanner.record = Some(Record::default());
+    scanner.run();
+    scanner.record.unwrap_or_default().comments
 }
 
 /// Where the block of the node whose text is `text` closes: the offset just after the last
