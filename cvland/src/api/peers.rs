@@ -123,7 +123,7 @@ pub async fn rows(shared: &Shared) -> Rows {
 
 /// The live table: a full snapshot, then every `interval` the rows that changed and the names
 /// that went away; a full snapshot again whenever the device restarted.
-pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PeersUpdate> {
+pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::WatchPeersResponse> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut previous: BTreeMap<String, v1::Peer> = BTreeMap::new();
@@ -142,7 +142,7 @@ pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PeersUpda
                 .map(|p| (p.name.clone(), p))
                 .collect();
             let update = if full {
-                v1::PeersUpdate {
+                v1::WatchPeersResponse {
                     full: true,
                     peers: current.values().cloned().collect(),
                     removed: Vec::new(),
@@ -163,7 +163,7 @@ pub fn watch(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PeersUpda
                     previous = current;
                     continue;
                 }
-                v1::PeersUpdate {
+                v1::WatchPeersResponse {
                     full: false,
                     peers: changed,
                     removed,

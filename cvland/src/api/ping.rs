@@ -21,7 +21,7 @@ const MAX_PROBES: u32 = 1000;
 pub fn ping(
     shared: Arc<Shared>,
     request: v1::PingRequest,
-) -> Result<BoxStream<v1::PingReply>, Status> {
+) -> Result<BoxStream<v1::PingResponse>, Status> {
     let Some(running) = shared.read().running.clone() else {
         return Err(Status::failed_precondition("no network state applied yet"));
     };
@@ -87,7 +87,7 @@ pub fn ping(
                     .and_then(|p| p.endpoint),
                 _ => None,
             };
-            let reply = v1::PingReply {
+            let reply = v1::PingResponse {
                 seq,
                 node: name.clone(),
                 address: target.to_string(),

@@ -106,7 +106,10 @@ pub async fn hits(shared: &Shared) -> Result<v1::PolicyHitsResponse, Status> {
 
 /// WatchPolicyHits: a snapshot every `interval` until the client goes away; a snapshot that
 /// cannot be taken (nothing runs yet, the device restarting) is skipped.
-pub fn watch_hits(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::PolicyHitsResponse> {
+pub fn watch_hits(
+    shared: Arc<Shared>,
+    interval: Duration,
+) -> BoxStream<v1::WatchPolicyHitsResponse> {
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
@@ -117,7 +120,12 @@ pub fn watch_hits(shared: Arc<Shared>, interval: Duration) -> BoxStream<v1::Poli
                 _ = ticks.tick() => {}
             }
             if let Ok(snapshot) = hits(&shared).await
-                && tx.send(Ok(snapshot)).await.is_err()
+                && tx
+                    .send(Ok(v1::WatchPolicyHitsResponse {
+                        snapshot: Some(snapshot),
+                    }))
+                    .await
+                    .is_err()
             {
                 return;
             }
