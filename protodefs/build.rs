@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("cloudvlan_v1_descriptor.bin"))
         // Calls a daemon does not serve answer UNIMPLEMENTED without a hand-written stub
-        // (cvland and cvlan-vrouterd each serve a part of LocalApi).
+        // (cvland and cvlan-vrouterd each serve a part of LocalApiService).
         .generate_default_stubs(true)
         // No `XClient::connect(url)`: it needs tonic's TCP channel even in builds without the
         // `client` feature, and clients connect through `transport` instead.

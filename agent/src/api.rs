@@ -1,7 +1,7 @@
 //! The local-API services every daemon serves the same way: `WatchEvents` (replay, then live),
 //! `Reload` (read the source again and say how the apply went), the fields of `Status` that
 //! say who the daemon is and how its source and last apply are, and the interval rule of the
-//! live views. Each daemon's `LocalApi` implementation calls these and adds its own calls.
+//! live views. Each daemon's `LocalApiService` implementation calls these and adds its own calls.
 
 use std::time::{Duration, SystemTime};
 
@@ -38,7 +38,7 @@ pub fn watch_events(
     agent: &AgentState,
     request: &v1::WatchEventsRequest,
     stopping: watch::Receiver<bool>,
-) -> BoxStream<v1::Event> {
+) -> BoxStream<v1::WatchEventsResponse> {
     let query = wire::query(request);
     let subscription = agent.events.subscribe(&query);
     agent.live.spawn(stopping, |tx| async move {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cvlan_proto::local::{LocalApi, LocalSocket, ServeError};
+use cvlan_proto::local::{LocalApiService, LocalSocket, ServeError};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -55,7 +55,7 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `socket` and serves `api` on it until `stopping` turns true (the API's streams
     /// watch the same receiver to end then).
-    pub async fn start<A: LocalApi>(
+    pub async fn start<A: LocalApiService>(
         socket: &Path,
         api: A,
         mut stopping: watch::Receiver<bool>,

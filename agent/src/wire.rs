@@ -14,8 +14,8 @@ use crate::live::LiveCounts;
 use crate::source::{SourceKind, SourceStatus};
 
 /// An event as `WatchEvents` sends it.
-pub fn event(e: Event) -> v1::Event {
-    v1::Event {
+pub fn event(e: Event) -> v1::WatchEventsResponse {
+    v1::WatchEventsResponse {
         seq: e.seq,
         time: Some(e.time.into()),
         kind: e.kind,

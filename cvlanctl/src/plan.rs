@@ -133,7 +133,10 @@ fn members(plan: &NetworkPlan) -> Vec<MemberJson> {
 /// Runs `plan --daemon`: sends the file and its includes to the running node.
 pub async fn run_daemon(mut client: Client, file: &Path, json: bool) -> Outcome {
     let files = read_with_includes(file)?;
-    let response = client.plan(LocalPlanRequest { files }).await?.into_inner();
+    let response = client
+        .local_plan(LocalPlanRequest { files })
+        .await?
+        .into_inner();
     let diagnostics: Vec<JsonDiagnostic> =
         response.diagnostics.into_iter().map(Into::into).collect();
     let actions: Vec<ActionJson> = response

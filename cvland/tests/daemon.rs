@@ -173,7 +173,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         // Plan a new route for bravo: one in-place peer update, nothing applied.
         let changed = network(&key, " routes \"10.9.0.0/16\";");
         let plan = api
-            .plan(v1::LocalPlanRequest {
+            .local_plan(v1::LocalPlanRequest {
                 files: vec![v1::SourceFile {
                     name: "new.kdl".into(),
                     text: changed.clone(),

@@ -243,7 +243,7 @@ async fn reload_answers_with_the_outcome_and_plan_checks_without_applying() {
     );
 
     let plan = client
-        .plan(v1::LocalPlanRequest {
+        .local_plan(v1::LocalPlanRequest {
             files: vec![v1::SourceFile {
                 name: "network.kdl".into(),
                 text: network(&alpha, &carol()),

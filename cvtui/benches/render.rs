@@ -77,7 +77,7 @@ fn benches(c: &mut Criterion) {
             p
         })
         .collect();
-    let partial = v1::PeersUpdate {
+    let partial = v1::WatchPeersResponse {
         full: false,
         peers: changed,
         removed: Vec::new(),
@@ -91,7 +91,7 @@ fn benches(c: &mut Criterion) {
         );
     });
 
-    let burst: Vec<v1::Event> = events(10_000);
+    let burst: Vec<v1::WatchEventsResponse> = events(10_000);
     group.bench_function("apply a burst of 10,000 events", |b| {
         b.iter_batched(
             || (app.clone(), burst.clone()),

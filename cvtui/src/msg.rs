@@ -38,15 +38,15 @@ pub enum Msg {
     /// A fresh status (after an apply or source event).
     Status(Box<v1::StatusResponse>),
     /// One message of the live peer table.
-    Peers(v1::PeersUpdate),
+    Peers(v1::WatchPeersResponse),
     /// One snapshot of the policy hit counters.
     PolicyHits(v1::PolicyHitsResponse),
     /// One daemon event.
-    Event(v1::Event),
+    Event(v1::WatchEventsResponse),
     /// The daemon answered UNIMPLEMENTED for one of the core feeds.
     Unserved(Feed),
     /// One ping probe completed.
-    PingReply(v1::PingReply),
+    PingReply(v1::PingResponse),
     /// A ping run ended; `error` says why when it failed.
     PingEnded {
         /// The node pinged.

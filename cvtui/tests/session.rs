@@ -115,7 +115,7 @@ async fn live_streams_become_messages_and_state() {
     let changed: Vec<v1::Peer> = named_peers(3600, 100).into_iter().take(2).collect();
     shared
         .peer_updates
-        .send(v1::PeersUpdate {
+        .send(v1::WatchPeersResponse {
             full: false,
             peers: changed,
             removed: vec!["web-1".into()],

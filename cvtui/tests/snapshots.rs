@@ -63,7 +63,7 @@ fn peer_detail_with_ping() {
             ],
         );
         for seq in 1..=3 {
-            let reply = cvlan_proto::v1::PingReply {
+            let reply = cvlan_proto::v1::PingResponse {
                 seq,
                 node: "db-2".into(),
                 address: "100.64.0.3".into(),

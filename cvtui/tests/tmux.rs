@@ -2,7 +2,7 @@
 //! (`send-keys` in, `capture-pane` out). It starts before the daemon exists, says so, finds
 //! the daemon when it appears, shows its peers, narrows them with a filter, and `q` exits 0.
 //!
-//! The daemon here is the in-test LocalApi, so the test can make it appear late and vanish;
+//! The daemon here is the in-test LocalApiService, so the test can make it appear late and vanish;
 //! tests/tests/cvtui_lab.rs runs cvtui against a real cvland in a lab.
 
 mod common;

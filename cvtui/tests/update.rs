@@ -88,7 +88,7 @@ fn the_selection_stays_on_the_same_peer_when_the_order_changes() {
     busy.rx_bytes += 1_000_000_000;
     feed(
         &mut app,
-        [Msg::Peers(v1::PeersUpdate {
+        [Msg::Peers(v1::WatchPeersResponse {
             full: false,
             peers: vec![busy],
             removed: Vec::new(),
@@ -155,7 +155,7 @@ fn rates_come_from_counters_and_their_times() {
     // 2 s later: +6,000 received, +1,000 sent.
     p.rx_bytes = 7_000;
     p.tx_bytes = 1_500;
-    let partial = v1::PeersUpdate {
+    let partial = v1::WatchPeersResponse {
         full: false,
         peers: vec![p.clone()],
         removed: Vec::new(),
@@ -166,7 +166,7 @@ fn rates_come_from_counters_and_their_times() {
     assert_eq!(row.rx.rate(), Some(3_000.0));
     assert_eq!(row.tx.rate(), Some(500.0));
     // A message that leaves the row out means it did not change: rate zero.
-    let quiet = v1::PeersUpdate {
+    let quiet = v1::WatchPeersResponse {
         full: false,
         peers: Vec::new(),
         removed: Vec::new(),
@@ -190,7 +190,7 @@ fn removed_peers_leave_the_table_and_new_ones_join() {
             100,
         ))],
     );
-    let update = v1::PeersUpdate {
+    let update = v1::WatchPeersResponse {
         full: false,
         peers: vec![peer(7, 101)],
         removed: vec!["node-00001".into(), "node-00003".into(), "no-such".into()],
@@ -201,7 +201,7 @@ fn removed_peers_leave_the_table_and_new_ones_join() {
         names(&app),
         ["node-00000", "node-00002", "node-00004", "node-00007"]
     );
-    let again = v1::PeersUpdate {
+    let again = v1::WatchPeersResponse {
         full: false,
         peers: vec![peer(4, 102)],
         removed: vec!["node-00000".into()],

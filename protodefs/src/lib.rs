@@ -1,7 +1,7 @@
 //! cvlan-proto: CloudVLAN's protobuf definitions and what is shared around them.
 //!
 //! - [`v1`]: the Rust generated from `cloudvlan/v1/*.proto`: the resource messages, the local
-//!   API (`LocalApi`, served by the daemons on a Unix socket), the control services (node and
+//!   API (`LocalApiService`, served by the daemons on a Unix socket), the control services (node and
 //!   vrouter ↔ controller) and the admin service (cvlanctl ↔ controller).
 //! - `ApplyResult::now` (in `apply`): the apply results daemons report.
 //! - [`convert`]: the one place where proto messages and cvlan-schema's model types meet.

@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cvlan_proto::local::{self, BoxStream, ConnectError, LocalApi, LocalSocket, ServeError};
+use cvlan_proto::local::{self, BoxStream, ConnectError, LocalApiService, LocalSocket, ServeError};
 use cvlan_proto::v1;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -21,7 +21,7 @@ struct TestDaemon {
 const KEY: [u8; 32] = [9; 32];
 
 #[tonic::async_trait]
-impl LocalApi for TestDaemon {
+impl LocalApiService for TestDaemon {
     async fn status(
         &self,
         _request: Request<v1::StatusRequest>,
@@ -54,7 +54,7 @@ impl LocalApi for TestDaemon {
     async fn watch_events(
         &self,
         request: Request<v1::WatchEventsRequest>,
-    ) -> Result<Response<BoxStream<v1::Event>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchEventsResponse>>, Status> {
         let replay = match request.into_inner().start {
             Some(v1::watch_events_request::Start::Last(n)) => n,
             _ => {
@@ -64,7 +64,7 @@ impl LocalApi for TestDaemon {
             }
         };
         let events = (1..=u64::from(replay)).map(|seq| {
-            Ok(v1::Event {
+            Ok(v1::WatchEventsResponse {
                 seq,
                 kind: "peer.handshake".into(),
                 level: v1::EventLevel::Info.into(),

@@ -46,7 +46,7 @@ fn assert_no_state(lab: &Interop) {
     assert_eq!(sas.counters.expect("counters").half_open, 0);
 }
 
-fn failed_event(lab: &Interop, reason: &str, text: &str) -> v1::Event {
+fn failed_event(lab: &Interop, reason: &str, text: &str) -> v1::WatchEventsResponse {
     let e = lab.wait_event("ike.failed", text, 30);
     assert_eq!(e.fields["reason"], reason, "{e:#?}");
     assert_eq!(e.fields["peer"], "br", "{e:#?}");

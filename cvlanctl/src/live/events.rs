@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use cvlan_proto::v1::{Event, EventLevel, WatchEventsRequest, watch_events_request::Start};
+use cvlan_proto::v1::{
+    EventLevel, WatchEventsRequest, WatchEventsResponse, watch_events_request::Start,
+};
 use serde::Serialize;
 use tokio_stream::StreamExt;
 
@@ -53,7 +55,7 @@ pub async fn run(mut client: Client, args: &EventsArgs, json: bool) -> Outcome {
     Ok(Answer::Yes)
 }
 
-fn to_json(event: Event) -> EventJson {
+fn to_json(event: WatchEventsResponse) -> EventJson {
     EventJson {
         seq: event.seq,
         time: time(event.time.as_ref()).map(rfc3339),

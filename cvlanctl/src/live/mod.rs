@@ -13,13 +13,13 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use cvlan_proto::local::connect;
-use cvlan_proto::v1::local_api_client::LocalApiClient;
+use cvlan_proto::v1::local_api_service_client::LocalApiServiceClient;
 use tonic::transport::Channel;
 
 use crate::outcome::{Failure, Outcome};
 
 /// A connected local-API client.
-pub type Client = LocalApiClient<Channel>;
+pub type Client = LocalApiServiceClient<Channel>;
 
 /// Connects to the daemon at `socket` and runs `command` with the client on a small runtime.
 pub fn with_client<F, Fut>(socket: &Path, command: F) -> Outcome

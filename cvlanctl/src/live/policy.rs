@@ -141,8 +141,8 @@ pub async fn hits(mut client: Client, args: &HitsArgs, json: bool) -> Outcome {
         interval: cvlan_proto::prost_types::Duration::try_from(interval).ok(),
     };
     let mut stream = client.watch_policy_hits(request).await?.into_inner();
-    while let Some(snapshot) = stream.next().await {
-        let document = hits_json(snapshot?);
+    while let Some(message) = stream.next().await {
+        let document = hits_json(message?.snapshot.unwrap_or_default());
         if json {
             print_text(&serde_json::to_string(&document).map_err(std::io::Error::from)?)?;
         } else {

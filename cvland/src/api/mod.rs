@@ -18,7 +18,7 @@ use cvlan_agent::source::{Reading, ReloadReply, revision_of};
 use cvlan_agent::{api as base, wire};
 use cvlan_core::netmap::{NetMap, PeerKind as CorePeerKind};
 use cvlan_proto::convert::key_to_bytes;
-use cvlan_proto::local::{BoxStream, LocalApi};
+use cvlan_proto::local::{BoxStream, LocalApiService};
 use cvlan_proto::v1;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status};
@@ -51,7 +51,7 @@ impl Api {
 }
 
 #[tonic::async_trait]
-impl LocalApi for Api {
+impl LocalApiService for Api {
     async fn status(
         &self,
         _: Request<v1::StatusRequest>,
@@ -73,7 +73,7 @@ impl LocalApi for Api {
     async fn watch_peers(
         &self,
         request: Request<v1::WatchPeersRequest>,
-    ) -> Result<Response<BoxStream<v1::PeersUpdate>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchPeersResponse>>, Status> {
         let interval = base::interval(request.get_ref().interval);
         Ok(Response::new(peers::watch(
             self.shared.clone(),
@@ -85,7 +85,7 @@ impl LocalApi for Api {
     async fn ping(
         &self,
         request: Request<v1::PingRequest>,
-    ) -> Result<Response<BoxStream<v1::PingReply>>, Status> {
+    ) -> Result<Response<BoxStream<v1::PingResponse>>, Status> {
         ping::ping(
             self.shared.clone(),
             request.into_inner(),
@@ -114,7 +114,7 @@ impl LocalApi for Api {
     async fn watch_events(
         &self,
         request: Request<v1::WatchEventsRequest>,
-    ) -> Result<Response<BoxStream<v1::Event>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchEventsResponse>>, Status> {
         Ok(Response::new(base::watch_events(
             &self.shared.agent,
             request.get_ref(),
@@ -148,7 +148,7 @@ impl LocalApi for Api {
     async fn watch_policy_hits(
         &self,
         request: Request<v1::WatchPolicyHitsRequest>,
-    ) -> Result<Response<BoxStream<v1::PolicyHitsResponse>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchPolicyHitsResponse>>, Status> {
         let interval = base::interval(request.get_ref().interval);
         Ok(Response::new(policy::watch_hits(
             self.shared.clone(),
@@ -166,7 +166,7 @@ impl LocalApi for Api {
             .map(Response::new)
     }
 
-    async fn plan(
+    async fn local_plan(
         &self,
         request: Request<v1::LocalPlanRequest>,
     ) -> Result<Response<v1::LocalPlanResponse>, Status> {

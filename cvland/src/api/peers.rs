@@ -126,7 +126,7 @@ pub fn watch(
     shared: Arc<Shared>,
     interval: Duration,
     stopping: watch::Receiver<bool>,
-) -> BoxStream<v1::PeersUpdate> {
+) -> BoxStream<v1::WatchPeersResponse> {
     let live = shared.agent.live.clone();
     live.spawn(stopping, |tx| async move {
         let mut previous: BTreeMap<String, v1::Peer> = BTreeMap::new();
@@ -145,7 +145,7 @@ pub fn watch(
                 .map(|p| (p.name.clone(), p))
                 .collect();
             let update = if full {
-                v1::PeersUpdate {
+                v1::WatchPeersResponse {
                     full: true,
                     peers: current.values().cloned().collect(),
                     removed: Vec::new(),
@@ -166,7 +166,7 @@ pub fn watch(
                     previous = current;
                     continue;
                 }
-                v1::PeersUpdate {
+                v1::WatchPeersResponse {
                     full: false,
                     peers: changed,
                     removed,

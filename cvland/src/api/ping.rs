@@ -22,7 +22,7 @@ pub fn ping(
     shared: Arc<Shared>,
     request: v1::PingRequest,
     stopping: watch::Receiver<bool>,
-) -> Result<BoxStream<v1::PingReply>, Status> {
+) -> Result<BoxStream<v1::PingResponse>, Status> {
     let Some(running) = shared.read().running.clone() else {
         return Err(Status::failed_precondition("no network state applied yet"));
     };
@@ -88,7 +88,7 @@ pub fn ping(
                     .and_then(|p| p.endpoint),
                 _ => None,
             };
-            let reply = v1::PingReply {
+            let reply = v1::PingResponse {
                 seq,
                 node: name.clone(),
                 address: target.to_string(),

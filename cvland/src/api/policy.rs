@@ -109,14 +109,19 @@ pub fn watch_hits(
     shared: Arc<Shared>,
     interval: Duration,
     stopping: watch::Receiver<bool>,
-) -> BoxStream<v1::PolicyHitsResponse> {
+) -> BoxStream<v1::WatchPolicyHitsResponse> {
     shared.agent.live.clone().spawn(stopping, |tx| async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             if let Ok(snapshot) = hits(&shared).await
-                && tx.send(Ok(snapshot)).await.is_err()
+                && tx
+                    .send(Ok(v1::WatchPolicyHitsResponse {
+                        snapshot: Some(snapshot),
+                    }))
+                    .await
+                    .is_err()
             {
                 return;
             }

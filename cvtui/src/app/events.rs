@@ -18,7 +18,7 @@ pub struct Stored {
     /// Arrival number, increasing by one per event received.
     pub id: u64,
     /// The event.
-    pub event: v1::Event,
+    pub event: v1::WatchEventsResponse,
 }
 
 /// The event buffer and how it is viewed.
@@ -38,7 +38,7 @@ pub struct EventsState {
 
 impl EventsState {
     /// Adds an event, dropping the oldest when the buffer is full.
-    pub fn push(&mut self, event: v1::Event) {
+    pub fn push(&mut self, event: v1::WatchEventsResponse) {
         if event.kind == LOST_KIND {
             let missed = event
                 .fields
@@ -75,7 +75,7 @@ impl EventsState {
     }
 
     /// Whether an event passes the kind filter.
-    pub fn shows(&self, event: &v1::Event) -> bool {
+    pub fn shows(&self, event: &v1::WatchEventsResponse) -> bool {
         kind_matches(&event.kind, self.filter.trim())
     }
 

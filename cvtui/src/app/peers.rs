@@ -124,7 +124,7 @@ pub struct PingRun {
     /// How many probes were asked for.
     pub count: u32,
     /// Replies so far, in order.
-    pub replies: Vec<v1::PingReply>,
+    pub replies: Vec<v1::PingResponse>,
     /// Whether the run has ended.
     pub done: bool,
     /// Why it failed, when it did.
@@ -165,7 +165,7 @@ impl PeersState {
     /// changed rows are replaced and removed ones dropped. Every row then takes a counter
     /// reading at the message's time (a row the message left out did not change, so its rate
     /// is zero).
-    pub fn apply(&mut self, update: v1::PeersUpdate) {
+    pub fn apply(&mut self, update: v1::WatchPeersResponse) {
         let selected = self.selected_name().map(str::to_owned);
         let time = update.time.and_then(|t| SystemTime::try_from(t).ok());
         if update.full {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cvlan_proto::local::LocalApiClient;
+use cvlan_proto::local::LocalApiServiceClient;
 use cvlan_proto::prost_types;
 use cvlan_proto::v1;
 use cvlan_proto::v1::watch_events_request::Start;
@@ -17,7 +17,7 @@ use tonic::{Code, Status, Streaming};
 use super::{EVENT_REPLAY, FEED_INTERVAL};
 use crate::msg::{Cmd, Connected, Feed, Msg, Served};
 
-type Client = LocalApiClient<Channel>;
+type Client = LocalApiServiceClient<Channel>;
 
 /// How a session ended.
 pub(super) enum Ended {
@@ -117,7 +117,12 @@ pub(super) async fn run(
 
     let mut feeds = JoinSet::new();
     if let Some(Some(stream)) = sas {
-        feeds.spawn(forward(stream, msgs.clone(), "WatchSas", Msg::Sas));
+        feeds.spawn(forward(
+            stream,
+            msgs.clone(),
+            "WatchSas",
+            |r: v1::WatchSasResponse| Msg::Sas(r.snapshot.unwrap_or_default()),
+        ));
     }
     let peers = client
         .watch_peers(v1::WatchPeersRequest {
@@ -139,13 +144,20 @@ pub(super) async fn run(
     let seq = Arc::clone(&resume.last_seq);
     let opened = [
         open(&mut feeds, msgs, Feed::Peers, peers, Msg::Peers).await,
-        open(&mut feeds, msgs, Feed::PolicyHits, hits, Msg::PolicyHits).await,
+        open(
+            &mut feeds,
+            msgs,
+            Feed::PolicyHits,
+            hits,
+            |r: v1::WatchPolicyHitsResponse| Msg::PolicyHits(r.snapshot.unwrap_or_default()),
+        )
+        .await,
         open(
             &mut feeds,
             msgs,
             Feed::Events,
             events,
-            move |event: v1::Event| {
+            move |event: v1::WatchEventsResponse| {
                 seq.fetch_max(event.seq, Ordering::Relaxed);
                 Msg::Event(event)
             },

@@ -61,7 +61,7 @@ fn title(app: &App) -> Line<'static> {
     Line::from(spans)
 }
 
-fn event_line(event: &v1::Event) -> Line<'_> {
+fn event_line(event: &v1::WatchEventsResponse) -> Line<'_> {
     let (level, style) = match event.level() {
         v1::EventLevel::Error => ("ERROR", Style::new().fg(Color::Red).bold()),
         v1::EventLevel::Warn => ("WARN ", Style::new().fg(Color::Yellow)),

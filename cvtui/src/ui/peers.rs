@@ -222,7 +222,7 @@ fn ping_summary(run: &crate::app::peers::PingRun) -> Line<'static> {
     Line::from(vec![Span::from("ping      ").bold(), state])
 }
 
-fn ping_line(reply: &cvlan_proto::v1::PingReply) -> Line<'static> {
+fn ping_line(reply: &cvlan_proto::v1::PingResponse) -> Line<'static> {
     let path = reply
         .path
         .as_ref()

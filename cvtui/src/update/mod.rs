@@ -97,7 +97,7 @@ fn connected_to(app: &mut App, status: v1::StatusResponse, served: crate::msg::S
     app.notice = None;
 }
 
-fn event_arrived(app: &mut App, event: v1::Event) -> Vec<Cmd> {
+fn event_arrived(app: &mut App, event: v1::WatchEventsResponse) -> Vec<Cmd> {
     let matches_any = |kinds: &[&str]| {
         kinds
             .iter()

@@ -159,8 +159,8 @@ pub fn named_peers(now: u64, traffic: u64) -> Vec<v1::Peer> {
         .collect()
 }
 
-pub fn full(peers: Vec<v1::Peer>, at: u64) -> v1::PeersUpdate {
-    v1::PeersUpdate {
+pub fn full(peers: Vec<v1::Peer>, at: u64) -> v1::WatchPeersResponse {
+    v1::WatchPeersResponse {
         full: true,
         peers,
         removed: Vec::new(),
@@ -237,8 +237,14 @@ pub fn explain_answer(from: &str, to: &str, port: &str) -> v1::PolicyExplainResp
     }
 }
 
-pub fn event(seq: u64, at: u64, kind: &str, level: v1::EventLevel, message: &str) -> v1::Event {
-    v1::Event {
+pub fn event(
+    seq: u64,
+    at: u64,
+    kind: &str,
+    level: v1::EventLevel,
+    message: &str,
+) -> v1::WatchEventsResponse {
+    v1::WatchEventsResponse {
         seq,
         time: Some(ts(t(at))),
         kind: kind.into(),
@@ -249,7 +255,7 @@ pub fn event(seq: u64, at: u64, kind: &str, level: v1::EventLevel, message: &str
 }
 
 /// A varied event stream: handshakes, path changes, an apply rejection.
-pub fn events(n: u64) -> Vec<v1::Event> {
+pub fn events(n: u64) -> Vec<v1::WatchEventsResponse> {
     (1..=n)
         .map(|seq| {
             let (kind, level, message) = match seq % 6 {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cvlan_proto::local::{BoxStream, LocalApi, LocalSocket, ServeError};
+use cvlan_proto::local::{BoxStream, LocalApiService, LocalSocket, ServeError};
 use cvlan_proto::v1;
 use cvlan_proto::v1::watch_events_request::Start;
 use tokio::sync::{broadcast, oneshot};
@@ -19,14 +19,14 @@ use tonic::{Request, Response, Status};
 /// What the daemon holds; shared with the test, which changes it and pushes updates.
 pub struct Shared {
     pub status: Mutex<v1::StatusResponse>,
-    pub peers: Mutex<v1::PeersUpdate>,
+    pub peers: Mutex<v1::WatchPeersResponse>,
     pub hits: Mutex<v1::PolicyHitsResponse>,
-    pub events: Mutex<Vec<v1::Event>>,
+    pub events: Mutex<Vec<v1::WatchEventsResponse>>,
     /// How each WatchEvents call asked to start.
     pub event_starts: Mutex<Vec<Option<Start>>>,
-    pub peer_updates: broadcast::Sender<v1::PeersUpdate>,
+    pub peer_updates: broadcast::Sender<v1::WatchPeersResponse>,
     pub hit_updates: broadcast::Sender<v1::PolicyHitsResponse>,
-    pub live_events: broadcast::Sender<v1::Event>,
+    pub live_events: broadcast::Sender<v1::WatchEventsResponse>,
     /// Serve Relays, Netcheck and WatchSas.
     pub extras: bool,
     /// How many Status calls have read `status` so far.
@@ -34,7 +34,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(peers: v1::PeersUpdate, extras: bool) -> Arc<Self> {
+    pub fn new(peers: v1::WatchPeersResponse, extras: bool) -> Arc<Self> {
         Arc::new(Self {
             status: Mutex::new(super::status()),
             peers: Mutex::new(peers),
@@ -50,13 +50,13 @@ impl Shared {
     }
 
     /// Sends a live event to every watcher and keeps it for replay.
-    pub fn emit(&self, event: v1::Event) {
+    pub fn emit(&self, event: v1::WatchEventsResponse) {
         self.events.lock().expect("lock").push(event.clone());
         let _ = self.live_events.send(event);
     }
 }
 
-/// The daemon's LocalApi implementation.
+/// The daemon's LocalApiService implementation.
 #[derive(Clone)]
 pub struct TestDaemon(pub Arc<Shared>);
 
@@ -66,7 +66,7 @@ fn live<T: Clone + Send + 'static>(first: Vec<T>, rx: broadcast::Receiver<T>) ->
 }
 
 #[tonic::async_trait]
-impl LocalApi for TestDaemon {
+impl LocalApiService for TestDaemon {
     async fn status(
         &self,
         _: Request<v1::StatusRequest>,
@@ -79,7 +79,7 @@ impl LocalApi for TestDaemon {
     async fn watch_peers(
         &self,
         _: Request<v1::WatchPeersRequest>,
-    ) -> Result<Response<BoxStream<v1::PeersUpdate>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchPeersResponse>>, Status> {
         let rx = self.0.peer_updates.subscribe();
         let first = self.0.peers.lock().expect("lock").clone();
         Ok(Response::new(live(vec![first], rx)))
@@ -88,16 +88,21 @@ impl LocalApi for TestDaemon {
     async fn watch_policy_hits(
         &self,
         _: Request<v1::WatchPolicyHitsRequest>,
-    ) -> Result<Response<BoxStream<v1::PolicyHitsResponse>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchPolicyHitsResponse>>, Status> {
         let rx = self.0.hit_updates.subscribe();
         let first = self.0.hits.lock().expect("lock").clone();
-        Ok(Response::new(live(vec![first], rx)))
+        let snapshots = live(vec![first], rx).map(|hits| {
+            hits.map(|snapshot| v1::WatchPolicyHitsResponse {
+                snapshot: Some(snapshot),
+            })
+        });
+        Ok(Response::new(Box::pin(snapshots)))
     }
 
     async fn watch_events(
         &self,
         request: Request<v1::WatchEventsRequest>,
-    ) -> Result<Response<BoxStream<v1::Event>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchEventsResponse>>, Status> {
         let request = request.into_inner();
         self.0
             .event_starts
@@ -106,7 +111,7 @@ impl LocalApi for TestDaemon {
             .push(request.start);
         let rx = self.0.live_events.subscribe();
         let buffered = self.0.events.lock().expect("lock").clone();
-        let replay: Vec<v1::Event> = match request.start {
+        let replay: Vec<v1::WatchEventsResponse> = match request.start {
             None => Vec::new(),
             Some(Start::AfterSeq(seq)) => buffered.into_iter().filter(|e| e.seq > seq).collect(),
             Some(Start::Last(n)) => {
@@ -121,13 +126,13 @@ impl LocalApi for TestDaemon {
     async fn ping(
         &self,
         request: Request<v1::PingRequest>,
-    ) -> Result<Response<BoxStream<v1::PingReply>>, Status> {
+    ) -> Result<Response<BoxStream<v1::PingResponse>>, Status> {
         let request = request.into_inner();
         if !request.node.starts_with("node-") && !request.node.contains('-') {
             return Err(Status::not_found(format!("no node `{}`", request.node)));
         }
         let replies = (1..=request.count.max(1)).map(move |seq| {
-            Ok(v1::PingReply {
+            Ok(v1::PingResponse {
                 seq,
                 node: request.node.clone(),
                 address: "100.64.0.2".into(),
@@ -183,11 +188,13 @@ impl LocalApi for TestDaemon {
     async fn watch_sas(
         &self,
         _: Request<v1::WatchSasRequest>,
-    ) -> Result<Response<BoxStream<v1::SasResponse>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchSasResponse>>, Status> {
         if !self.0.extras {
             return Err(Status::unimplemented("no IPsec here"));
         }
-        let snapshot = super::sas(3600);
+        let snapshot = v1::WatchSasResponse {
+            snapshot: Some(super::sas(3600)),
+        };
         Ok(Response::new(Box::pin(
             tokio_stream::iter([Ok(snapshot)]).chain(tokio_stream::pending()),
         )))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cvlan_agent::api as base;
-use cvlan_proto::local::{BoxStream, LocalApi};
+use cvlan_proto::local::{BoxStream, LocalApiService};
 use cvlan_proto::v1::{self, DaemonKind};
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
@@ -33,7 +33,7 @@ fn unavailable(e: impl std::fmt::Display) -> Status {
 }
 
 #[tonic::async_trait]
-impl LocalApi for VrouterApi {
+impl LocalApiService for VrouterApi {
     async fn status(
         &self,
         _request: Request<v1::StatusRequest>,
@@ -79,7 +79,7 @@ impl LocalApi for VrouterApi {
     async fn watch_sas(
         &self,
         request: Request<v1::WatchSasRequest>,
-    ) -> Result<Response<BoxStream<v1::SasResponse>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchSasResponse>>, Status> {
         let request = request.into_inner();
         let every = base::interval(request.interval);
         let shared = self.shared.clone();
@@ -91,7 +91,9 @@ impl LocalApi for VrouterApi {
                 loop {
                     tick.tick().await;
                     let item = match shared.dataplane.sas().await {
-                        Ok(s) => Ok(sas_response(&s, SystemTime::now(), &request.peer)),
+                        Ok(s) => Ok(v1::WatchSasResponse {
+                            snapshot: Some(sas_response(&s, SystemTime::now(), &request.peer)),
+                        }),
                         Err(e) => Err(unavailable(e)),
                     };
                     let failed = item.is_err();
@@ -106,7 +108,7 @@ impl LocalApi for VrouterApi {
     async fn watch_events(
         &self,
         request: Request<v1::WatchEventsRequest>,
-    ) -> Result<Response<BoxStream<v1::Event>>, Status> {
+    ) -> Result<Response<BoxStream<v1::WatchEventsResponse>>, Status> {
         Ok(Response::new(base::watch_events(
             &self.shared.agent,
             request.get_ref(),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cvlan_netio::memory::{MemoryNet, MemoryTunHost};
-use cvlan_proto::local::{self, LocalApiClient};
+use cvlan_proto::local::{self, LocalApiServiceClient};
 use cvlan_proto::v1;
 use cvlan_vrouterd::harness::{InMemory, pair_network};
 use tonic::transport::Channel;
@@ -45,7 +45,7 @@ pub struct Running {
 
 impl Running {
     /// A local API client.
-    pub async fn client(&self) -> LocalApiClient<Channel> {
+    pub async fn client(&self) -> LocalApiServiceClient<Channel> {
         local::connect(&self.socket).await.expect("connects")
     }
 
@@ -113,14 +113,14 @@ pub fn established(sas: &v1::SasResponse) -> usize {
 }
 
 /// Buffered events of kind `kind` (prefix match as the API does).
-pub async fn events(r: &Running, kind: &str) -> Vec<v1::Event> {
+pub async fn events(r: &Running, kind: &str) -> Vec<v1::WatchEventsResponse> {
     local::buffered_events(&mut r.client().await, kind)
         .await
         .expect("WatchEvents")
 }
 
 /// Waits until an event of `kind` exists whose message contains `text` (up to 10 s).
-pub async fn wait_event(r: &Running, kind: &str, text: &str) -> v1::Event {
+pub async fn wait_event(r: &Running, kind: &str, text: &str) -> v1::WatchEventsResponse {
     for _ in 0..200 {
         if let Some(e) = events(r, kind)
             .await

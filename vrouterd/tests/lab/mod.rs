@@ -225,7 +225,7 @@ impl Interop {
     /// Runs `f` with a local API client of gw's vrouterd.
     pub fn api<T>(
         &self,
-        f: impl AsyncFnOnce(local::LocalApiClient<tonic::transport::Channel>) -> T,
+        f: impl AsyncFnOnce(local::LocalApiServiceClient<tonic::transport::Channel>) -> T,
     ) -> T {
         let socket = self.gw().socket_path();
         tokio::runtime::Builder::new_current_thread()
@@ -249,7 +249,7 @@ impl Interop {
     }
 
     /// gw's buffered events of `kind` (prefix match).
-    pub fn events(&self, kind: &str) -> Vec<v1::Event> {
+    pub fn events(&self, kind: &str) -> Vec<v1::WatchEventsResponse> {
         let kind = kind.to_owned();
         self.api(async move |mut c| {
             local::buffered_events(&mut c, &kind)
@@ -259,7 +259,7 @@ impl Interop {
     }
 
     /// Waits (up to `secs`) until gw has an event of `kind` whose message contains `text`.
-    pub fn wait_event(&self, kind: &str, text: &str, secs: u64) -> v1::Event {
+    pub fn wait_event(&self, kind: &str, text: &str, secs: u64) -> v1::WatchEventsResponse {
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(e) = self

@@ -9,7 +9,7 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::{MAX_MESSAGE_BYTES, SOCKET_GROUP};
-pub use crate::v1::local_api_client::LocalApiClient;
+pub use crate::v1::local_api_service_client::LocalApiServiceClient;
 
 /// Why a client could not reach the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +50,9 @@ pub enum ConnectError {
 ///
 /// The first connection is made now, so a daemon that is not there is reported at once; later
 /// reconnections (after a daemon restart) happen on the next call.
-pub async fn connect(socket: impl AsRef<Path>) -> Result<LocalApiClient<Channel>, ConnectError> {
+pub async fn connect(
+    socket: impl AsRef<Path>,
+) -> Result<LocalApiServiceClient<Channel>, ConnectError> {
     let path = socket.as_ref().to_path_buf();
     let dial = path.clone();
     // The URI is required by the HTTP/2 layer and otherwise unused: the connector ignores it.
@@ -61,7 +63,7 @@ pub async fn connect(socket: impl AsRef<Path>) -> Result<LocalApiClient<Channel>
         }))
         .await
         .map_err(|source| classify_connect_error(path, source))?;
-    Ok(LocalApiClient::new(channel)
+    Ok(LocalApiServiceClient::new(channel)
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
@@ -69,9 +71,9 @@ pub async fn connect(socket: impl AsRef<Path>) -> Result<LocalApiClient<Channel>
 /// The daemon's buffered events (up to its last 1,000) whose kind starts with `kind`, without
 /// following: what `cvlanctl events --json` would print, for tests and scripts.
 pub async fn buffered_events(
-    client: &mut LocalApiClient<Channel>,
+    client: &mut LocalApiServiceClient<Channel>,
     kind: &str,
-) -> Result<Vec<crate::v1::Event>, tonic::Status> {
+) -> Result<Vec<crate::v1::WatchEventsResponse>, tonic::Status> {
     let mut stream = client
         .watch_events(crate::v1::WatchEventsRequest {
             start: Some(crate::v1::watch_events_request::Start::Last(1000)),

@@ -16,11 +16,11 @@ mod client;
 mod server;
 
 #[cfg(feature = "client")]
-pub use client::{ConnectError, LocalApiClient, buffered_events, connect};
+pub use client::{ConnectError, LocalApiServiceClient, buffered_events, connect};
 #[cfg(feature = "server")]
 pub use server::{
-    BoxStream, LocalApi, LocalApiServer, LocalSocket, SHUTDOWN_GRACE, SOCKET_MODE, ServeError,
-    serve,
+    BoxStream, LocalApiService, LocalApiServiceServer, LocalSocket, SHUTDOWN_GRACE, SOCKET_MODE,
+    ServeError, serve,
 };
 
 /// The group whose members may use the local API.

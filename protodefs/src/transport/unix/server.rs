@@ -1,5 +1,5 @@
 //! The daemon side of the local API's Unix socket: [`LocalSocket`] binds and publishes the
-//! socket (replacing a stale one, refusing a live one), serves a [`LocalApi`] on it, and
+//! socket (replacing a stale one, refusing a live one), serves a [`LocalApiService`] on it, and
 //! removes it again on shutdown, on error and on drop.
 
 use std::future::Future;
@@ -13,8 +13,8 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
 use super::{MAX_MESSAGE_BYTES, SOCKET_GROUP};
-pub use crate::v1::local_api_server::{LocalApi, LocalApiServer};
-/// The response type of the server-streaming calls of [`LocalApi`].
+pub use crate::v1::local_api_service_server::{LocalApiService, LocalApiServiceServer};
+/// The response type of the server-streaming calls of [`LocalApiService`].
 pub use tonic::codegen::BoxStream;
 
 /// The socket's permissions: owner and group read and write, nobody else.
@@ -64,7 +64,7 @@ pub enum ServeError {
 ///
 /// See [`LocalSocket::bind`] for how the socket is prepared and [`LocalSocket::serve`] for
 /// shutdown. The socket is removed when this returns, whatever the outcome.
-pub async fn serve<S: LocalApi>(
+pub async fn serve<S: LocalApiService>(
     socket: impl AsRef<Path>,
     service: S,
     shutdown: impl Future<Output = ()>,
@@ -127,13 +127,13 @@ impl LocalSocket {
     ///
     /// On shutdown no new connection is accepted; open calls get [`SHUTDOWN_GRACE`] to finish
     /// (a live stream that does not end is abandoned then, its task ending with the runtime).
-    pub async fn serve<S: LocalApi>(
+    pub async fn serve<S: LocalApiService>(
         self,
         service: S,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), ServeError> {
         let Self { listener, guard } = self;
-        let service = LocalApiServer::new(service)
+        let service = LocalApiServiceServer::new(service)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
