@@ -180,4 +180,3 @@ mod tests {
         assert!(q.follow && q.kinds == ["peer"]);
     }
 }
-

@@ -325,3 +325,134 @@ async fn live_views_end_with_their_clients() {
     assert_eq!(live_views(&settled).slow_dropped, 0);
     daemon.stop().await;
 }
+
+/// An ICMP echo request from alpha (100.64.0.1) to `dst`, as an application would write it.
+fn echo_request(dst: [u8; 4]) -> Vec<u8> {
+    let mut packet = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 100, 64, 0, 1, dst[0], dst[1], dst[2], dst[3], 8,
+        0, 0, 0, 0, 1, 0, 1,
+    ];
+    let checksum = |bytes: &[u8]| {
+        let sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        !u16::try_from((folded & 0xffff) + (folded >> 16)).expect("folded")
+    };
+    let ip = checksum(&packet[..20]).to_be_bytes();
+    packet[10..12].copy_from_slice(&ip);
+    let icmp = checksum(&packet[20..]).to_be_bytes();
+    packet[22..24].copy_from_slice(&icmp);
+    packet
+}
+
+/// The network with alpha publishing an endpoint: not behind NAT, so it keeps no peer alive
+/// and every peer stays cold until traffic.
+fn reachable_network(alpha: &str, extra: &str) -> String {
+    network(alpha, extra).replacen(
+        "address \"100.64.0.1\";",
+        "address \"100.64.0.1\"; endpoint \"192.0.2.1:51830\";",
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_peers_sends_the_table_in_chunks_then_only_the_peers_that_moved() {
+    const EXTRA: u32 = 2500;
+    let (dir, net, alpha) = network_dir();
+    let extra: String = (0..EXTRA)
+        .map(|i| {
+            let mut key = [9u8; 32];
+            key[..4].copy_from_slice(&i.to_be_bytes());
+            let key = cvlan_mesh::PublicKey(key);
+            format!("node \"p{i:04}\" {{ public-key \"{key}\"; }}\n")
+        })
+        .collect();
+    replace(&net, &reachable_network(&alpha, &extra));
+    let (daemon, first) = Daemon::applied(dir.path()).await;
+    let total = EXTRA as usize + 1;
+    assert_eq!(peers(&first) as usize, total);
+    let tun = daemon.platform.take_tun().expect("the device's TUN");
+
+    let mut client = connect(&daemon.socket).await.expect("connect");
+    let mut stream = client
+        .watch_peers(v1::WatchPeersRequest {
+            interval: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 100_000_000,
+            }),
+        })
+        .await
+        .expect("watch peers")
+        .into_inner();
+    let mut names = std::collections::BTreeSet::new();
+    let mut sizes = Vec::new();
+    while names.len() < total {
+        let message = stream.message().await.expect("a message").expect("open");
+        assert_eq!(
+            message.full,
+            sizes.is_empty(),
+            "only the first chunk is full"
+        );
+        sizes.push(message.peers.len());
+        names.extend(message.peers.into_iter().map(|p| p.name));
+    }
+    assert_eq!(
+        sizes,
+        [1000, 1000, 501],
+        "the table in chunks of 1,000 rows"
+    );
+
+    // Nothing moves: nothing is sent.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+    assert!(quiet.is_err(), "a message with nothing changed: {quiet:?}");
+
+    // A packet for bravo wakes it (a handshake goes out): its row alone comes next.
+    assert!(tun.write(&echo_request([100, 64, 0, 2])));
+    let moved = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("bravo's row within 5 s")
+        .expect("a message")
+        .expect("open");
+    assert!(!moved.full && moved.removed.is_empty(), "{moved:?}");
+    let rows: Vec<(&str, v1::PeerTunnel)> = moved
+        .peers
+        .iter()
+        .map(|p| (p.name.as_str(), p.tunnel()))
+        .collect();
+    assert_eq!(rows, [("bravo", v1::PeerTunnel::Warm)]);
+    assert!(moved.peers[0].tx_bytes > 0);
+
+    // Carol joins, p0000 leaves: an added row and a removed name.
+    let extra = extra.replacen(&extra[..extra.find('\n').expect("a line") + 1], "", 1);
+    replace(
+        &net,
+        &reachable_network(&alpha, &format!("{extra}{}", carol())),
+    );
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    while added.is_empty() || removed.is_empty() {
+        let message = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("the edit within 5 s")
+            .expect("a message")
+            .expect("open");
+        assert!(!message.full, "an edit is sent as a change");
+        // bravo's handshake retries move its counters; nothing else may be sent.
+        added.extend(
+            message
+                .peers
+                .into_iter()
+                .map(|p| p.name)
+                .filter(|n| n != "bravo"),
+        );
+        removed.extend(message.removed);
+    }
+    assert_eq!(
+        (added, removed),
+        (vec!["carol".to_owned()], vec!["p0000".to_owned()])
+    );
+    drop((stream, client));
+    daemon.stop().await;
+}

@@ -40,6 +40,9 @@ pub struct PeerStats {
     /// Decrypted packets from the peer dropped: malformed, an inner source outside its
     /// allowed IPs, or refused by the policy filter.
     pub rx_dropped: u64,
+    /// Whether the peer holds a WireGuard session (tunnel): a cold peer is configuration and
+    /// counters only, and its first packet either way brings it up.
+    pub warm: bool,
     /// Round-trip time of the last handshake this node initiated (boringtun measures it on
     /// its own clock, in whole milliseconds).
     pub handshake_rtt: Option<Duration>,
@@ -60,6 +63,8 @@ pub struct EngineStats {
     pub public_key: PublicKey,
     /// Number of configured peers.
     pub peers: usize,
+    /// How many of them hold a tunnel now.
+    pub warm_peers: usize,
     /// Number of allowed-IP prefixes in the routing table.
     pub routes: usize,
     /// Drops by reason.

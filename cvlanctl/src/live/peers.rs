@@ -1,6 +1,6 @@
 //! `cvlanctl peers`: one row per peer with its path, handshake age, traffic and latency.
 
-use cvlan_proto::v1::{PeerKind, PeersRequest};
+use cvlan_proto::v1::{PeerKind, PeerTunnel, PeersRequest};
 use serde::Serialize;
 
 use crate::live::{Client, duration, key_text, rfc3339, since, time};
@@ -18,6 +18,9 @@ struct PeerJson {
     endpoint: Option<String>,
     /// `direct`, `relay:NAME`, or null before any path exists.
     path: Option<String>,
+    /// `warm` (holds a WireGuard session) or `cold` (configuration and counters only, woken
+    /// by its first packet); null from a daemon that does not say.
+    tunnel: Option<&'static str>,
     last_handshake: Option<String>,
     last_handshake_age_seconds: Option<u64>,
     rx_bytes: u64,
@@ -51,6 +54,7 @@ pub async fn run(mut client: Client, json: bool) -> Outcome {
         "address",
         "endpoint",
         "path",
+        "tunnel",
         "handshake",
         "rx",
         "tx",
@@ -62,6 +66,7 @@ pub async fn run(mut client: Client, json: bool) -> Outcome {
             p.addresses.first().cloned().unwrap_or_else(|| "-".into()),
             p.endpoint.clone().unwrap_or_else(|| "-".into()),
             p.path.clone().unwrap_or_else(|| "-".into()),
+            p.tunnel.unwrap_or("-").into(),
             p.last_handshake_age_seconds.map_or_else(
                 || "never".into(),
                 |s| format!("{} ago", age(std::time::Duration::from_secs(s))),
@@ -93,6 +98,11 @@ fn to_json(p: cvlan_proto::v1::Peer) -> PeerJson {
         public_key: key_text(&p.public_key),
         endpoint: (!p.endpoint.is_empty()).then(|| p.endpoint.clone()),
         path,
+        tunnel: match p.tunnel() {
+            PeerTunnel::Warm => Some("warm"),
+            PeerTunnel::Cold => Some("cold"),
+            PeerTunnel::Unspecified => None,
+        },
         last_handshake: handshake.map(rfc3339),
         last_handshake_age_seconds: handshake.map(|t| since(t).as_secs()),
         latency_ms: duration(p.latency.as_ref()).map(|d| d.as_secs_f64() * 1000.0),

@@ -5,6 +5,7 @@
 //! statistics and its filter's counters; nothing here changes what runs except Reload, which
 //! asks the source to read again.
 
+mod peer_table;
 mod peers;
 mod ping;
 mod policy;
@@ -32,6 +33,8 @@ pub struct Api {
     shared: Arc<Shared>,
     reloads: mpsc::Sender<ReloadReply>,
     stopping: watch::Receiver<bool>,
+    /// The rows every WatchPeers client reads.
+    peer_table: Arc<peer_table::PeerTable>,
 }
 
 impl Api {
@@ -46,6 +49,7 @@ impl Api {
             shared,
             reloads,
             stopping,
+            peer_table: Arc::default(),
         }
     }
 }
@@ -63,9 +67,8 @@ impl LocalApiService for Api {
         &self,
         _: Request<v1::PeersRequest>,
     ) -> Result<Response<v1::PeersResponse>, Status> {
-        let rows = peers::rows(&self.shared).await;
         Ok(Response::new(v1::PeersResponse {
-            peers: rows.peers,
+            peers: peers::rows(&self.shared).await,
             time: Some(SystemTime::now().into()),
         }))
     }
@@ -77,6 +80,7 @@ impl LocalApiService for Api {
         let interval = base::interval(request.get_ref().interval);
         Ok(Response::new(peers::watch(
             self.shared.clone(),
+            self.peer_table.clone(),
             interval,
             self.stopping.clone(),
         )))
@@ -186,7 +190,7 @@ impl Api {
             let state = self.shared.read();
             (state.running.clone(), state.listen_port)
         };
-        let rows = peers::rows(&self.shared).await;
+        let (counts, drops) = peers::summary(&self.shared).await;
         let map = running.as_ref().map(|r| r.netmap.clone());
         v1::StatusResponse {
             network: map
@@ -206,10 +210,10 @@ impl Api {
                 .map(|r| r.revision.clone())
                 .unwrap_or_default(),
             applied_at: running.as_ref().map(|r| r.applied_at.into()),
-            peers: Some(rows.counts),
+            peers: Some(counts),
             tun: self.shared.tun.clone(),
             listen_port: u32::from(listen_port),
-            drops: rows.drops,
+            drops,
             ..base::status(&self.shared.agent, v1::DaemonKind::Node)
         }
     }

@@ -1,181 +1,226 @@
 //! The peer table: the running netmap's peers joined with the mesh's per-peer statistics
 //! (by public key), the counts for `status`, and the live table of WatchPeers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use cvlan_core::netmap::PeerKind as CorePeerKind;
+use cvlan_core::netmap::{Peer as NetmapPeer, PeerKind as CorePeerKind};
 use cvlan_mesh::PublicKey;
+use cvlan_mesh::device::MeshStats;
 use cvlan_mesh::stats::PeerStats;
 use cvlan_proto::convert::key_to_bytes;
 use cvlan_proto::local::BoxStream;
 use cvlan_proto::v1;
 use tokio::sync::watch;
 
+use super::peer_table::{CHUNK, Next, PeerTable};
 use crate::state::Shared;
 
 /// A peer counts as connected while its last handshake is younger than this (WireGuard
 /// rekeys every 2 minutes while traffic flows; sessions expire after 3).
 pub const CONNECTED_WITHIN: Duration = Duration::from_secs(180);
 
-/// The peer table and what status shows of it.
-#[derive(Debug, Default)]
-pub struct Rows {
-    /// One row per peer of the running netmap, sorted by name.
-    pub peers: Vec<v1::Peer>,
-    /// Peer counts.
-    pub counts: v1::PeerCounts,
-    /// Data-plane drops by reason (only reasons with drops).
-    pub drops: HashMap<String, u64>,
-}
-
-/// Reads the table now.
-pub async fn rows(shared: &Shared) -> Rows {
+/// The table now: one row per peer of the running netmap, sorted by name.
+pub async fn rows(shared: &Shared) -> Vec<v1::Peer> {
     let (running, mesh) = shared.running();
     let Some(running) = running else {
-        return Rows::default();
+        return Vec::new();
     };
     let stats = match mesh {
         Some(mesh) => mesh.stats().await.ok(),
         None => None,
     };
-    let now_mono = Instant::now();
-    let now = SystemTime::now();
+    let clock = Clock::now();
     let by_key: HashMap<PublicKey, &PeerStats> = stats
         .as_ref()
         .map(|s| s.peers.iter().map(|p| (p.public_key, p)).collect())
         .unwrap_or_default();
-    let mut counts = v1::PeerCounts::default();
-    let peers: Vec<v1::Peer> = running
+    running
         .netmap
         .peers
         .iter()
         .map(|p| {
-            let st = p.public_key.as_ref().and_then(|k| by_key.get(k)).copied();
-            let age = st.and_then(|s| s.handshake_age(now_mono));
-            let endpoint = st.and_then(|s| s.endpoint);
-            let connected = age.is_some_and(|a| a < CONNECTED_WITHIN);
-            counts.total += 1;
-            if connected {
-                counts.connected += 1;
-                counts.direct += 1;
-            }
-            let mut candidates: Vec<String> = p.endpoints.iter().map(ToString::to_string).collect();
-            if let Some(e) = endpoint
-                .map(|e| e.to_string())
-                .filter(|e| !candidates.contains(e))
-            {
-                candidates.push(e);
-            }
-            v1::Peer {
-                name: p.name.clone(),
-                kind: match p.kind {
-                    CorePeerKind::Node => v1::PeerKind::Node,
-                    CorePeerKind::Vrouter => v1::PeerKind::Vrouter,
-                }
-                .into(),
-                addresses: p.addresses.iter().map(ToString::to_string).collect(),
-                public_key: p.public_key.as_ref().map(key_to_bytes).unwrap_or_default(),
-                endpoint: endpoint.map(|e| e.to_string()).unwrap_or_default(),
-                path: Some(v1::PeerPath {
-                    kind: if endpoint.is_some() && age.is_some() {
-                        v1::PathKind::Direct
-                    } else {
-                        v1::PathKind::Unspecified
-                    }
-                    .into(),
-                    relay: String::new(),
-                }),
-                last_handshake: age.and_then(|a| now.checked_sub(a)).map(whole_seconds),
-                rx_bytes: st.map_or(0, |s| s.rx_bytes),
-                tx_bytes: st.map_or(0, |s| s.tx_bytes),
-                rx_packets: st.map_or(0, |s| s.rx_packets),
-                tx_packets: st.map_or(0, |s| s.tx_packets),
-                latency: st
-                    .and_then(|s| s.handshake_rtt)
-                    .and_then(|d| prost_types::Duration::try_from(d).ok()),
-                allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
-                candidate_endpoints: candidates,
-                owner: p.owner.clone().unwrap_or_default(),
-                tags: p.tags.clone(),
-                dropped_packets: st.map_or(0, |s| s.rx_dropped),
-            }
+            let st = p.public_key.as_ref().and_then(|k| by_key.get(k).copied());
+            peer_row(p, st, clock)
         })
-        .collect();
-    let drops = stats
-        .map(|s| {
-            s.engine
-                .drops
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(reason, n)| (reason.as_str().to_owned(), n))
-                .collect()
-        })
-        .unwrap_or_default();
-    Rows {
-        peers,
-        counts,
-        drops,
+        .collect()
+}
+
+/// What status shows of the table, without building its rows.
+pub async fn summary(shared: &Shared) -> (v1::PeerCounts, HashMap<String, u64>) {
+    let (running, mesh) = shared.running();
+    let Some(running) = running else {
+        return Default::default();
+    };
+    let stats = match mesh {
+        Some(mesh) => mesh.stats().await.ok(),
+        None => None,
+    };
+    let now = Instant::now();
+    let connected = stats
+        .as_ref()
+        .map_or(0, |s| s.peers.iter().filter(|p| connected(p, now)).count());
+    let connected = u32::try_from(connected).unwrap_or(u32::MAX);
+    let counts = v1::PeerCounts {
+        total: u32::try_from(running.netmap.peers.len()).unwrap_or(u32::MAX),
+        connected,
+        direct: connected,
+        relayed: 0,
+    };
+    (counts, stats.as_ref().map(drops).unwrap_or_default())
+}
+
+/// Whether a peer counts as connected at `now`.
+fn connected(stats: &PeerStats, now: Instant) -> bool {
+    stats
+        .handshake_age(now)
+        .is_some_and(|a| a < CONNECTED_WITHIN)
+}
+
+/// Data-plane drops by reason (only reasons with drops).
+fn drops(stats: &MeshStats) -> HashMap<String, u64> {
+    stats
+        .engine
+        .drops
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| (reason.as_str().to_owned(), n))
+        .collect()
+}
+
+/// The two clocks a row is read against: handshake ages (monotonic) become wall times.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    mono: Instant,
+    wall: SystemTime,
+}
+
+impl Clock {
+    /// Both clocks now.
+    pub fn now() -> Self {
+        Self {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
     }
 }
 
-/// The live table: a full snapshot, then every `interval` the rows that changed and the names
-/// that went away; a full snapshot again whenever the device restarted.
+/// One row: the netmap's peer joined with the engine's statistics for its key.
+pub fn peer_row(p: &NetmapPeer, st: Option<&PeerStats>, clock: Clock) -> v1::Peer {
+    let age = st.and_then(|s| s.handshake_age(clock.mono));
+    let endpoint = st.and_then(|s| s.endpoint);
+    let mut candidates: Vec<String> = p.endpoints.iter().map(ToString::to_string).collect();
+    if let Some(e) = endpoint
+        .map(|e| e.to_string())
+        .filter(|e| !candidates.contains(e))
+    {
+        candidates.push(e);
+    }
+    v1::Peer {
+        name: p.name.clone(),
+        kind: match p.kind {
+            CorePeerKind::Node => v1::PeerKind::Node,
+            CorePeerKind::Vrouter => v1::PeerKind::Vrouter,
+        }
+        .into(),
+        addresses: p.addresses.iter().map(ToString::to_string).collect(),
+        public_key: p.public_key.as_ref().map(key_to_bytes).unwrap_or_default(),
+        endpoint: endpoint.map(|e| e.to_string()).unwrap_or_default(),
+        path: Some(v1::PeerPath {
+            kind: if endpoint.is_some() && age.is_some() {
+                v1::PathKind::Direct
+            } else {
+                v1::PathKind::Unspecified
+            }
+            .into(),
+            relay: String::new(),
+        }),
+        last_handshake: age
+            .and_then(|a| clock.wall.checked_sub(a))
+            .map(whole_seconds),
+        rx_bytes: st.map_or(0, |s| s.rx_bytes),
+        tx_bytes: st.map_or(0, |s| s.tx_bytes),
+        rx_packets: st.map_or(0, |s| s.rx_packets),
+        tx_packets: st.map_or(0, |s| s.tx_packets),
+        latency: st
+            .and_then(|s| s.handshake_rtt)
+            .and_then(|d| prost_types::Duration::try_from(d).ok()),
+        allowed_ips: p.allowed_ips.iter().map(ToString::to_string).collect(),
+        candidate_endpoints: candidates,
+        owner: p.owner.clone().unwrap_or_default(),
+        tags: p.tags.clone(),
+        dropped_packets: st.map_or(0, |s| s.rx_dropped),
+        tunnel: match st {
+            Some(s) if s.warm => v1::PeerTunnel::Warm,
+            Some(_) => v1::PeerTunnel::Cold,
+            None => v1::PeerTunnel::Unspecified,
+        }
+        .into(),
+    }
+}
+
+/// The live table: the whole table (in chunks, the first marked `full`), then every
+/// `interval` the rows that changed and the names that went away, read from the daemon's
+/// shared [`PeerTable`]; the whole table again whenever the device restarted.
 pub fn watch(
     shared: Arc<Shared>,
+    table: Arc<PeerTable>,
     interval: Duration,
     stopping: watch::Receiver<bool>,
 ) -> BoxStream<v1::WatchPeersResponse> {
     let live = shared.agent.live.clone();
     live.spawn(stopping, |tx| async move {
-        let mut previous: BTreeMap<String, v1::Peer> = BTreeMap::new();
-        let mut generation = None;
+        let _watching = table.watch().await;
+        let mut seen = None;
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let current_generation = shared.read().generation;
-            let rows = rows(&shared).await;
-            let full = generation != Some(current_generation);
-            generation = Some(current_generation);
-            let current: BTreeMap<String, v1::Peer> = rows
-                .peers
-                .into_iter()
-                .map(|p| (p.name.clone(), p))
-                .collect();
-            let update = if full {
-                v1::WatchPeersResponse {
-                    full: true,
-                    peers: current.values().cloned().collect(),
-                    removed: Vec::new(),
-                    time: Some(SystemTime::now().into()),
+            let time = || Some(SystemTime::now().into());
+            match table.next(&shared, seen).await {
+                Next::Snapshot { version } => {
+                    let mut after: Option<String> = None;
+                    loop {
+                        let peers = table.chunk(after.as_deref()).await;
+                        let last = peers.len() < CHUNK;
+                        let first = after.is_none();
+                        after = peers.last().map(|p| p.name.clone());
+                        let message = v1::WatchPeersResponse {
+                            // The first chunk replaces the client's table; the rest add to it.
+                            full: first,
+                            peers,
+                            removed: Vec::new(),
+                            time: time(),
+                        };
+                        seen = Some(version);
+                        if tx.send(Ok(message)).await.is_err() {
+                            return;
+                        }
+                        if last {
+                            break;
+                        }
+                    }
                 }
-            } else {
-                let changed: Vec<v1::Peer> = current
-                    .iter()
-                    .filter(|(name, row)| previous.get(*name) != Some(*row))
-                    .map(|(_, row)| row.clone())
-                    .collect();
-                let removed: Vec<String> = previous
-                    .keys()
-                    .filter(|name| !current.contains_key(*name))
-                    .cloned()
-                    .collect();
-                if changed.is_empty() && removed.is_empty() {
-                    previous = current;
-                    continue;
-                }
-                v1::WatchPeersResponse {
-                    full: false,
-                    peers: changed,
+                Next::Delta {
+                    version,
+                    peers,
                     removed,
-                    time: Some(SystemTime::now().into()),
+                } => {
+                    seen = Some(version);
+                    if peers.is_empty() && removed.is_empty() {
+                        continue;
+                    }
+                    let message = v1::WatchPeersResponse {
+                        full: false,
+                        peers,
+                        removed,
+                        time: time(),
+                    };
+                    if tx.send(Ok(message)).await.is_err() {
+                        return;
+                    }
                 }
-            };
-            previous = current;
-            if tx.send(Ok(update)).await.is_err() {
-                return;
             }
         }
     })

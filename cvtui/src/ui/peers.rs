@@ -161,6 +161,7 @@ fn detail(app: &App, frame: &mut Frame, area: Rect) {
                 .as_ref()
                 .map_or_else(|| "-".into(), ToString::to_string),
         ),
+        line("tunnel", tunnel(p.tunnel()).into()),
         line(
             "handshake",
             format!("{} ago", ago(app.now, row.handshake())),
@@ -210,6 +211,15 @@ fn detail(app: &App, frame: &mut Frame, area: Rect) {
             .block(block(app, title)),
         area,
     );
+}
+
+/// A peer's tunnel state in words.
+fn tunnel(state: cvlan_proto::v1::PeerTunnel) -> &'static str {
+    match state {
+        cvlan_proto::v1::PeerTunnel::Warm => "warm (session up)",
+        cvlan_proto::v1::PeerTunnel::Cold => "cold (wakes on first packet)",
+        cvlan_proto::v1::PeerTunnel::Unspecified => "-",
+    }
 }
 
 fn ping_summary(run: &crate::app::peers::PingRun) -> Line<'static> {

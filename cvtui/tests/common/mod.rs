@@ -81,6 +81,7 @@ pub fn status() -> v1::StatusResponse {
         tun: "cvlan0".into(),
         listen_port: 41641,
         drops: Default::default(),
+        live_views: None,
     }
 }
 
@@ -124,6 +125,11 @@ pub fn peer(i: usize, now: u64) -> v1::Peer {
             "web".into()
         }],
         dropped_packets: 0,
+        tunnel: if i % 7 == 6 {
+            v1::PeerTunnel::Cold.into()
+        } else {
+            v1::PeerTunnel::Warm.into()
+        },
     }
 }
 

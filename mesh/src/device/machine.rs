@@ -22,7 +22,7 @@ pub(super) enum Command<F> {
         oneshot::Sender<Result<PeerSetChanges, MeshError>>,
     ),
     SetPrivateKey(PrivateKey, oneshot::Sender<()>),
-    Stats(oneshot::Sender<MeshStats>),
+    Stats(Option<Instant>, oneshot::Sender<MeshStats>),
     UpdateFilter(Box<dyn FnOnce(&mut F) + Send>, oneshot::Sender<()>),
 }
 
@@ -92,10 +92,14 @@ impl<F: PacketFilter> Machine for MeshMachine<F> {
                 self.engine.set_private_key(key);
                 let _ = reply.send(());
             }
-            Command::Stats(reply) => {
+            Command::Stats(since, reply) => {
                 let _ = reply.send(MeshStats {
                     engine: self.engine.stats(),
-                    peers: self.engine.peers_stats(),
+                    peers: match since {
+                        Some(since) => self.engine.peers_stats_since(since),
+                        None => self.engine.peers_stats(),
+                    },
+                    read_at: self.engine.clock(),
                     listen_port: self.listen_port,
                     routes: control.routes().to_vec(),
                 });

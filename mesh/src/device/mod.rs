@@ -8,6 +8,8 @@
 
 mod machine;
 
+use std::time::Instant;
+
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -105,8 +107,11 @@ pub enum MeshError {
 pub struct MeshStats {
     /// Engine-wide counters.
     pub engine: EngineStats,
-    /// One entry per peer, sorted by key.
+    /// One entry per peer, sorted by key (for [`MeshHandle::stats_since`]: per peer that
+    /// changed).
     pub peers: Vec<PeerStats>,
+    /// The engine time the snapshot is as of: the `since` of the next incremental read.
+    pub read_at: Instant,
     /// The UDP port in use.
     pub listen_port: u16,
     /// Prefixes routed through the TUN beyond its on-link overlay prefixes.
@@ -226,7 +231,13 @@ impl<F: PacketFilter> MeshHandle<F> {
 
     /// A snapshot of the engine and every peer.
     pub async fn stats(&self) -> Result<MeshStats, MeshError> {
-        self.ask(Command::Stats).await
+        self.ask(|reply| Command::Stats(None, reply)).await
+    }
+
+    /// A snapshot of the engine and of the peers that changed at or after `since` (the
+    /// `read_at` of an earlier snapshot): a live view's cost follows traffic, not peer count.
+    pub async fn stats_since(&self, since: Instant) -> Result<MeshStats, MeshError> {
+        self.ask(|reply| Command::Stats(Some(since), reply)).await
     }
 
     /// Runs `update` on the packet filter inside the engine task (e.g. to load a new policy).

@@ -20,6 +20,7 @@ use crate::routing::{CryptokeyRoutes, PeerIdx};
 impl<F: PacketFilter> Engine<F> {
     /// Handles one UDP datagram received from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.clock = self.clock.max(now);
         let Some(idx) = self.identify(now, from, datagram) else {
             if datagram.first() == Some(&MSG_DATA) {
                 self.rehandshake_stale(now, from, None);
@@ -33,7 +34,7 @@ impl<F: PacketFilter> Engine<F> {
         let msg_type = datagram[0];
         // Only an initiation may start a tunnel; anything else needs one already.
         let tunn = if msg_type == MSG_HANDSHAKE_INIT {
-            peer.tunnel(&self.key, &self.rate_limiter)
+            peer.tunnel(&self.key, &self.rate_limiter, &mut self.warm)
         } else if let Some(tunn) = peer.existing_tunnel() {
             tunn
         } else {
@@ -88,6 +89,7 @@ impl<F: PacketFilter> Engine<F> {
             }
             TunnResult::Done => peer.rx_bytes += datagram.len() as u64,
         }
+        peer.note_received(now);
         if msg_type != MSG_COOKIE_REPLY {
             roam(peer, from, &mut self.out);
         }
@@ -142,7 +144,7 @@ impl<F: PacketFilter> Engine<F> {
         let Some(peer) = self.peers.get_mut(&idx) else {
             return;
         };
-        let tunn = peer.tunnel(&self.key, &self.rate_limiter);
+        let tunn = peer.tunnel(&self.key, &self.rate_limiter, &mut self.warm);
         if let TunnResult::WriteToNetwork(init) =
             tunn.format_handshake_initiation(&mut self.scratch, false)
         {

@@ -22,7 +22,7 @@ mod output;
 mod peer;
 pub mod peers;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,10 @@ use peer::Peer;
 
 /// How often WireGuard timers run (boringtun's own device uses 250 ms).
 const TIMER_TICK: Duration = Duration::from_millis(250);
+/// A peer with no traffic either way for this long goes cold: its tunnel is dropped (its
+/// counters stay) and the timers stop visiting it. Past WireGuard's reject-after time (180 s)
+/// its session could not carry data anyway; the next packet pays one handshake.
+pub const COLD_AFTER: Duration = Duration::from_secs(300);
 /// How often the shared handshake rate limiter's count is reset.
 const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
 /// Handshake messages per second (each is counted twice: once by the engine before peer
@@ -59,6 +63,9 @@ pub struct Engine<F: PacketFilter = PassAll> {
     public_key: PublicKey,
     rate_limiter: Arc<RateLimiter>,
     peers: HashMap<PeerIdx, Peer>,
+    /// The peers the timers visit: those with a tunnel and those sending keepalives. At
+    /// 100,000 configured peers the timers cost what the few active ones need.
+    warm: HashSet<PeerIdx>,
     by_key: HashMap<PublicKey, PeerIdx>,
     routes: CryptokeyRoutes,
     next_idx: PeerIdx,
@@ -67,6 +74,8 @@ pub struct Engine<F: PacketFilter = PassAll> {
     scratch: Vec<u8>,
     next_timers: Instant,
     next_rate_reset: Instant,
+    /// The latest `now` the engine was given: what [`Engine::peers_stats_since`] answers as of.
+    clock: Instant,
     /// When the peers were last searched by endpoint for an undecryptable data message.
     last_stale_search: Option<Instant>,
 }
@@ -87,6 +96,7 @@ impl<F: PacketFilter> Engine<F> {
             key,
             public_key,
             peers: HashMap::new(),
+            warm: HashSet::new(),
             by_key: HashMap::new(),
             routes: CryptokeyRoutes::default(),
             next_idx: 1,
@@ -96,6 +106,7 @@ impl<F: PacketFilter> Engine<F> {
             next_timers: now + TIMER_TICK,
             next_rate_reset: now + RATE_LIMIT_RESET,
             last_stale_search: None,
+            clock: now,
         }
     }
 
@@ -110,8 +121,10 @@ impl<F: PacketFilter> Engine<F> {
     }
 
     /// Runs whatever is due at `now`: WireGuard timers (rekey, retransmission, keepalives,
-    /// expiry), persistent keepalives and the rate limiter's reset.
+    /// expiry) and persistent keepalives of the warm peers, cooling the ones idle past
+    /// [`COLD_AFTER`], and the rate limiter's reset.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if now >= self.next_rate_reset {
             self.rate_limiter.reset_count();
             self.next_rate_reset = now + RATE_LIMIT_RESET;
@@ -120,15 +133,28 @@ impl<F: PacketFilter> Engine<F> {
             return;
         }
         self.next_timers = now + TIMER_TICK;
-        for peer in self.peers.values_mut() {
+        let idle_since = now.checked_sub(COLD_AFTER);
+        let visit: Vec<PeerIdx> = self.warm.iter().copied().collect();
+        for idx in visit {
+            let Some(peer) = self.peers.get_mut(&idx) else {
+                self.warm.remove(&idx);
+                continue;
+            };
             run_peer_timers(
                 peer,
                 now,
                 &self.key,
                 &self.rate_limiter,
+                &mut self.warm,
                 &mut self.scratch,
                 &mut self.out,
             );
+            if let Some(since) = idle_since {
+                peer.cool_if_idle(now, since);
+            }
+            if !peer.is_warm() && !peer.keeps_alive() {
+                self.warm.remove(&idx);
+            }
         }
     }
 
@@ -172,11 +198,37 @@ impl<F: PacketFilter> Engine<F> {
         all
     }
 
+    /// The latest time the engine was given (its clock).
+    pub fn clock(&self) -> Instant {
+        self.clock
+    }
+
+    /// The peers whose counters or state may have changed at or after `since` (an earlier
+    /// [`Engine::clock`]), sorted by public key: what a live view needs, at the cost of the
+    /// peers that moved rather than of every configured one. Peers added or reconfigured
+    /// since are not included; a view learns of those from the peer set it applied.
+    pub fn peers_stats_since(&self, since: Instant) -> Vec<PeerStats> {
+        let mut changed: Vec<PeerStats> = self
+            .peers
+            .values()
+            .filter(|p| p.changed_since(since))
+            .map(Peer::stats)
+            .collect();
+        changed.sort_by_key(|p| p.public_key);
+        changed
+    }
+
     /// Engine-wide counters.
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             public_key: self.public_key,
             peers: self.peers.len(),
+            // Every peer with a tunnel is in `warm`: counting there costs the active ones only.
+            warm_peers: self
+                .warm
+                .iter()
+                .filter(|idx| self.peers.get(idx).is_some_and(Peer::is_warm))
+                .count(),
             routes: self.routes.len(),
             drops: self.out.drops,
             events_lost: self.out.events_lost,
@@ -190,6 +242,7 @@ fn run_peer_timers(
     now: Instant,
     key: &PrivateKey,
     rate_limiter: &Arc<RateLimiter>,
+    warm: &mut HashSet<PeerIdx>,
     scratch: &mut [u8],
     out: &mut Outputs,
 ) {
@@ -223,7 +276,7 @@ fn run_peer_timers(
         return;
     }
     // With no session this queues the keepalive and starts a handshake, as WireGuard does.
-    let tunn = peer.tunnel(key, rate_limiter);
+    let tunn = peer.tunnel(key, rate_limiter, warm);
     if let TunnResult::WriteToNetwork(datagram) = tunn.encapsulate(&[], scratch) {
         peer.note_sent(now, datagram);
         out.transmit_copy(endpoint, datagram);

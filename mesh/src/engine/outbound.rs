@@ -12,6 +12,7 @@ use crate::packet::IpPacket;
 impl<F: PacketFilter> Engine<F> {
     /// Handles one IP packet read from the TUN.
     pub fn handle_tun_packet(&mut self, now: Instant, packet: &[u8]) {
+        self.clock = self.clock.max(now);
         let Ok(ip) = IpPacket::parse(packet) else {
             self.out.drop_packet(now, DropReason::BadPacket, None);
             return;
@@ -42,7 +43,7 @@ impl<F: PacketFilter> Engine<F> {
             return;
         };
         let mut buf = self.out.buffer(encapsulated_len(ip.bytes().len()));
-        let tunn = peer.tunnel(&self.key, &self.rate_limiter);
+        let tunn = peer.tunnel(&self.key, &self.rate_limiter, &mut self.warm);
         match tunn.encapsulate(ip.bytes(), &mut buf) {
             TunnResult::WriteToNetwork(datagram) => {
                 let len = datagram.len();

@@ -1,5 +1,6 @@
 //! One configured peer: its boringtun tunnel, configuration, endpoint and counters.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +29,11 @@ pub(super) struct Peer {
     pub(super) endpoint: Option<SocketAddr>,
     pub(super) last_handshake: Option<Instant>,
     pub(super) last_sent: Option<Instant>,
+    /// The last authenticated message from, or any message to, the peer: what keeps it warm.
+    pub(super) last_active: Option<Instant>,
+    /// When anything `stats` shows last changed (traffic either way, going cold), so live
+    /// views read only the peers that moved.
+    pub(super) changed: Option<Instant>,
     pub(super) expired: bool,
     pub(super) handshakes: u64,
     pub(super) handshake_attempts: u64,
@@ -47,6 +53,8 @@ impl Peer {
             config,
             last_handshake: None,
             last_sent: None,
+            last_active: None,
+            changed: None,
             expired: false,
             handshakes: 0,
             handshake_attempts: 0,
@@ -58,14 +66,17 @@ impl Peer {
         }
     }
 
-    /// The peer's tunnel, created now if it does not exist yet.
+    /// The peer's tunnel, created now (and the peer entered in `warm`, the set the timers
+    /// visit) if it does not exist yet.
     pub(super) fn tunnel(
         &mut self,
         key: &PrivateKey,
         rate_limiter: &Arc<RateLimiter>,
+        warm: &mut HashSet<PeerIdx>,
     ) -> &mut Tunn {
         let (idx, config) = (self.idx, &self.config);
         self.tunn.get_or_insert_with(|| {
+            warm.insert(idx);
             // Persistent keepalive is run by the engine (on its clock, changeable in place),
             // so boringtun gets none.
             Box::new(Tunn::new(
@@ -84,6 +95,41 @@ impl Peer {
         self.tunn.as_deref_mut()
     }
 
+    /// Drops the tunnel of a peer idle since before `idle_since`: it goes cold, keeping its
+    /// configuration, endpoint and counters. True if it did.
+    pub(super) fn cool_if_idle(&mut self, now: Instant, idle_since: Instant) -> bool {
+        let idle = self.last_active.is_none_or(|t| t < idle_since);
+        if self.tunn.is_none() || !idle {
+            return false;
+        }
+        self.tunn = None;
+        self.expired = false;
+        self.changed = Some(now);
+        true
+    }
+
+    /// Books an authenticated message received from the peer.
+    pub(super) fn note_received(&mut self, now: Instant) {
+        self.last_active = Some(now);
+        self.changed = Some(now);
+    }
+
+    /// Whether `stats` may differ from what it was before `since`.
+    pub(super) fn changed_since(&self, since: Instant) -> bool {
+        self.changed.is_some_and(|t| t >= since)
+    }
+
+    /// Whether the peer holds a tunnel.
+    pub(super) fn is_warm(&self) -> bool {
+        self.tunn.is_some()
+    }
+
+    /// Whether the timers need to visit this peer while it holds no tunnel: it sends
+    /// persistent keepalives to a known endpoint.
+    pub(super) fn keeps_alive(&self) -> bool {
+        self.endpoint.is_some() && self.config.persistent_keepalive.is_some_and(|k| k > 0)
+    }
+
     pub(super) fn key(&self) -> PublicKey {
         self.config.public_key
     }
@@ -92,6 +138,8 @@ impl Peer {
     pub(super) fn note_sent(&mut self, now: Instant, datagram: &[u8]) {
         self.tx_bytes += datagram.len() as u64;
         self.last_sent = Some(now);
+        self.last_active = Some(now);
+        self.changed = Some(now);
         match datagram.first() {
             Some(&MSG_HANDSHAKE_INIT) => self.handshake_attempts += 1,
             Some(&MSG_DATA) if datagram.len() > 32 => self.tx_packets += 1,
@@ -114,6 +162,7 @@ impl Peer {
             rx_packets: self.rx_packets,
             tx_packets: self.tx_packets,
             rx_dropped: self.rx_dropped,
+            warm: self.is_warm(),
             handshake_rtt: self
                 .tunn
                 .as_ref()

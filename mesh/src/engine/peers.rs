@@ -51,6 +51,7 @@ impl<F: PacketFilter> Engine<F> {
         for key in gone {
             if let Some(idx) = self.by_key.remove(&key) {
                 self.peers.remove(&idx);
+                self.warm.remove(&idx);
             }
             changes.removed.push(key);
         }
@@ -62,6 +63,7 @@ impl<F: PacketFilter> Engine<F> {
                 Some(peer) if peer.config.preshared_key != config.preshared_key => {
                     let old = peer.idx;
                     self.peers.remove(&old);
+                    self.warm.remove(&old);
                     changes.rekeyed.push(key);
                     routes_dirty = true;
                     self.add_peer(config)
@@ -69,6 +71,9 @@ impl<F: PacketFilter> Engine<F> {
                 Some(peer) => {
                     if update_in_place(peer, config, &mut routes_dirty) {
                         changes.updated.push(key);
+                        if peer.keeps_alive() {
+                            self.warm.insert(peer.idx);
+                        }
                     }
                     peer.idx
                 }
@@ -126,6 +131,9 @@ impl<F: PacketFilter> Engine<F> {
         let idx = self.allocate_idx();
         let key = config.public_key;
         let peer = Peer::new(config, idx);
+        if peer.keeps_alive() {
+            self.warm.insert(idx);
+        }
         self.peers.insert(idx, peer);
         self.by_key.insert(key, idx);
         idx

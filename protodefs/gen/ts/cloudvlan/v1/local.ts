@@ -228,6 +228,52 @@ export function pathKindToJSON(object: PathKind): string {
   }
 }
 
+/**
+ * Whether a peer holds a WireGuard session now (peers are lazy: a configured peer without
+ * recent traffic is only its configuration and counters).
+ */
+export enum PeerTunnel {
+  /** PEER_TUNNEL_UNSPECIFIED - Not reported (an older daemon). */
+  PEER_TUNNEL_UNSPECIFIED = 0,
+  /** PEER_TUNNEL_COLD - No session and no timers; the first packet to or from it brings it up (one handshake). */
+  PEER_TUNNEL_COLD = 1,
+  /** PEER_TUNNEL_WARM - Holds a session (or is handshaking); goes cold after 5 minutes without traffic. */
+  PEER_TUNNEL_WARM = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function peerTunnelFromJSON(object: any): PeerTunnel {
+  switch (object) {
+    case 0:
+    case "PEER_TUNNEL_UNSPECIFIED":
+      return PeerTunnel.PEER_TUNNEL_UNSPECIFIED;
+    case 1:
+    case "PEER_TUNNEL_COLD":
+      return PeerTunnel.PEER_TUNNEL_COLD;
+    case 2:
+    case "PEER_TUNNEL_WARM":
+      return PeerTunnel.PEER_TUNNEL_WARM;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PeerTunnel.UNRECOGNIZED;
+  }
+}
+
+export function peerTunnelToJSON(object: PeerTunnel): string {
+  switch (object) {
+    case PeerTunnel.PEER_TUNNEL_UNSPECIFIED:
+      return "PEER_TUNNEL_UNSPECIFIED";
+    case PeerTunnel.PEER_TUNNEL_COLD:
+      return "PEER_TUNNEL_COLD";
+    case PeerTunnel.PEER_TUNNEL_WARM:
+      return "PEER_TUNNEL_WARM";
+    case PeerTunnel.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What owns an address. */
 export enum WhoisKind {
   /** WHOIS_KIND_UNSPECIFIED - Not set. */
@@ -693,6 +739,8 @@ export interface Peer {
    * refused by the policy filter.
    */
   droppedPackets: bigint;
+  /** Cold or warm. */
+  tunnel: PeerTunnel;
 }
 
 /** Asks for the peer table. */
@@ -2544,6 +2592,7 @@ function createBasePeer(): Peer {
     owner: "",
     tags: [],
     droppedPackets: 0n,
+    tunnel: 0,
   };
 }
 
@@ -2614,6 +2663,9 @@ export const Peer: MessageFns<Peer> = {
         throw new globalThis.Error("value provided for field message.droppedPackets of type uint64 too large");
       }
       writer.uint32(136).uint64(message.droppedPackets);
+    }
+    if (message.tunnel !== 0) {
+      writer.uint32(144).int32(message.tunnel);
     }
     return writer;
   },
@@ -2767,6 +2819,14 @@ export const Peer: MessageFns<Peer> = {
             message.droppedPackets = reader.uint64() as bigint;
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.tunnel = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2830,6 +2890,7 @@ export const Peer: MessageFns<Peer> = {
         : isSet(object.dropped_packets)
         ? BigInt(object.dropped_packets)
         : 0n,
+      tunnel: isSet(object.tunnel) ? peerTunnelFromJSON(object.tunnel) : 0,
     };
   },
 
@@ -2886,6 +2947,9 @@ export const Peer: MessageFns<Peer> = {
     if (message.droppedPackets !== 0n) {
       obj.droppedPackets = message.droppedPackets.toString();
     }
+    if (message.tunnel !== 0) {
+      obj.tunnel = peerTunnelToJSON(message.tunnel);
+    }
     return obj;
   },
 
@@ -2915,6 +2979,7 @@ export const Peer: MessageFns<Peer> = {
     message.droppedPackets = (object.droppedPackets !== undefined && object.droppedPackets !== null)
       ? BigInt(object.droppedPackets)
       : 0n;
+    message.tunnel = object.tunnel ?? 0;
     return message;
   },
 };
