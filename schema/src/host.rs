@@ -247,6 +247,8 @@ impl Draft {
     fn read(&mut self, out: &mut Out, nodes: &[Node]) {
         for (node, rule) in read::children(out, nodes, Context::Host) {
             if rule.name == "dns" {
+                // Properties and arity as the grammar says; then the one property.
+                read::node_args(out, node, rule);
                 self.dns_listen = dns_listen(out, node);
                 continue;
             }

@@ -249,3 +249,148 @@ fn default_listen(map: &NetMap) -> Option<SocketAddr> {
     let first: IpAddr = *map.node.addresses.first()?;
     Some(SocketAddr::new(first, DEFAULT_PORT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Query, Start};
+    use hickory_proto::op::{Message, ResponseCode};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn query(name: &str) -> Vec<u8> {
+        let mut message = Message::query();
+        message.metadata.id = 42;
+        message.add_query(hickory_proto::op::Query::query(
+            Name::from_ascii(name).expect("name"),
+            RecordType::A,
+        ));
+        message.to_bytes().expect("encodes")
+    }
+
+    async fn udp(to: SocketAddr, packet: &[u8]) -> Message {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        socket.send_to(packet, to).await.expect("send");
+        let mut buf = vec![0u8; 1500];
+        let len = tokio::time::timeout(std::time::Duration::from_secs(5), socket.recv(&mut buf))
+            .await
+            .expect("a reply in time")
+            .expect("receive");
+        Message::from_bytes(&buf[..len]).expect("a DNS reply")
+    }
+
+    async fn tcp(to: SocketAddr, packet: &[u8]) -> Message {
+        let mut stream = tokio::net::TcpStream::connect(to).await.expect("connect");
+        let len = u16::try_from(packet.len()).expect("short");
+        stream.write_all(&len.to_be_bytes()).await.expect("write");
+        stream.write_all(packet).await.expect("write");
+        let len = usize::from(stream.read_u16().await.expect("length"));
+        let mut buf = vec![0u8; len];
+        stream.read_exact(&mut buf).await.expect("reply");
+        Message::from_bytes(&buf).expect("a DNS reply")
+    }
+
+    fn kinds(events: &EventBus) -> Vec<String> {
+        let all = Query {
+            start: Start::Last(100),
+            kinds: Vec::new(),
+            follow: false,
+        };
+        events
+            .subscribe(&all)
+            .replay
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn serves_udp_and_tcp_swaps_the_zone_per_apply_and_counts_garbage() {
+        let events = Arc::new(EventBus::default());
+        let mut dns = Dns::new("127.0.0.1:0".parse().ok(), "cvl0", events.clone());
+        let status = dns.status();
+        dns.apply(&zone::tests::map_of("alpha", Some("corp.cvlan")), false)
+            .await;
+        let report = status.report();
+        assert!(report.serving, "{report:?}");
+        assert_eq!(report.domain.as_deref(), Some("corp.cvlan"));
+        assert_eq!(report.records, 6);
+        assert!(matches!(
+            report.host,
+            HostDns::Manual { .. } | HostDns::Resolved { .. } | HostDns::Failed { .. }
+        ));
+        let at = report.listen.expect("an address");
+        assert_ne!(at.port(), 0);
+        assert!(kinds(&events).contains(&"dns.started".to_owned()));
+
+        let reply = udp(at, &query("bravo.corp.cvlan.")).await;
+        assert_eq!(reply.metadata.id, 42);
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        let addresses: Vec<RData> = reply.answers.iter().map(|r| r.data.clone()).collect();
+        assert_eq!(
+            addresses,
+            [RData::A(hickory_proto::rr::rdata::A(
+                [100, 64, 0, 2].into()
+            ))]
+        );
+        let reply = tcp(at, &query("example.com.")).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+
+        // charlie's netmap: charlie sees nobody, so bravo is gone after this one apply, and
+        // the sockets stay where they are.
+        dns.apply(&zone::tests::map_of("charlie", Some("corp.cvlan")), false)
+            .await;
+        assert_eq!(status.report().listen, Some(at));
+        let reply = udp(at, &query("bravo.corp.cvlan.")).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+        let reply = tcp(at, &query("charlie.corp.cvlan.")).await;
+        assert_eq!(reply.answers.len(), 1);
+
+        // Garbage and an oversized datagram get no reply and are counted; service goes on.
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        socket.send_to(b"garbage", at).await.expect("send");
+        socket.send_to(&[0u8; 1400], at).await.expect("send");
+        let reply = udp(at, &query("charlie.corp.cvlan.")).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+        let counts = status.report().counts;
+        assert_eq!((counts.malformed, counts.oversized), (1, 1), "{counts:?}");
+        assert_eq!(counts.nxdomain, 1);
+        assert_eq!(counts.refused, 1);
+
+        // Without a domain, no resolver runs.
+        dns.apply(&zone::tests::map_of("charlie", None), false)
+            .await;
+        let report = status.report();
+        assert!(!report.serving && report.domain.is_none(), "{report:?}");
+        assert!(kinds(&events).contains(&"dns.stopped".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_an_error_event_and_status_not_a_crash() {
+        let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let at = taken.local_addr().expect("address");
+        let events = Arc::new(EventBus::default());
+        let mut dns = Dns::new(Some(at), "cvl0", events.clone());
+        dns.apply(&zone::tests::map_of("alpha", Some("corp.cvlan")), false)
+            .await;
+        let report = dns.status().report();
+        assert!(!report.serving);
+        assert_eq!(report.listen, Some(at));
+        let error = report.error.expect("an error");
+        assert!(error.contains("another resolver holds the port"), "{error}");
+        assert!(error.contains("the mesh keeps running"), "{error}");
+        assert!(kinds(&events).contains(&"dns.failed".to_owned()));
+        // Freed, the next apply binds.
+        drop(taken);
+        dns.apply(&zone::tests::map_of("alpha", Some("corp.cvlan")), false)
+            .await;
+        let report = dns.status().report();
+        assert!(report.serving && report.error.is_none(), "{report:?}");
+        dns.shutdown().await;
+    }
+}
