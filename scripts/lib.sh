@@ -8,6 +8,7 @@ CVLAN_PACKAGES=(
     strongswan-charon strongswan-swanctl libcharon-extra-plugins
     libstrongswan-extra-plugins libstrongswan-standard-plugins
     git ca-certificates
+    bind9-dnsutils
 )
 
 # Installs whatever of CVLAN_PACKAGES is missing (apt-get, as root).

@@ -6,6 +6,8 @@
 //! - [`keys`]: the node key and the machine key, created on the host, never leaving it;
 //! - [`source`]: where the desired state comes from (a watched file, a git branch; the
 //!   controller next) and the task that turns each reading into the daemon's desired state;
+//! - [`dns`]: the resolver for overlay names (zone from the netmap, answers, sockets, split
+//!   DNS on the host);
 //! - [`events`]: the event bus (ring buffer for replay, live subscribers, the log);
 //! - [`state`]: identity and health every daemon shares with its API; [`apply`]: what an
 //!   apply attempt came to; [`cache`]: the last good netmap, for a restart without a source;
@@ -18,6 +20,7 @@
 pub mod api;
 pub mod apply;
 pub mod cache;
+pub mod dns;
 pub mod events;
 pub mod files;
 pub mod host;

@@ -16,7 +16,7 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
     about = "Check, format and explain network.kdl; inspect a running CloudVLAN node",
     long_about = "cvlanctl is the operator's and the script's interface to CloudVLAN.\n\n\
         Offline commands (check, fmt, addresses, plan, policy explain --file) read network.kdl \
-        files and need no daemon. Live commands (status, peers, ping, whois, events, policy, \
+        files and need no daemon. Live commands (status, peers, ping, whois, events, policy, dns, \
         sas) ask the local cvland (or cvlan-vrouterd) over its Unix socket.\n\n\
         Every table is also available as one JSON document with --json.\n\n\
         Exit codes: 0 success; 1 the answer is \"no\" (invalid file, failing policy-test, \
@@ -111,6 +111,10 @@ pub enum Command {
           cvlanctl sas --peer branch-17 --json | jq '.sas[].children[].bytes_in'"
     )]
     Sas(SasArgs),
+
+    /// The node's resolver for overlay names.
+    #[command(subcommand)]
+    Dns(DnsCommand),
 
     /// The daemon's events: applies, rejections, peers, handshakes.
     #[command(
@@ -225,6 +229,21 @@ pub struct PlanArgs {
     /// The socket and output form.
     #[command(flatten)]
     pub live: LiveArgs,
+}
+
+/// `dns …`.
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// The resolver's listen address, domain and record count, and how the host reaches it.
+    #[command(
+        after_help = "cvland answers for NODE.DOMAIN (A, AAAA) and PTR of overlay addresses, \
+        for this node and the peers it may see, and refuses every other name. With \
+        systemd-resolved the TUN link gets the resolver and ~DOMAIN; otherwise the output says \
+        what to add to the host's resolver.\n\
+        Exit code 0 whenever the daemon answered (also when no resolver runs).\n\n\
+        Examples:\n  cvlanctl dns status\n  cvlanctl dns status --json | jq .listen"
+    )]
+    Status(LiveArgs),
 }
 
 /// `policy …`.

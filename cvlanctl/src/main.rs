@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command, DEFAULT_SOCKET, LiveArgs, PolicyCommand};
+use cli::{Cli, Command, DEFAULT_SOCKET, DnsCommand, LiveArgs, PolicyCommand};
 use outcome::Outcome;
 
 fn main() -> ExitCode {
@@ -80,6 +80,10 @@ fn run(cli: Cli) -> Outcome {
         Command::Status(live) => {
             let json = json(&live);
             live::with_client(&socket(&live), |c| live::status::run(c, json))
+        }
+        Command::Dns(DnsCommand::Status(live)) => {
+            let json = json(&live);
+            live::with_client(&socket(&live), |c| live::dns::status(c, json))
         }
         Command::Peers(live) => {
             let json = json(&live);

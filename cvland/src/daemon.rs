@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cvlan_agent::dns::Dns;
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
 use cvlan_agent::source::{self, SourceStatus, Wiring};
@@ -53,7 +54,8 @@ pub async fn run_with(
         key.public_key(),
         SourceStatus::of(&config.source.value),
     ));
-    let shared = Arc::new(Shared::new(agent.clone(), &config.tun));
+    let dns = Dns::new(config.dns_listen, &config.tun, agent.events.clone());
+    let shared = Arc::new(Shared::new(agent.clone(), &config.tun, dns.status()));
     agent.events.publish(
         "daemon.started",
         EventLevel::Info,
@@ -80,7 +82,7 @@ pub async fn run_with(
     let state_dir = config.state_dir.clone();
     let socket = config.socket.clone();
     let compile = desired::compiler(&host.name);
-    let mut reconciler = Reconciler::new(shared.clone(), key, host, platform);
+    let mut reconciler = Reconciler::new(shared.clone(), key, host, platform, dns);
     if reconciler.start_from_cache().await {
         first_tx.send_replace(true);
     }

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::SystemTime;
 
 use cvlan_agent::AgentState;
+use cvlan_agent::dns::DnsStatus;
 use cvlan_core::netmap::NetMap;
 use cvlan_mesh::device::MeshHandle;
 use cvlan_mesh::firewall::PolicyFilter;
@@ -49,15 +50,19 @@ pub struct Shared {
     pub agent: Arc<AgentState>,
     /// The TUN device name.
     pub tun: String,
+    /// The resolver for overlay names, as `cvlanctl dns status` reads it.
+    pub dns: Arc<DnsStatus>,
     state: RwLock<State>,
 }
 
 impl Shared {
-    /// Shared state for the node `agent` names, with nothing running.
-    pub fn new(agent: Arc<AgentState>, tun: &str) -> Self {
+    /// Shared state for the node `agent` names, with nothing running; `dns` is the state of
+    /// the resolver the reconciler owns.
+    pub fn new(agent: Arc<AgentState>, tun: &str, dns: Arc<DnsStatus>) -> Self {
         Self {
             agent,
             tun: tun.to_owned(),
+            dns,
             state: RwLock::new(State::default()),
         }
     }

@@ -62,6 +62,8 @@ pub enum Msg {
     Netcheck(v1::NetcheckResponse),
     /// One snapshot of the IPsec SAs (only from a daemon that serves them).
     Sas(v1::SasResponse),
+    /// The resolver for overlay names (only from a daemon that serves it: cvland).
+    Dns(v1::DnsStatusResponse),
 }
 
 /// What the daemon told on connecting.

@@ -194,3 +194,30 @@ fn connection_lost_keeps_the_last_data() {
         )
     });
 }
+
+#[test]
+fn overview_shows_the_resolver_when_the_daemon_serves_it() {
+    let dns = cvtui::msg::Msg::Dns(cvlan_proto::v1::DnsStatusResponse {
+        domain: "corp.cvlan".into(),
+        listen: "100.64.0.10:53".into(),
+        serving: true,
+        records: 12,
+        host_mode: cvlan_proto::v1::HostDnsMode::Manual.into(),
+        ..Default::default()
+    });
+    let app = with((160, 48), vec![dns]);
+    let text = screen(&app);
+    assert!(
+        text.contains("corp.cvlan on 100.64.0.10:53 · 12 records"),
+        "{text}"
+    );
+    let failed = cvtui::msg::Msg::Dns(cvlan_proto::v1::DnsStatusResponse {
+        domain: "corp.cvlan".into(),
+        error: "cannot answer for corp.cvlan on 100.64.0.10:53: port taken".into(),
+        ..Default::default()
+    });
+    let text = screen(&with((160, 48), vec![failed]));
+    assert!(text.contains("corp.cvlan · cannot answer"), "{text}");
+    // Without the call served, the overview has no dns line (the other snapshots).
+    assert!(!screen(&fixed_app((160, 48))).contains(" records · "));
+}

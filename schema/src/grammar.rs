@@ -150,6 +150,7 @@ const HOST: &[NodeRule] = &[
     ),
     rule("icmp-prohibited", "BOOL", &[], None),
     rule("listen-port", "PORT", &[], None),
+    rule("dns", "", &["listen"], None),
 ];
 
 impl Context {

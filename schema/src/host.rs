@@ -1,6 +1,7 @@
 //! cvland.kdl and vrouterd.kdl: which node or vrouter a host is and where its desired state
 //! comes from. Same diagnostics as network.kdl (codes, spans, "did you mean").
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -82,6 +83,9 @@ pub struct HostConfig {
     pub icmp_prohibited: bool,
     /// Overrides the network's `listen-port` on this host.
     pub listen_port: Option<u16>,
+    /// `dns listen=`: where the resolver answers (default: the node's first overlay address,
+    /// port 53).
+    pub dns_listen: Option<SocketAddr>,
 }
 
 /// The result of checking a host file: sources, the config when valid, every diagnostic.
@@ -156,6 +160,7 @@ pub fn parse_host(name: &str, text: &str) -> HostChecked {
         }),
         icmp_prohibited: draft.icmp_prohibited.unwrap_or(true),
         listen_port: draft.listen_port.map(|p| p.value),
+        dns_listen: draft.dns_listen,
     });
     let parts = finish(sources, out, ());
     HostChecked {
@@ -174,6 +179,7 @@ struct Draft {
     source: Option<Spanned<StateSource>>,
     icmp_prohibited: Option<bool>,
     listen_port: Option<Spanned<u16>>,
+    dns_listen: Option<SocketAddr>,
 }
 
 fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
@@ -240,6 +246,12 @@ impl Draft {
 
     fn read(&mut self, out: &mut Out, nodes: &[Node]) {
         for (node, rule) in read::children(out, nodes, Context::Host) {
+            if rule.name == "dns" {
+                // Properties and arity as the grammar says; then the one property.
+                read::node_args(out, node, rule);
+                self.dns_listen = dns_listen(out, node);
+                continue;
+            }
             let entries = read::node_args(out, node, rule);
             let Some(&entry) = entries.first() else {
                 continue;
@@ -315,6 +327,26 @@ impl Draft {
             _ => self.source = source(out, node, value, entry).map(|s| Spanned::new(s, node.span)),
         }
     }
+}
+
+/// `dns listen="ADDRESS:PORT"`: an IP address and a port (IPv6 in brackets).
+fn dns_listen(out: &mut Out, node: &Node) -> Option<SocketAddr> {
+    let Some((value, entry)) = read::prop_str(out, node, "listen") else {
+        read::missing_prop(out, node, "listen", "\"100.100.100.100:53\"");
+        return None;
+    };
+    read::parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-value",
+        "give an address and a port, e.g. \"100.100.100.100:53\" or \"[fd7a:115c:a1e0::1]:53\"",
+        |v| match v.parse::<SocketAddr>() {
+            Ok(a) if a.port() != 0 => Ok(a),
+            _ => Err(format!("`{v}` is not ADDRESS:PORT")),
+        },
+    )
+    .map(|a| a.value)
 }
 
 /// The properties each `source` kind takes.
@@ -434,6 +466,7 @@ mod tests {
         );
         assert!(host.icmp_prohibited);
         assert_eq!(host.listen_port, None);
+        assert_eq!(host.dns_listen, None);
     }
 
     #[test]
@@ -445,6 +478,7 @@ tun "ipsec7"
 source "git" url="https://git.acme.example/net.git" branch="prod" path="nets/corp.kdl" interval="2m"
 icmp-prohibited #false
 listen-port 41641
+dns listen="[fd7a:115c:a1e0::1]:5353"
 "#;
         let checked = parse_host("cvland.kdl", text);
         assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
@@ -461,6 +495,37 @@ listen-port 41641
         );
         assert!(!host.icmp_prohibited);
         assert_eq!(host.listen_port, Some(41641));
+        assert_eq!(
+            host.dns_listen,
+            "[fd7a:115c:a1e0::1]:5353".parse().ok(),
+            "dns listen= is read"
+        );
+    }
+
+    #[test]
+    fn dns_listen_must_be_an_address_and_a_port() {
+        let codes = |text: &str| {
+            let checked = parse_host("cvland.kdl", &format!("node \"a\"\n{text}\n"));
+            let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
+            codes
+        };
+        assert_eq!(
+            codes("dns listen=\"100.100.100.100:53\""),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            codes("dns listen=\"corp.cvlan:53\""),
+            ["cvlan::invalid-value"]
+        );
+        assert_eq!(
+            codes("dns listen=\"100.100.100.100\""),
+            ["cvlan::invalid-value"]
+        );
+        assert_eq!(
+            codes("dns listen=\"100.100.100.100:0\""),
+            ["cvlan::invalid-value"]
+        );
+        assert_eq!(codes("dns"), ["cvlan::missing-property"]);
     }
 
     #[test]

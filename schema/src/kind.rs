@@ -19,6 +19,7 @@ const HOST_ONLY: &[&str] = &[
     "source",
     "icmp-prohibited",
     "listen-port",
+    "dns",
 ];
 
 /// Host files are a few lines; past this size a file is read as network.kdl without looking.

@@ -1,5 +1,6 @@
 //! Live commands: they ask the local daemon over its Unix socket and never read its files.
 
+pub mod dns;
 pub mod events;
 pub mod peers;
 pub mod ping;

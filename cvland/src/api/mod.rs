@@ -1,10 +1,12 @@
 //! The local API cvland serves on its Unix socket (`cvlan_proto::local::serve`): Status,
 //! Peers, WatchPeers, Ping, Whois, WatchEvents, Reload, Plan, and the policy calls
-//! (PolicyExplain, PolicyHits, WatchPolicyHits, PolicyTest; in [`policy`]). Relays, Netcheck
+//! (PolicyExplain, PolicyHits, WatchPolicyHits, PolicyTest; in [`policy`]), DnsStatus (in
+//! [`dns`]). Relays, Netcheck
 //! and the SA calls answer UNIMPLEMENTED. Everything is read from the shared state, the mesh's
 //! statistics and its filter's counters; nothing here changes what runs except Reload, which
 //! asks the source to read again.
 
+mod dns;
 mod peer_table;
 mod peers;
 mod ping;
@@ -168,6 +170,13 @@ impl LocalApiService for Api {
         policy::test(&self.shared, request.into_inner().files)
             .await
             .map(Response::new)
+    }
+
+    async fn dns_status(
+        &self,
+        _: Request<v1::DnsStatusRequest>,
+    ) -> Result<Response<v1::DnsStatusResponse>, Status> {
+        Ok(Response::new(dns::status(self.shared.dns.report())))
     }
 
     async fn local_plan(

@@ -3,7 +3,8 @@
 //! `cvlan_core::plan`, and applied: the device restarts only when the node's own addresses or
 //! port change, otherwise the mesh gets the whole peer set and applies only the difference.
 //! An invalid reading or a failed apply leaves the previous state running and is reported in
-//! status (`last_apply`), events and the log. Every applied map is cached in the state dir.
+//! status (`last_apply`), events and the log. Every applied map is cached in the state dir, and
+//! its names go to the resolver (`cvlan_agent::dns`), whose zone is swapped whole per apply.
 
 pub mod desired;
 pub mod device;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cvlan_agent::cache::{self, CachedState};
+use cvlan_agent::dns::Dns;
 use cvlan_agent::source::{Compiled, Update};
 use cvlan_agent::{ApplyResult, EventLevel, Host, Outcome, Rejection};
 use cvlan_core::netmap::NetMap;
@@ -59,6 +61,8 @@ pub struct Reconciler {
     host: Host,
     platform: Arc<dyn Platform>,
     device: Option<RunningDevice>,
+    /// The resolver for overlay names, fed every applied map.
+    dns: Dns,
     /// A valid state whose apply failed while nothing ran (the port or TUN was busy): it is
     /// tried again every [`RETRY`].
     retry: Option<(Desired, &'static str)>,
@@ -68,12 +72,14 @@ pub struct Reconciler {
 pub const RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl Reconciler {
-    /// A reconciler for the node `host` names, changing `platform`, with nothing running yet.
+    /// A reconciler for the node `host` names, changing `platform` and feeding `dns`, with
+    /// nothing running yet.
     pub fn new(
         shared: Arc<Shared>,
         key: PrivateKey,
         host: Host,
         platform: Arc<dyn Platform>,
+        dns: Dns,
     ) -> Self {
         Self {
             shared,
@@ -81,6 +87,7 @@ impl Reconciler {
             host,
             platform,
             device: None,
+            dns,
             retry: None,
         }
     }
@@ -137,8 +144,10 @@ impl Reconciler {
         }
     }
 
-    /// Stops the device (removing the TUN).
+    /// Stops the resolver (reverting the host's split DNS while the link still exists) and the
+    /// device (removing the TUN).
     pub async fn shutdown(mut self) {
+        self.dns.shutdown().await;
         if let Some(device) = self.device.take() {
             device.stop(&self.shared).await;
         }
@@ -229,6 +238,7 @@ impl Reconciler {
                 }
             }
         };
+        let restarts = plan.restarts_device() || self.device.is_none();
         if let Err(e) = self.carry_out(&plan, &netmap, &policy, previous).await {
             if self.device.is_none() {
                 let desired = Desired {
@@ -243,6 +253,9 @@ impl Reconciler {
         }
         self.retry = None;
         self.enable_forwarding(&netmap.node);
+        // After the device: the resolver answers on the TUN's address. Its failure (a port
+        // taken) is its own event and status; the mesh runs regardless.
+        self.dns.apply(&netmap, restarts).await;
         let mut message = format!(
             "applied {} from {from}: {}",
             short(&revision),

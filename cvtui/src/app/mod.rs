@@ -91,6 +91,8 @@ pub struct App {
     pub relays: relays::RelaysState,
     /// IPsec SAs.
     pub sas: sas::SasState,
+    /// The resolver for overlay names; `None` when the daemon does not serve it.
+    pub dns: Option<v1::DnsStatusResponse>,
     /// A one-line message for the footer (a command that failed).
     pub notice: Option<String>,
 }
@@ -114,6 +116,7 @@ impl App {
             events: events::EventsState::default(),
             relays: relays::RelaysState::default(),
             sas: sas::SasState::default(),
+            dns: None,
             notice: None,
         }
     }

@@ -91,6 +91,10 @@ pub(super) async fn run(
         .flatten(),
         None => None,
     };
+    let dns = optional(client.dns_status(v1::DnsStatusRequest {}).await)
+        .ok()
+        .flatten()
+        .flatten();
     let sas_request = v1::WatchSasRequest {
         interval: Some(interval()),
         peer: String::new(),
@@ -108,6 +112,7 @@ pub(super) async fn run(
     let follow_ups = [
         relays.flatten().map(Msg::Relays),
         netcheck.map(Msg::Netcheck),
+        dns.map(Msg::Dns),
     ];
     for msg in std::iter::once(connected).chain(follow_ups.into_iter().flatten()) {
         if msgs.send(msg).await.is_err() {
@@ -323,6 +328,10 @@ fn command(jobs: &mut JoinSet<()>, client: &Client, msgs: &mpsc::Sender<Msg>, cm
             jobs.spawn(async move {
                 if let Ok(status) = client.status(v1::StatusRequest {}).await {
                     let _ = msgs.send(Msg::Status(Box::new(status.into_inner()))).await;
+                }
+                // An apply may have changed the names the resolver answers for.
+                if let Ok(dns) = client.dns_status(v1::DnsStatusRequest {}).await {
+                    let _ = msgs.send(Msg::Dns(dns.into_inner())).await;
                 }
             });
         }

@@ -1,5 +1,5 @@
 //! The Overview view: this node's identity, source and revision, the last apply (with its
-//! diagnostics when the newest file was rejected), peer counts and uptime.
+//! diagnostics when the newest file was rejected), peer counts, uptime and the resolver.
 
 use std::time::Duration;
 
@@ -101,10 +101,39 @@ fn identity<'a>(app: &App, status: &'a v1::StatusResponse) -> Vec<Line<'a>> {
             uptime(app).map_or_else(|| format::UNKNOWN.to_owned(), format::age),
         ),
     ];
+    if let Some(dns) = app.dns.as_ref().filter(|d| !d.domain.is_empty()) {
+        lines.push(dns_line(dns));
+    }
     if let Some(source) = &status.source {
         lines.extend(source_lines(app, source));
     }
     lines
+}
+
+/// The resolver: domain, address, records, and how the host reaches it (or why it does not
+/// serve).
+fn dns_line(dns: &v1::DnsStatusResponse) -> Line<'static> {
+    if !dns.serving {
+        let why = if dns.error.is_empty() {
+            "not serving".to_owned()
+        } else {
+            dns.error.clone()
+        };
+        return field("dns", Span::from(format!("{} · {why}", dns.domain)).red());
+    }
+    let host = match dns.host_mode() {
+        v1::HostDnsMode::SystemdResolved => "systemd-resolved",
+        v1::HostDnsMode::Manual => "host not configured (cvlanctl dns status)",
+        v1::HostDnsMode::Failed => "systemd-resolved refused",
+        v1::HostDnsMode::Off | v1::HostDnsMode::Unspecified => "-",
+    };
+    field(
+        "dns",
+        format!(
+            "{} on {} · {} records · {host}",
+            dns.domain, dns.listen, dns.records
+        ),
+    )
 }
 
 fn source_lines<'a>(app: &App, source: &'a v1::SourceInfo) -> Vec<Line<'a>> {

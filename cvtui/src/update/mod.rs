@@ -72,6 +72,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Relays(relays) => app.relays.apply(relays),
         Msg::Netcheck(netcheck) => app.relays.netcheck = Some(netcheck),
         Msg::Sas(sas) => app.sas.apply(sas),
+        Msg::Dns(dns) => app.dns = Some(dns),
     }
     Vec::new()
 }

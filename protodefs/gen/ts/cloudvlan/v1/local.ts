@@ -559,6 +559,63 @@ export function childSaStateToJSON(object: ChildSaState): string {
   }
 }
 
+/** How the host's resolver sends the domain's names to cvland's resolver. */
+export enum HostDnsMode {
+  /** HOST_DNS_MODE_UNSPECIFIED - Not set. */
+  HOST_DNS_MODE_UNSPECIFIED = 0,
+  /** HOST_DNS_MODE_OFF - No resolver runs (no `dns domain=`, or it could not bind): nothing was asked of the host. */
+  HOST_DNS_MODE_OFF = 1,
+  /** HOST_DNS_MODE_SYSTEMD_RESOLVED - systemd-resolved routes `~DOMAIN` to the resolver through the TUN link. */
+  HOST_DNS_MODE_SYSTEMD_RESOLVED = 2,
+  /** HOST_DNS_MODE_MANUAL - No systemd-resolved: the host's resolver was left alone; `detail` says what to add. */
+  HOST_DNS_MODE_MANUAL = 3,
+  /** HOST_DNS_MODE_FAILED - systemd-resolved runs but refused the configuration; `detail` says why. */
+  HOST_DNS_MODE_FAILED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function hostDnsModeFromJSON(object: any): HostDnsMode {
+  switch (object) {
+    case 0:
+    case "HOST_DNS_MODE_UNSPECIFIED":
+      return HostDnsMode.HOST_DNS_MODE_UNSPECIFIED;
+    case 1:
+    case "HOST_DNS_MODE_OFF":
+      return HostDnsMode.HOST_DNS_MODE_OFF;
+    case 2:
+    case "HOST_DNS_MODE_SYSTEMD_RESOLVED":
+      return HostDnsMode.HOST_DNS_MODE_SYSTEMD_RESOLVED;
+    case 3:
+    case "HOST_DNS_MODE_MANUAL":
+      return HostDnsMode.HOST_DNS_MODE_MANUAL;
+    case 4:
+    case "HOST_DNS_MODE_FAILED":
+      return HostDnsMode.HOST_DNS_MODE_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return HostDnsMode.UNRECOGNIZED;
+  }
+}
+
+export function hostDnsModeToJSON(object: HostDnsMode): string {
+  switch (object) {
+    case HostDnsMode.HOST_DNS_MODE_UNSPECIFIED:
+      return "HOST_DNS_MODE_UNSPECIFIED";
+    case HostDnsMode.HOST_DNS_MODE_OFF:
+      return "HOST_DNS_MODE_OFF";
+    case HostDnsMode.HOST_DNS_MODE_SYSTEMD_RESOLVED:
+      return "HOST_DNS_MODE_SYSTEMD_RESOLVED";
+    case HostDnsMode.HOST_DNS_MODE_MANUAL:
+      return "HOST_DNS_MODE_MANUAL";
+    case HostDnsMode.HOST_DNS_MODE_FAILED:
+      return "HOST_DNS_MODE_FAILED";
+    case HostDnsMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Asks for the daemon's status. */
 export interface StatusRequest {
 }
@@ -1361,6 +1418,48 @@ export interface WatchSasRequest {
 export interface WatchSasResponse {
   /** The SAs, as `Sas` answers them. */
   snapshot?: SasResponse | undefined;
+}
+
+/** Asks for the resolver's state. */
+export interface DnsStatusRequest {
+}
+
+/** Queries the resolver has seen since it started. */
+export interface DnsCounters {
+  /** Replies with records, or an empty NOERROR (the name exists, not that type). */
+  answered: bigint;
+  /** NXDOMAIN replies: a name of the domain (or an overlay's reverse zone) that does not exist. */
+  nxdomain: bigint;
+  /** REFUSED replies: a name that is not the resolver's (never forwarded). */
+  refused: bigint;
+  /** Other replies (FORMERR, NOTIMP). */
+  other: bigint;
+  /** Packets dropped unanswered: not a DNS query. */
+  malformed: bigint;
+  /** Packets dropped unanswered: longer than a query can be. */
+  oversized: bigint;
+}
+
+/** The resolver's state (`cvlanctl dns status`). */
+export interface DnsStatusResponse {
+  /** The network's `dns domain=` ("corp.cvlan"); empty when the network has none (no resolver). */
+  domain: string;
+  /** Where the resolver answers, or would ("100.64.0.1:53"); empty when no resolver runs. */
+  listen: string;
+  /** True while its UDP and TCP sockets are bound. */
+  serving: boolean;
+  /** Names and pointers it answers with (A/AAAA names plus PTR addresses). */
+  records: number;
+  /** Why it does not serve though it should (the port is taken, ...); empty otherwise. */
+  error: string;
+  /** How the host's resolver reaches it. */
+  hostMode: HostDnsMode;
+  /** For systemd-resolved: the link configured (the TUN device); empty otherwise. */
+  hostLink: string;
+  /** For manual: what to add to the host's resolver; for failed: why; empty otherwise. */
+  hostDetail: string;
+  /** Queries seen. */
+  counters?: DnsCounters | undefined;
 }
 
 function createBaseStatusRequest(): StatusRequest {
@@ -8633,6 +8732,446 @@ export const WatchSasResponse: MessageFns<WatchSasResponse> = {
   },
 };
 
+function createBaseDnsStatusRequest(): DnsStatusRequest {
+  return {};
+}
+
+export const DnsStatusRequest: MessageFns<DnsStatusRequest> = {
+  encode(_: DnsStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DnsStatusRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDnsStatusRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DnsStatusRequest {
+    return {};
+  },
+
+  toJSON(_: DnsStatusRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DnsStatusRequest>, I>>(base?: I): DnsStatusRequest {
+    return DnsStatusRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DnsStatusRequest>, I>>(_: I): DnsStatusRequest {
+    const message = createBaseDnsStatusRequest();
+    return message;
+  },
+};
+
+function createBaseDnsCounters(): DnsCounters {
+  return { answered: 0n, nxdomain: 0n, refused: 0n, other: 0n, malformed: 0n, oversized: 0n };
+}
+
+export const DnsCounters: MessageFns<DnsCounters> = {
+  encode(message: DnsCounters, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.answered !== 0n) {
+      if (BigInt.asUintN(64, message.answered) !== message.answered) {
+        throw new globalThis.Error("value provided for field message.answered of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.answered);
+    }
+    if (message.nxdomain !== 0n) {
+      if (BigInt.asUintN(64, message.nxdomain) !== message.nxdomain) {
+        throw new globalThis.Error("value provided for field message.nxdomain of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.nxdomain);
+    }
+    if (message.refused !== 0n) {
+      if (BigInt.asUintN(64, message.refused) !== message.refused) {
+        throw new globalThis.Error("value provided for field message.refused of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.refused);
+    }
+    if (message.other !== 0n) {
+      if (BigInt.asUintN(64, message.other) !== message.other) {
+        throw new globalThis.Error("value provided for field message.other of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.other);
+    }
+    if (message.malformed !== 0n) {
+      if (BigInt.asUintN(64, message.malformed) !== message.malformed) {
+        throw new globalThis.Error("value provided for field message.malformed of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.malformed);
+    }
+    if (message.oversized !== 0n) {
+      if (BigInt.asUintN(64, message.oversized) !== message.oversized) {
+        throw new globalThis.Error("value provided for field message.oversized of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.oversized);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DnsCounters {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDnsCounters();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.answered = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nxdomain = reader.uint64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refused = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.other = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.malformed = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.oversized = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DnsCounters {
+    return {
+      answered: isSet(object.answered) ? BigInt(object.answered) : 0n,
+      nxdomain: isSet(object.nxdomain) ? BigInt(object.nxdomain) : 0n,
+      refused: isSet(object.refused) ? BigInt(object.refused) : 0n,
+      other: isSet(object.other) ? BigInt(object.other) : 0n,
+      malformed: isSet(object.malformed) ? BigInt(object.malformed) : 0n,
+      oversized: isSet(object.oversized) ? BigInt(object.oversized) : 0n,
+    };
+  },
+
+  toJSON(message: DnsCounters): unknown {
+    const obj: any = {};
+    if (message.answered !== 0n) {
+      obj.answered = message.answered.toString();
+    }
+    if (message.nxdomain !== 0n) {
+      obj.nxdomain = message.nxdomain.toString();
+    }
+    if (message.refused !== 0n) {
+      obj.refused = message.refused.toString();
+    }
+    if (message.other !== 0n) {
+      obj.other = message.other.toString();
+    }
+    if (message.malformed !== 0n) {
+      obj.malformed = message.malformed.toString();
+    }
+    if (message.oversized !== 0n) {
+      obj.oversized = message.oversized.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DnsCounters>, I>>(base?: I): DnsCounters {
+    return DnsCounters.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DnsCounters>, I>>(object: I): DnsCounters {
+    const message = createBaseDnsCounters();
+    message.answered = (object.answered !== undefined && object.answered !== null) ? BigInt(object.answered) : 0n;
+    message.nxdomain = (object.nxdomain !== undefined && object.nxdomain !== null) ? BigInt(object.nxdomain) : 0n;
+    message.refused = (object.refused !== undefined && object.refused !== null) ? BigInt(object.refused) : 0n;
+    message.other = (object.other !== undefined && object.other !== null) ? BigInt(object.other) : 0n;
+    message.malformed = (object.malformed !== undefined && object.malformed !== null) ? BigInt(object.malformed) : 0n;
+    message.oversized = (object.oversized !== undefined && object.oversized !== null) ? BigInt(object.oversized) : 0n;
+    return message;
+  },
+};
+
+function createBaseDnsStatusResponse(): DnsStatusResponse {
+  return {
+    domain: "",
+    listen: "",
+    serving: false,
+    records: 0,
+    error: "",
+    hostMode: 0,
+    hostLink: "",
+    hostDetail: "",
+    counters: undefined,
+  };
+}
+
+export const DnsStatusResponse: MessageFns<DnsStatusResponse> = {
+  encode(message: DnsStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domain !== "") {
+      writer.uint32(10).string(message.domain);
+    }
+    if (message.listen !== "") {
+      writer.uint32(18).string(message.listen);
+    }
+    if (message.serving !== false) {
+      writer.uint32(24).bool(message.serving);
+    }
+    if (message.records !== 0) {
+      writer.uint32(32).uint32(message.records);
+    }
+    if (message.error !== "") {
+      writer.uint32(42).string(message.error);
+    }
+    if (message.hostMode !== 0) {
+      writer.uint32(48).int32(message.hostMode);
+    }
+    if (message.hostLink !== "") {
+      writer.uint32(58).string(message.hostLink);
+    }
+    if (message.hostDetail !== "") {
+      writer.uint32(66).string(message.hostDetail);
+    }
+    if (message.counters !== undefined) {
+      DnsCounters.encode(message.counters, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DnsStatusResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDnsStatusResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.listen = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.serving = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.records = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.hostMode = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.hostLink = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.hostDetail = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.counters = DnsCounters.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DnsStatusResponse {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      listen: isSet(object.listen) ? globalThis.String(object.listen) : "",
+      serving: isSet(object.serving) ? globalThis.Boolean(object.serving) : false,
+      records: isSet(object.records) ? globalThis.Number(object.records) : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      hostMode: isSet(object.hostMode)
+        ? hostDnsModeFromJSON(object.hostMode)
+        : isSet(object.host_mode)
+        ? hostDnsModeFromJSON(object.host_mode)
+        : 0,
+      hostLink: isSet(object.hostLink)
+        ? globalThis.String(object.hostLink)
+        : isSet(object.host_link)
+        ? globalThis.String(object.host_link)
+        : "",
+      hostDetail: isSet(object.hostDetail)
+        ? globalThis.String(object.hostDetail)
+        : isSet(object.host_detail)
+        ? globalThis.String(object.host_detail)
+        : "",
+      counters: isSet(object.counters) ? DnsCounters.fromJSON(object.counters) : undefined,
+    };
+  },
+
+  toJSON(message: DnsStatusResponse): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.listen !== "") {
+      obj.listen = message.listen;
+    }
+    if (message.serving !== false) {
+      obj.serving = message.serving;
+    }
+    if (message.records !== 0) {
+      obj.records = Math.round(message.records);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.hostMode !== 0) {
+      obj.hostMode = hostDnsModeToJSON(message.hostMode);
+    }
+    if (message.hostLink !== "") {
+      obj.hostLink = message.hostLink;
+    }
+    if (message.hostDetail !== "") {
+      obj.hostDetail = message.hostDetail;
+    }
+    if (message.counters !== undefined) {
+      obj.counters = DnsCounters.toJSON(message.counters);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DnsStatusResponse>, I>>(base?: I): DnsStatusResponse {
+    return DnsStatusResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DnsStatusResponse>, I>>(object: I): DnsStatusResponse {
+    const message = createBaseDnsStatusResponse();
+    message.domain = object.domain ?? "";
+    message.listen = object.listen ?? "";
+    message.serving = object.serving ?? false;
+    message.records = object.records ?? 0;
+    message.error = object.error ?? "";
+    message.hostMode = object.hostMode ?? 0;
+    message.hostLink = object.hostLink ?? "";
+    message.hostDetail = object.hostDetail ?? "";
+    message.counters = (object.counters !== undefined && object.counters !== null)
+      ? DnsCounters.fromPartial(object.counters)
+      : undefined;
+    return message;
+  },
+};
+
 /** The local API of a CloudVLAN daemon. */
 export type LocalApiServiceDefinition = typeof LocalApiServiceDefinition;
 export const LocalApiServiceDefinition = {
@@ -8784,6 +9323,18 @@ export const LocalApiServiceDefinition = {
       requestStream: false,
       responseType: WatchSasResponse as typeof WatchSasResponse,
       responseStream: true,
+      options: {},
+    },
+    /**
+     * The resolver for overlay names: where it answers, for which domain, how many records, how
+     * the host's resolver reaches it (`cvlanctl dns status`); served by cvland.
+     */
+    dnsStatus: {
+      name: "DnsStatus",
+      requestType: DnsStatusRequest as typeof DnsStatusRequest,
+      requestStream: false,
+      responseType: DnsStatusResponse as typeof DnsStatusResponse,
+      responseStream: false,
       options: {},
     },
   },
