@@ -27,6 +27,7 @@ pub mod host;
 pub mod keys;
 pub mod lifecycle;
 pub mod live;
+pub mod memory;
 pub mod source;
 pub mod state;
 pub mod wire;

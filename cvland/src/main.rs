@@ -41,6 +41,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    cvlan_agent::memory::limit_arenas();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

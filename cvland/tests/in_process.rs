@@ -376,6 +376,17 @@ async fn watch_peers_sends_the_table_in_chunks_then_only_the_peers_that_moved() 
     let tun = daemon.platform.take_tun().expect("the device's TUN");
 
     let mut client = connect(&daemon.socket).await.expect("connect");
+    // A big apply names its first peers in events of their own and counts the rest in one.
+    let events = cvlan_proto::local::buffered_events(&mut client, "peer")
+        .await
+        .expect("events");
+    let (named, elided): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.kind == "peer.added");
+    assert_eq!(named.len(), cvland::reconcile::PEER_EVENTS);
+    assert_eq!(elided.len(), 1, "{elided:#?}");
+    assert_eq!(elided[0].kind, "peer.changes-elided");
+    let rest = (total - cvland::reconcile::PEER_EVENTS).to_string();
+    assert_eq!(elided[0].fields.get("total"), Some(&rest));
+    assert_eq!(elided[0].fields.get("added"), Some(&rest));
     let mut stream = client
         .watch_peers(v1::WatchPeersRequest {
             interval: Some(prost_types::Duration {

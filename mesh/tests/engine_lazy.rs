@@ -87,6 +87,38 @@ fn an_idle_peer_goes_cold_keeps_its_counters_and_wakes_on_the_next_packet() {
 }
 
 #[test]
+fn changes_since_an_instant_list_the_peers_that_moved_and_the_ones_that_cooled() {
+    let mut net = Net::full_mesh(3);
+    let start = net.now;
+    net.ping(0, 1, b"one");
+    let key = |net: &Net, i: usize| net.nodes[i].engine.public_key();
+    let moved = |net: &Net, since| -> Vec<PublicKey> {
+        let stats = net.nodes[0].engine.peers_stats_since(since);
+        stats.iter().map(|p| p.public_key).collect()
+    };
+    assert_eq!(
+        moved(&net, start),
+        [key(&net, 1)],
+        "only the peer that had traffic"
+    );
+
+    net.advance(COLD_AFTER + Duration::from_secs(1));
+    let cooled_by = net.now;
+    let cooled = net.nodes[0]
+        .engine
+        .peers_stats_since(cooled_by - Duration::from_secs(5));
+    assert_eq!(cooled.len(), 1, "going cold is a change: {cooled:?}");
+    assert!(!cooled[0].warm);
+    net.advance(Duration::from_secs(2));
+    assert!(
+        moved(&net, cooled_by + Duration::from_secs(1)).is_empty(),
+        "nothing moved since"
+    );
+    // A reader older than the engine's memory of cooled peers still gets every change.
+    assert_eq!(moved(&net, start), [key(&net, 1)]);
+}
+
+#[test]
 fn a_cold_first_packet_costs_one_handshake_round_trip() {
     let mut net = Net::full_mesh(2);
     net.set_faults(Faults::default().with_latency(ONE_WAY, Duration::ZERO));

@@ -246,6 +246,62 @@ fn set_peers_changes_only_what_differs() {
 }
 
 #[test]
+fn a_peer_set_applied_in_parts_carries_traffic_between_them_and_ends_as_one_call_would() {
+    let mut net = Net::full_mesh(3);
+    net.ping(0, 1, b"before");
+    let extra: Vec<PeerConfig> = (0..3u8)
+        .map(|i| {
+            let key = PrivateKey::generate().public_key();
+            PeerConfig::new(key, [format!("100.64.9.{i}/32").parse().unwrap()])
+        })
+        .collect();
+    let mut desired = vec![net.nodes[1].as_peer()];
+    desired.extend(extra.iter().cloned());
+    let keys: Vec<PublicKey> = desired.iter().map(|p| p.public_key).collect();
+
+    // Node 2 leaves the set as the set begins; node 1 keeps working between the parts.
+    let mut job = net.nodes[0].engine.begin_peer_set(&keys).unwrap();
+    net.nodes[0]
+        .engine
+        .upsert_peers(&mut job, desired[..2].to_vec());
+    net.ping(0, 1, b"between parts");
+    assert_eq!(
+        payload(net.nodes[1].received.last().unwrap()),
+        b"between parts"
+    );
+    net.nodes[0]
+        .engine
+        .upsert_peers(&mut job, desired[2..].to_vec());
+    let changes = net.nodes[0].engine.finish_peer_set(job);
+    assert_eq!(changes.removed, vec![net.nodes[2].key()]);
+    assert_eq!(
+        changes.added,
+        extra.iter().map(|p| p.public_key).collect::<Vec<_>>()
+    );
+    assert!(changes.updated.is_empty() && changes.rekeyed.is_empty());
+
+    // The same set in one call now changes nothing: the parts made exactly that set.
+    assert!(net.nodes[0].engine.set_peers(desired).unwrap().is_empty());
+    assert_eq!(net.nodes[0].engine.stats().peers, 4);
+    net.ping(0, 1, b"after");
+    assert_eq!(payload(net.nodes[1].received.last().unwrap()), b"after");
+}
+
+#[test]
+fn a_peer_set_with_a_bad_key_is_refused_before_any_part() {
+    let mut net = Net::full_mesh(2);
+    let own = net.nodes[0].key();
+    let b = net.nodes[1].key();
+    let err = net.nodes[0].engine.begin_peer_set(&[b, own]).unwrap_err();
+    assert_eq!(err, PeerSetError::OwnKey(own));
+    assert_eq!(
+        net.nodes[0].engine.stats().peers,
+        1,
+        "the running set is untouched"
+    );
+}
+
+#[test]
 fn invalid_peer_sets_are_refused_and_change_nothing() {
     let mut net = Net::full_mesh(2);
     net.ping(0, 1, b"x");

@@ -39,6 +39,7 @@ enum Command {
 }
 
 fn main() -> miette::Result<()> {
+    cvlan_agent::memory::limit_arenas();
     let args = Args::parse();
     let config = args
         .config

@@ -1,10 +1,15 @@
 //! The file source: network.kdl on this host, its includes read relative to it. The
 //! directories holding the file and its includes are watched (editors and the lab replace the
 //! file by rename, which a watch on the file itself would lose); a burst of events is
-//! debounced into one reading. Where no watch can be set, the file is polled instead.
+//! debounced into one reading. Only events naming the file or an include count: the other
+//! files of those directories (the daemon's own log, sockets, an editor's swap file) change
+//! all the time, and each reading of a 100,000-node file costs a second of CPU. Where no watch
+//! can be set, the file is polled instead.
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -24,6 +29,8 @@ pub struct FileSource {
     path: PathBuf,
     watcher: Option<notify::RecommendedWatcher>,
     watched: BTreeSet<PathBuf>,
+    /// The names of the file and its includes: the events that count.
+    names: Arc<RwLock<BTreeSet<OsString>>>,
     events: mpsc::Receiver<()>,
 }
 
@@ -31,8 +38,18 @@ impl FileSource {
     /// Follows the network file at `path`.
     pub fn new(path: PathBuf) -> Self {
         let (tx, events) = mpsc::channel(1);
+        let names: Arc<RwLock<BTreeSet<OsString>>> = Arc::default();
+        let ours = names.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
+            let concerns_us = |e: &notify::Event| {
+                let names = ours.read().unwrap_or_else(PoisonError::into_inner);
+                // No path: the watch overflowed or must rescan; read to be safe.
+                e.paths.is_empty()
+                    || e.paths
+                        .iter()
+                        .any(|p| p.file_name().is_some_and(|n| names.contains(n)))
+            };
+            if event.is_ok_and(|e| !e.kind.is_access() && concerns_us(&e)) {
                 // A full channel already holds a wake-up: nothing is lost by dropping this one.
                 let _ = tx.try_send(());
             }
@@ -43,6 +60,7 @@ impl FileSource {
             path,
             watcher,
             watched: BTreeSet::new(),
+            names,
             events,
         }
     }
@@ -52,6 +70,11 @@ impl FileSource {
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
+        let files: Vec<PathBuf> = files.into_iter().collect();
+        *self.names.write().unwrap_or_else(PoisonError::into_inner) = files
+            .iter()
+            .filter_map(|f| f.file_name().map(OsString::from))
+            .collect();
         let wanted: BTreeSet<PathBuf> = files
             .into_iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
@@ -187,5 +210,30 @@ mod tests {
                 .await
                 .is_err()
         );
+    }
+
+    #[tokio::test]
+    async fn other_files_of_the_directory_do_not_wake_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("network.kdl");
+        std::fs::write(&root, "network \"n\" { overlay \"100.64.0.0/10\" }\n").unwrap();
+        let mut source = FileSource::new(root.clone());
+        source.fetch().await.unwrap();
+        // A log beside the file, written to, created and removed: as cvland's own log is.
+        let log = dir.path().join("cvland.log");
+        for i in 0..20 {
+            std::fs::write(&log, format!("line {i}\n")).unwrap();
+        }
+        std::fs::remove_file(&log).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(600), source.changed())
+                .await
+                .is_err(),
+            "an unrelated file woke the source"
+        );
+        std::fs::write(&root, "network \"m\" { overlay \"100.64.0.0/10\" }\n").unwrap();
+        tokio::time::timeout(Duration::from_secs(5), source.changed())
+            .await
+            .expect("the file's own change is seen");
     }
 }

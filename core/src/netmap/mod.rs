@@ -262,9 +262,12 @@ impl<'a> NetMapBuilder<'a> {
 
     fn peer(&self, entity: Entity) -> Peer {
         let network = self.index.network();
-        let addresses: Vec<IpAddr> = self.index.allocation().addresses(entity).ips().collect();
+        let mut addresses: Vec<IpAddr> = self.index.allocation().addresses(entity).ips().collect();
+        addresses.shrink_to_fit();
         let mut allowed_ips: Vec<IpNet> = addresses.iter().map(|&a| IpNet::from(a)).collect();
         allowed_ips.extend(self.index.routed_prefixes(entity).into_iter().copied());
+        // A netmap lives as long as it runs (100,000 peers): no spare capacity.
+        allowed_ips.shrink_to_fit();
         match entity {
             Entity::Node(i) => {
                 let n = &network.nodes[i];

@@ -53,8 +53,9 @@ pub async fn summary(shared: &Shared) -> (v1::PeerCounts, HashMap<String, u64>) 
     let Some(running) = running else {
         return Default::default();
     };
+    // Connected peers are warm: status costs the active peers, not the configured ones.
     let stats = match mesh {
-        Some(mesh) => mesh.stats().await.ok(),
+        Some(mesh) => mesh.warm_stats().await.ok(),
         None => None,
     };
     let now = Instant::now();

@@ -22,8 +22,8 @@ pub const NAT_KEEPALIVE_SECONDS: u16 = 25;
 /// A valid desired state for this node.
 #[derive(Debug, Clone)]
 pub struct Desired {
-    /// This node's netmap.
-    pub netmap: NetMap,
+    /// This node's netmap, shared by the compile step's memory of it and the running state.
+    pub netmap: Arc<NetMap>,
     /// The revision it comes from.
     pub revision: String,
     /// Warnings found in the files (a valid file may have some).
@@ -74,7 +74,7 @@ pub fn desired_state(reading: Reading, node: &str) -> Result<Desired, Rejection>
     };
     match netmap_for(&network, &allocation, node) {
         Ok(netmap) => Ok(Desired {
-            netmap,
+            netmap: Arc::new(netmap),
             revision: reading.revision,
             diagnostics,
             model: Some(Arc::new(PolicyModel {
@@ -226,6 +226,6 @@ policy { allow "all" from="*" to="*"; }
             summary(&plan),
             "1 device.restart, 2 peer.add, 1 policy.update"
         );
-        assert_eq!(plan.apply(&nothing_like(&d.netmap)), d.netmap);
+        assert_eq!(plan.apply(&nothing_like(&d.netmap)), *d.netmap);
     }
 }

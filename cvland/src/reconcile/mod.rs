@@ -9,6 +9,7 @@
 pub mod desired;
 pub mod device;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -52,7 +53,15 @@ pub enum ApplyError {
     /// Compiling the policy died.
     #[error("compiling the policy failed: {0}")]
     Compile(tokio::task::JoinError),
+    /// Planning the change died.
+    #[error("planning the change failed: {0}")]
+    Plan(tokio::task::JoinError),
 }
+
+/// Peer changes of one apply published as events of their own; the rest are counted in one
+/// `peer.changes-elided` event (an apply of 100,000 peers would otherwise flood the event
+/// ring, the log and every `cvlanctl events --follow`).
+pub const PEER_EVENTS: usize = 100;
 
 /// The reconciler's state: the device it runs and what it last attempted.
 pub struct Reconciler {
@@ -116,7 +125,7 @@ impl Reconciler {
             }
         };
         let desired = Desired {
-            netmap: cached.netmap,
+            netmap: Arc::new(cached.netmap),
             revision: cached.revision,
             diagnostics: Vec::new(),
             model: None,
@@ -142,6 +151,8 @@ impl Reconciler {
         if let Some(reply) = reply {
             let _ = reply.send(result);
         }
+        // The reading, the diff and the map replaced are free now: give them back.
+        cvlan_agent::memory::release_free_memory_soon(std::time::Duration::ZERO);
     }
 
     /// Stops the resolver (reverting the host's split DNS while the link still exists) and the
@@ -218,11 +229,18 @@ impl Reconciler {
         } = desired;
         let running = self.shared.read().running.clone();
         let previous = running.as_ref().filter(|_| self.device.is_some());
-        let plan = match previous {
-            Some(r) => plan(&netmap, &r.netmap),
-            None => plan(&netmap, &nothing_like(&netmap)),
+        // Off the runtime: at 100,000 peers the diff takes a while, and the mesh's IO shares
+        // these threads.
+        let (map, actual) = (netmap.clone(), previous.map(|r| r.netmap.clone()));
+        let plan = match tokio::task::spawn_blocking(move || match actual {
+            Some(actual) => plan(&map, &actual),
+            None => plan(&map, &nothing_like(&map)),
+        })
+        .await
+        {
+            Ok(plan) => plan,
+            Err(e) => return self.failed(&revision, &ApplyError::Plan(e)),
         };
-        let netmap = Arc::new(netmap);
         let policy = match previous {
             // Nothing changed: the compiled policy stands (the network may be new, from cache).
             Some(r) if plan.is_empty() => Arc::new(RunningPolicy {
@@ -242,7 +260,7 @@ impl Reconciler {
         if let Err(e) = self.carry_out(&plan, &netmap, &policy, previous).await {
             if self.device.is_none() {
                 let desired = Desired {
-                    netmap: Arc::unwrap_or_clone(netmap),
+                    netmap,
                     revision: revision.clone(),
                     diagnostics,
                     model: policy.model.clone(),
@@ -366,11 +384,17 @@ impl Reconciler {
         let Some(mesh) = self.device.as_ref().map(|d| d.device.handle()) else {
             return Err(ApplyError::NotRunning);
         };
-        let peers = desired::peer_configs(netmap, &self.key.public_key());
-        mesh.set_peers(peers)
-            .await
-            .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
-            .map_err(ApplyError::PeerSet)?;
+        let own = self.key.public_key();
+        let peers = desired::peer_configs(netmap, &own);
+        // Tags, owners and rules change no peer's configuration: the mesh's thread (which
+        // carries the traffic) is spared a pass over 100,000 peers.
+        let unchanged = previous.is_some_and(|r| desired::peer_configs(&r.netmap, &own) == peers);
+        if !unchanged {
+            mesh.set_peers(peers)
+                .await
+                .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
+                .map_err(ApplyError::PeerSet)?;
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let compiled = policy.compiled.clone();
         mesh.update_filter(move |filter| {
@@ -454,6 +478,9 @@ impl Reconciler {
 
     /// One event per peer added, removed or changed.
     fn publish_plan(&self, plan: &Plan) {
+        let events = &self.shared.agent.events;
+        let mut elided: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut published = 0;
         for action in &plan.actions {
             let (kind, change) = match action {
                 Action::AddPeer(_) => ("peer.added", "added"),
@@ -462,7 +489,12 @@ impl Reconciler {
                 Action::RekeyPeer { .. } => ("peer.changed", "rekeyed"),
                 _ => continue,
             };
-            self.shared.agent.events.publish(
+            if published == PEER_EVENTS {
+                *elided.entry(change).or_default() += 1;
+                continue;
+            }
+            published += 1;
+            events.publish(
                 kind,
                 EventLevel::Info,
                 format!("{} {action}", action.sign()),
@@ -472,6 +504,24 @@ impl Reconciler {
                 ],
             );
         }
+        if elided.is_empty() {
+            return;
+        }
+        let total: usize = elided.values().sum();
+        let counts = elided
+            .iter()
+            .map(|(change, n)| format!("{n} {change}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        events.publish(
+            "peer.changes-elided",
+            EventLevel::Info,
+            format!("… and {total} more peer changes ({counts}); `cvlanctl peers` lists them"),
+            elided
+                .iter()
+                .map(|(change, n)| (*change, n.to_string()))
+                .chain([("total", total.to_string())]),
+        );
     }
 }
 

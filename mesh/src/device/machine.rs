@@ -8,22 +8,41 @@ use std::time::Instant;
 use cvlan_netio::{Control, Flow, Machine, Output, Socket, TunIo};
 use tokio::sync::{broadcast, oneshot};
 
+use cvlan_types::PublicKey;
+use ipnet::IpNet;
+
 use super::{MeshError, MeshStats, routes_for};
 use crate::PrivateKey;
 use crate::config::{PeerConfig, PeerSetChanges};
 use crate::engine::Engine;
+use crate::engine::peers::PeerSetJob;
 use crate::event::Event;
 use crate::filter::PacketFilter;
 
 /// A request from a [`super::MeshHandle`].
 pub(super) enum Command<F> {
-    SetPeers(
-        Vec<PeerConfig>,
+    /// The keys of a new peer set: checks them and removes the peers not among them.
+    BeginPeerSet(Vec<PublicKey>, oneshot::Sender<Result<(), MeshError>>),
+    /// The next configurations of the set begun.
+    UpsertPeers(Vec<PeerConfig>, oneshot::Sender<Result<(), MeshError>>),
+    /// The set is complete: routes (engine and kernel) for these allowed IPs.
+    FinishPeerSet(
+        Vec<IpNet>,
         oneshot::Sender<Result<PeerSetChanges, MeshError>>,
     ),
     SetPrivateKey(PrivateKey, oneshot::Sender<()>),
-    Stats(Option<Instant>, oneshot::Sender<MeshStats>),
+    Stats(StatsOf, oneshot::Sender<MeshStats>),
     UpdateFilter(Box<dyn FnOnce(&mut F) + Send>, oneshot::Sender<()>),
+}
+
+/// Which peers a stats snapshot lists (the engine's own counters are always in it).
+pub(super) enum StatsOf {
+    /// Every configured peer.
+    All,
+    /// The peers that changed at or after this instant.
+    ChangedSince(Instant),
+    /// The warm peers: every peer with a session, so every connected one.
+    Warm,
 }
 
 /// The engine with what its commands and events need.
@@ -31,6 +50,8 @@ pub(super) struct MeshMachine<F: PacketFilter> {
     engine: Engine<F>,
     events: broadcast::Sender<Event>,
     listen_port: u16,
+    /// The peer set being applied, between its commands.
+    peer_set: Option<PeerSetJob>,
 }
 
 impl<F: PacketFilter> MeshMachine<F> {
@@ -43,6 +64,7 @@ impl<F: PacketFilter> MeshMachine<F> {
             engine,
             events,
             listen_port,
+            peer_set: None,
         }
     }
 }
@@ -72,14 +94,39 @@ impl<F: PacketFilter> Machine for MeshMachine<F> {
         control: &mut Control<'_, T>,
     ) -> Flow {
         match command {
-            Command::SetPeers(peers, reply) => {
-                let routes = routes_for(&peers, control.tun_addresses());
-                let result = match self.engine.set_peers(peers) {
+            Command::BeginPeerSet(keys, reply) => {
+                // A set left unfinished (its caller went away) ends here, routes and all.
+                if let Some(stale) = self.peer_set.take() {
+                    self.engine.finish_peer_set(stale);
+                }
+                let begun = self.engine.begin_peer_set(&keys);
+                let _ = reply.send(match begun {
+                    Ok(job) => {
+                        self.peer_set = Some(job);
+                        Ok(())
+                    }
                     Err(e) => Err(MeshError::PeerSet(e)),
-                    Ok(changes) => match control.set_routes(routes).await {
-                        Ok(()) => Ok(changes),
-                        Err(e) => Err(MeshError::Routes(e)),
-                    },
+                });
+            }
+            Command::UpsertPeers(part, reply) => {
+                let _ = reply.send(match self.peer_set.as_mut() {
+                    Some(job) => {
+                        self.engine.upsert_peers(job, part);
+                        Ok(())
+                    }
+                    None => Err(MeshError::PeerSetInterrupted),
+                });
+            }
+            Command::FinishPeerSet(allowed, reply) => {
+                let Some(job) = self.peer_set.take() else {
+                    let _ = reply.send(Err(MeshError::PeerSetInterrupted));
+                    return Flow::Continue;
+                };
+                let changes = self.engine.finish_peer_set(job);
+                let routes = routes_for(allowed, control.tun_addresses());
+                let result = match control.set_routes(routes).await {
+                    Ok(()) => Ok(changes),
+                    Err(e) => Err(MeshError::Routes(e)),
                 };
                 if let Ok(changes) = &result
                     && !changes.is_empty()
@@ -92,12 +139,13 @@ impl<F: PacketFilter> Machine for MeshMachine<F> {
                 self.engine.set_private_key(key);
                 let _ = reply.send(());
             }
-            Command::Stats(since, reply) => {
+            Command::Stats(of, reply) => {
                 let _ = reply.send(MeshStats {
                     engine: self.engine.stats(),
-                    peers: match since {
-                        Some(since) => self.engine.peers_stats_since(since),
-                        None => self.engine.peers_stats(),
+                    peers: match of {
+                        StatsOf::All => self.engine.peers_stats(),
+                        StatsOf::ChangedSince(since) => self.engine.peers_stats_since(since),
+                        StatsOf::Warm => self.engine.warm_peers_stats(),
                     },
                     read_at: self.engine.clock(),
                     listen_port: self.listen_port,

@@ -25,10 +25,14 @@ use crate::engine::peers::PeerSetError;
 use crate::event::Event;
 use crate::filter::{PacketFilter, PassAll};
 use crate::stats::{EngineStats, PeerStats};
-use machine::{Command, MeshMachine};
+use machine::{Command, MeshMachine, StatsOf};
 
 /// The default TUN MTU: 1500 less IPv6 + UDP + WireGuard overhead (80 bytes).
 pub const DEFAULT_MTU: u16 = 1420;
+
+/// Peer configurations the engine takes at a time when a peer set is applied (~2 ms of its
+/// thread; traffic flows between parts).
+pub const PEER_SET_PART: usize = 2_000;
 
 /// Events buffered per subscriber before the slowest one starts losing them.
 const EVENT_CAPACITY: usize = 1024;
@@ -94,6 +98,9 @@ pub enum MeshError {
     /// The peer set was applied but routes through the TUN could not be set.
     #[error("peers applied, but setting routes failed: {0}")]
     Routes(std::io::Error),
+    /// Another peer set began before this one was complete; that one is applied instead.
+    #[error("a newer peer set replaced this one before it was complete")]
+    PeerSetInterrupted,
     /// The device task has stopped.
     #[error("the mesh device has stopped")]
     Stopped,
@@ -219,9 +226,25 @@ impl<F: PacketFilter> MeshDevice<F> {
 
 impl<F: PacketFilter> MeshHandle<F> {
     /// Applies a whole desired peer set (see [`Engine::set_peers`]) and routes its allowed IPs
-    /// that are not on-link through the TUN.
+    /// that are not on-link through the TUN. The engine takes it [`PEER_SET_PART`]
+    /// configurations at a time and carries traffic in between: 100,000 new peers would
+    /// otherwise hold every packet for ~100 ms.
     pub async fn set_peers(&self, peers: Vec<PeerConfig>) -> Result<PeerSetChanges, MeshError> {
-        self.ask(|reply| Command::SetPeers(peers, reply)).await?
+        let keys = peers.iter().map(|p| p.public_key).collect();
+        let allowed = peers
+            .iter()
+            .flat_map(|p| p.allowed_ips.iter().copied())
+            .collect();
+        self.ask(|reply| Command::BeginPeerSet(keys, reply))
+            .await??;
+        let mut rest = peers.into_iter().peekable();
+        while rest.peek().is_some() {
+            let part = rest.by_ref().take(PEER_SET_PART).collect();
+            self.ask(|reply| Command::UpsertPeers(part, reply))
+                .await??;
+        }
+        self.ask(|reply| Command::FinishPeerSet(allowed, reply))
+            .await?
     }
 
     /// Replaces the node's private key (every peer handshakes again).
@@ -231,13 +254,20 @@ impl<F: PacketFilter> MeshHandle<F> {
 
     /// A snapshot of the engine and every peer.
     pub async fn stats(&self) -> Result<MeshStats, MeshError> {
-        self.ask(|reply| Command::Stats(None, reply)).await
+        self.ask(|reply| Command::Stats(StatsOf::All, reply)).await
+    }
+
+    /// A snapshot of the engine and of its warm peers (those with a session, which includes
+    /// every connected one): what a status needs, at the cost of the active peers only.
+    pub async fn warm_stats(&self) -> Result<MeshStats, MeshError> {
+        self.ask(|reply| Command::Stats(StatsOf::Warm, reply)).await
     }
 
     /// A snapshot of the engine and of the peers that changed at or after `since` (the
     /// `read_at` of an earlier snapshot): a live view's cost follows traffic, not peer count.
     pub async fn stats_since(&self, since: Instant) -> Result<MeshStats, MeshError> {
-        self.ask(|reply| Command::Stats(Some(since), reply)).await
+        self.ask(|reply| Command::Stats(StatsOf::ChangedSince(since), reply))
+            .await
     }
 
     /// Runs `update` on the packet filter inside the engine task (e.g. to load a new policy).
@@ -274,8 +304,10 @@ impl<F: PacketFilter> MeshHandle<F> {
 
 /// Allowed IPs that need a route through the TUN: those not inside one of its own prefixes,
 /// with prefixes covered by another listed prefix left out.
-pub(crate) fn routes_for(peers: &[PeerConfig], on_link: &[IpNet]) -> Vec<IpNet> {
-    let allowed = peers.iter().flat_map(|p| p.allowed_ips.iter().copied());
+pub(crate) fn routes_for(
+    allowed: impl IntoIterator<Item = IpNet>,
+    on_link: &[IpNet],
+) -> Vec<IpNet> {
     IpNet::aggregate(&cvlan_netio::off_link(on_link, allowed))
 }
 
@@ -287,7 +319,7 @@ mod tests {
     fn routes_skip_on_link_prefixes_and_aggregate() {
         let key = PrivateKey::generate().public_key();
         let net = |s: &str| s.parse::<IpNet>().unwrap();
-        let peers = vec![PeerConfig::new(
+        let peer = PeerConfig::new(
             key,
             [
                 net("100.64.0.2/32"),
@@ -295,8 +327,11 @@ mod tests {
                 net("10.1.1.0/24"),
                 net("fd00:1::/64"),
             ],
-        )];
-        let routes = routes_for(&peers, &[net("100.64.0.1/10"), net("fd7a::1/48")]);
+        );
+        let routes = routes_for(
+            peer.allowed_ips.iter().copied(),
+            &[net("100.64.0.1/10"), net("fd7a::1/48")],
+        );
         assert_eq!(routes, vec![net("10.1.0.0/23"), net("fd00:1::/64")]);
     }
 }

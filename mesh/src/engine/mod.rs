@@ -22,7 +22,7 @@ mod output;
 mod peer;
 pub mod peers;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,10 @@ const TIMER_TICK: Duration = Duration::from_millis(250);
 /// counters stay) and the timers stop visiting it. Past WireGuard's reject-after time (180 s)
 /// its session could not carry data anyway; the next packet pays one handshake.
 pub const COLD_AFTER: Duration = Duration::from_secs(300);
+/// How long the engine remembers which peers went cold, so [`Engine::peers_stats_since`]
+/// finds the peers that changed among the warm and the recently cooled; an older `since`
+/// costs a scan of every peer.
+const COOLED_KEPT: Duration = Duration::from_secs(60);
 /// How often the shared handshake rate limiter's count is reset.
 const RATE_LIMIT_RESET: Duration = Duration::from_secs(1);
 /// Handshake messages per second (each is counted twice: once by the engine before peer
@@ -66,6 +70,8 @@ pub struct Engine<F: PacketFilter = PassAll> {
     /// The peers the timers visit: those with a tunnel and those sending keepalives. At
     /// 100,000 configured peers the timers cost what the few active ones need.
     warm: HashSet<PeerIdx>,
+    /// The peers that left `warm` in the last [`COOLED_KEPT`], oldest first, with when.
+    cooled: VecDeque<(Instant, PeerIdx)>,
     by_key: HashMap<PublicKey, PeerIdx>,
     routes: CryptokeyRoutes,
     next_idx: PeerIdx,
@@ -97,6 +103,7 @@ impl<F: PacketFilter> Engine<F> {
             public_key,
             peers: HashMap::new(),
             warm: HashSet::new(),
+            cooled: VecDeque::new(),
             by_key: HashMap::new(),
             routes: CryptokeyRoutes::default(),
             next_idx: 1,
@@ -154,7 +161,13 @@ impl<F: PacketFilter> Engine<F> {
             }
             if !peer.is_warm() && !peer.keeps_alive() {
                 self.warm.remove(&idx);
+                self.cooled.push_back((now, idx));
             }
+        }
+        while let Some(&(at, _)) = self.cooled.front()
+            && now.saturating_duration_since(at) > COOLED_KEPT
+        {
+            self.cooled.pop_front();
         }
     }
 
@@ -194,8 +207,22 @@ impl<F: PacketFilter> Engine<F> {
     /// Every peer's counters and state, sorted by public key.
     pub fn peers_stats(&self) -> Vec<PeerStats> {
         let mut all: Vec<PeerStats> = self.peers.values().map(Peer::stats).collect();
-        all.sort_by_key(|p| p.public_key);
+        // Keys are unique: the in-place sort moves far less than a stable one (100,000 stats).
+        all.sort_unstable_by_key(|p| p.public_key);
         all
+    }
+
+    /// The warm peers' stats (every peer with a session: a connected peer is always among
+    /// them), sorted by public key; costs the active peers only.
+    pub fn warm_peers_stats(&self) -> Vec<PeerStats> {
+        let mut warm: Vec<PeerStats> = self
+            .warm
+            .iter()
+            .filter_map(|idx| self.peers.get(idx))
+            .map(Peer::stats)
+            .collect();
+        warm.sort_unstable_by_key(|p| p.public_key);
+        warm
     }
 
     /// The latest time the engine was given (its clock).
@@ -208,13 +235,31 @@ impl<F: PacketFilter> Engine<F> {
     /// peers that moved rather than of every configured one. Peers added or reconfigured
     /// since are not included; a view learns of those from the peer set it applied.
     pub fn peers_stats_since(&self, since: Instant) -> Vec<PeerStats> {
-        let mut changed: Vec<PeerStats> = self
-            .peers
-            .values()
-            .filter(|p| p.changed_since(since))
-            .map(Peer::stats)
-            .collect();
-        changed.sort_by_key(|p| p.public_key);
+        // A peer's stats change only while it is warm, and once more when it cools: within
+        // the cooled list's memory those two sets hold every candidate.
+        let mut changed: Vec<PeerStats> =
+            if self.clock.saturating_duration_since(since) < COOLED_KEPT {
+                let cooled = self.cooled.iter().filter(|(at, _)| *at >= since);
+                let candidates: HashSet<PeerIdx> = self
+                    .warm
+                    .iter()
+                    .copied()
+                    .chain(cooled.map(|(_, idx)| *idx))
+                    .collect();
+                candidates
+                    .iter()
+                    .filter_map(|idx| self.peers.get(idx))
+                    .filter(|p| p.changed_since(since))
+                    .map(Peer::stats)
+                    .collect()
+            } else {
+                self.peers
+                    .values()
+                    .filter(|p| p.changed_since(since))
+                    .map(Peer::stats)
+                    .collect()
+            };
+        changed.sort_unstable_by_key(|p| p.public_key);
         changed
     }
 

@@ -18,6 +18,14 @@ use crate::routing::{CryptokeyRoutes, PeerIdx};
 /// Session indices carry the peer in their top 24 bits.
 const MAX_PEER_IDX: PeerIdx = (1 << 24) - 1;
 
+/// A peer set being applied in parts ([`Engine::begin_peer_set`]).
+#[derive(Debug, Default)]
+pub struct PeerSetJob {
+    changes: PeerSetChanges,
+    order: Vec<PeerIdx>,
+    routes_dirty: bool,
+}
+
 /// Why a desired peer set was refused (the running set is left as it was).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PeerSetError {
@@ -37,9 +45,19 @@ impl<F: PacketFilter> Engine<F> {
     ///
     /// When two peers claim the same prefix, the later one in `desired` owns it.
     pub fn set_peers(&mut self, desired: Vec<PeerConfig>) -> Result<PeerSetChanges, PeerSetError> {
-        self.validate(&desired)?;
-        let mut changes = PeerSetChanges::default();
-        let wanted: HashSet<PublicKey> = desired.iter().map(|p| p.public_key).collect();
+        let keys: Vec<PublicKey> = desired.iter().map(|p| p.public_key).collect();
+        let mut job = self.begin_peer_set(&keys)?;
+        self.upsert_peers(&mut job, desired);
+        Ok(self.finish_peer_set(job))
+    }
+
+    /// [`Engine::set_peers`] in parts, for sets too big to apply between two packets: checks
+    /// the desired `keys` (in their order) and removes the peers not among them. Then
+    /// [`Engine::upsert_peers`] takes the configurations part by part, in that order, and
+    /// [`Engine::finish_peer_set`] rebuilds the routes. Until then, new peers get no traffic.
+    pub fn begin_peer_set(&mut self, keys: &[PublicKey]) -> Result<PeerSetJob, PeerSetError> {
+        let wanted = self.validate(keys)?;
+        let mut job = PeerSetJob::default();
         let mut gone: Vec<PublicKey> = self
             .by_key
             .keys()
@@ -47,16 +65,28 @@ impl<F: PacketFilter> Engine<F> {
             .copied()
             .collect();
         gone.sort();
-        let mut routes_dirty = !gone.is_empty();
+        job.routes_dirty = !gone.is_empty();
         for key in gone {
             if let Some(idx) = self.by_key.remove(&key) {
                 self.peers.remove(&idx);
                 self.warm.remove(&idx);
             }
-            changes.removed.push(key);
+            job.changes.removed.push(key);
         }
-        let mut order = Vec::with_capacity(desired.len());
-        for config in desired {
+        // Grown once, not by doubling: a rehash moves every peer (100,000 of them at once).
+        let new = keys
+            .iter()
+            .filter(|k| !self.by_key.contains_key(*k))
+            .count();
+        self.peers.reserve(new);
+        self.by_key.reserve(new);
+        job.order.reserve(keys.len());
+        Ok(job)
+    }
+
+    /// Adds or updates the peers of `part` (the next configurations of the set `job` began).
+    pub fn upsert_peers(&mut self, job: &mut PeerSetJob, part: Vec<PeerConfig>) {
+        for config in part {
             let key = config.public_key;
             let existing = self.by_key.get(&key).copied();
             let idx = match existing.and_then(|idx| self.peers.get_mut(&idx)) {
@@ -64,13 +94,13 @@ impl<F: PacketFilter> Engine<F> {
                     let old = peer.idx;
                     self.peers.remove(&old);
                     self.warm.remove(&old);
-                    changes.rekeyed.push(key);
-                    routes_dirty = true;
+                    job.changes.rekeyed.push(key);
+                    job.routes_dirty = true;
                     self.add_peer(config)
                 }
                 Some(peer) => {
-                    if update_in_place(peer, config, &mut routes_dirty) {
-                        changes.updated.push(key);
+                    if update_in_place(peer, config, &mut job.routes_dirty) {
+                        job.changes.updated.push(key);
                         if peer.keeps_alive() {
                             self.warm.insert(peer.idx);
                         }
@@ -78,17 +108,21 @@ impl<F: PacketFilter> Engine<F> {
                     peer.idx
                 }
                 None => {
-                    changes.added.push(key);
-                    routes_dirty = true;
+                    job.changes.added.push(key);
+                    job.routes_dirty = true;
                     self.add_peer(config)
                 }
             };
-            order.push(idx);
+            job.order.push(idx);
         }
-        if routes_dirty {
-            self.rebuild_routes(&order);
+    }
+
+    /// Ends the set `job` began: routes follow the peers now configured.
+    pub fn finish_peer_set(&mut self, job: PeerSetJob) -> PeerSetChanges {
+        if job.routes_dirty {
+            self.rebuild_routes(&job.order);
         }
-        Ok(changes)
+        job.changes
     }
 
     /// Replaces the node's private key; every peer keeps its configuration but must
@@ -111,20 +145,21 @@ impl<F: PacketFilter> Engine<F> {
         self.public_key = public;
     }
 
-    fn validate(&self, desired: &[PeerConfig]) -> Result<(), PeerSetError> {
-        if desired.len() > MAX_PEER_IDX as usize {
-            return Err(PeerSetError::TooManyPeers(desired.len()));
+    /// Checks the set's keys (not this node's, none twice, not too many); the keys as a set.
+    fn validate(&self, keys: &[PublicKey]) -> Result<HashSet<PublicKey>, PeerSetError> {
+        if keys.len() > MAX_PEER_IDX as usize {
+            return Err(PeerSetError::TooManyPeers(keys.len()));
         }
-        let mut seen = HashSet::with_capacity(desired.len());
-        for peer in desired {
-            if peer.public_key == self.public_key {
-                return Err(PeerSetError::OwnKey(peer.public_key));
+        let mut seen = HashSet::with_capacity(keys.len());
+        for key in keys {
+            if *key == self.public_key {
+                return Err(PeerSetError::OwnKey(*key));
             }
-            if !seen.insert(peer.public_key) {
-                return Err(PeerSetError::DuplicateKey(peer.public_key));
+            if !seen.insert(*key) {
+                return Err(PeerSetError::DuplicateKey(*key));
             }
         }
-        Ok(())
+        Ok(seen)
     }
 
     fn add_peer(&mut self, config: PeerConfig) -> PeerIdx {

@@ -100,6 +100,7 @@ pub fn node(
         item.protocols
             .push(Spanned::new(Protocol::WireGuard, node.name_span));
     }
+    item.shrink_to_fit();
     draft.net.nodes.push(item);
 }
 

@@ -51,6 +51,8 @@ impl Draft {
     /// Applies the defaults that depend on the whole file: an ipsec-peer without `local-ts`
     /// offers the network's overlays.
     pub fn finish(&mut self) {
+        // The model lives as long as the network runs: no spare capacity from the reading.
+        self.net.nodes.shrink_to_fit();
         let mut overlays = vec![IpNet::V4(self.net.overlay.value)];
         overlays.extend(self.net.overlay6.iter().map(|o| IpNet::V6(o.value)));
         for vrouter in &mut self.net.vrouters {

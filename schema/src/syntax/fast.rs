@@ -14,14 +14,18 @@ use crate::span::{SourceId, Span};
 
 /// Reads `text` if it stays within the plain subset; `None` means "ask kdl".
 pub fn parse(source: SourceId, text: &str) -> Option<Vec<Node>> {
-    let mut reader = Reader {
-        text,
-        bytes: text.as_bytes(),
-        pos: 0,
-        source,
-    };
-    let nodes = reader.nodes(false)?;
-    (reader.pos == reader.bytes.len()).then_some(nodes)
+    let mut nodes = Vec::new();
+    Reader::new(source, text).top_level(&mut |node| nodes.push(node))?;
+    Some(nodes)
+}
+
+/// Hands the top-level nodes of `text` to `each` one at a time when `text` stays within the
+/// plain subset; false means "ask kdl", and then `each` has seen nothing. A first pass reads
+/// the text dropping every node as it goes, so the peak is one top-level node's tree rather
+/// than the file's (about 20 times the text at 100,000 nodes).
+pub fn each_node(source: SourceId, text: &str, mut each: impl FnMut(Node)) -> bool {
+    let fits = Reader::new(source, text).top_level(&mut drop).is_some();
+    fits && Reader::new(source, text).top_level(&mut each).is_some()
 }
 
 struct Reader<'a> {
@@ -38,7 +42,28 @@ enum Token {
     Other(Value),
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(source: SourceId, text: &'a str) -> Self {
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            source,
+        }
+    }
+
+    /// The top-level nodes up to EOF, each handed over as soon as it is read.
+    fn top_level(&mut self, each: &mut impl FnMut(Node)) -> Option<()> {
+        loop {
+            self.line_space()?;
+            match self.peek() {
+                None => return Some(()),
+                Some(b'}') => return None,
+                Some(_) => each(self.node(false)?),
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }

@@ -22,6 +22,23 @@ pub fn parse(source: SourceId, text: &str) -> Result<Vec<Node>, Vec<Diagnostic>>
     kdl_after_scan(source, text).map(|doc| tree::from_kdl(source, &doc))
 }
 
+/// Parses one file and hands its top-level nodes to `each` in order, holding one node's tree
+/// at a time when the fast reader can read the file (kdl's fallback builds the whole tree
+/// first); on a syntax error `each` has seen nothing.
+pub fn parse_each(
+    source: SourceId,
+    text: &str,
+    mut each: impl FnMut(Node),
+) -> Result<(), Vec<Diagnostic>> {
+    scan::check(source, text)?;
+    if fast::each_node(source, text, &mut each) {
+        return Ok(());
+    }
+    let doc = kdl_after_scan(source, text)?;
+    tree::from_kdl(source, &doc).into_iter().for_each(each);
+    Ok(())
+}
+
 /// The tree of `text` when it stays within the fast reader's plain subset (no raw or
 /// multi-line strings, floats, type annotations, `/-` or line continuations); `None`
 /// otherwise. `text` must have passed the scanner.

@@ -104,6 +104,43 @@ fn syntax_errors_become_diagnostics_with_spans() {
     assert!(err.iter().all(|d| d.span.offset <= 30));
 }
 
+/// The top-level nodes `parse_each` hands over, in order.
+fn each(text: &str) -> Parsed {
+    let mut nodes = Vec::new();
+    parse_each(SourceId(0), text, |n| nodes.push(n)).map(|()| nodes)
+}
+
+#[test]
+fn node_by_node_reading_gives_the_tree_parse_gives() {
+    // The sample is plain (fast reader); a raw string sends the file to kdl's fallback.
+    for text in [SAMPLE.to_owned(), format!("{SAMPLE}raw #\"x\"#\n")] {
+        let nodes = each(&text).expect("valid");
+        assert_eq!(nodes, parse(SourceId(0), &text).expect("valid"), "{text}");
+        assert_eq!(
+            nodes.len(),
+            text.lines()
+                .filter(|l| l.starts_with(|c: char| c.is_alphabetic()))
+                .count()
+        );
+    }
+}
+
+#[test]
+fn node_by_node_reading_hands_over_nothing_from_a_broken_file() {
+    // Plain up to the last node, which the fast reader gives up on and kdl rejects: the first
+    // pass finds that before a node is handed over.
+    let mut handed = 0;
+    let result = parse_each(SourceId(0), &format!("{SAMPLE}broken \"x\n"), |_| {
+        handed += 1
+    });
+    let errors = result.expect_err("invalid");
+    assert!(
+        errors.iter().all(|d| d.code == "cvlan::syntax"),
+        "{errors:?}"
+    );
+    assert_eq!(handed, 0);
+}
+
 /// Deep nesting is refused before kdl sees it, on a 2 MiB thread as tokio and the test
 /// harness use, and the deepest accepted input still parses there.
 #[test]
