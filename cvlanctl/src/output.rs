@@ -10,9 +10,12 @@ use crate::outcome::Failure;
 
 /// Prints `value` as one pretty JSON document on stdout.
 pub fn print_json(value: &impl Serialize) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout flushes at every newline, and a 100,000-node document is a million
+    // lines (a write each).
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 
