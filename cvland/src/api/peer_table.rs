@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 
 use cvlan_core::netmap::NetMap;
 use cvlan_mesh::PublicKey;
-use cvlan_mesh::stats::PeerStats;
 use cvlan_proto::v1;
 use tokio::sync::Mutex;
 
-use super::peers::{Clock, peer_row};
+use super::peers::{Clock, joined, peer_row};
 use crate::state::Shared;
 
 /// The table is read from the engine at most this often, however many clients watch.
@@ -212,15 +211,7 @@ impl Inner {
                 })
                 .collect()
         } else {
-            let by_key: HashMap<PublicKey, &PeerStats> =
-                stats_peers.iter().map(|p| (p.public_key, p)).collect();
-            peers
-                .iter()
-                .map(|p| {
-                    let st = p.public_key.as_ref().and_then(|k| by_key.get(k).copied());
-                    peer_row(p, st, clock)
-                })
-                .collect()
+            joined(peers, stats_peers, clock)
         };
         if restarted {
             self.version += 1;

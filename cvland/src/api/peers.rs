@@ -31,14 +31,14 @@ pub async fn rows(shared: &Shared) -> Vec<v1::Peer> {
         Some(mesh) => mesh.stats().await.ok(),
         None => None,
     };
-    let clock = Clock::now();
-    let by_key: HashMap<PublicKey, &PeerStats> = stats
-        .as_ref()
-        .map(|s| s.peers.iter().map(|p| (p.public_key, p)).collect())
-        .unwrap_or_default();
-    running
-        .netmap
-        .peers
+    let stats = stats.as_ref().map_or(&[][..], |s| &s.peers[..]);
+    joined(&running.netmap.peers, stats, Clock::now())
+}
+
+/// One row per netmap peer, joined by public key with its entry in `stats` (if any).
+pub fn joined(peers: &[NetmapPeer], stats: &[PeerStats], clock: Clock) -> Vec<v1::Peer> {
+    let by_key: HashMap<PublicKey, &PeerStats> = stats.iter().map(|p| (p.public_key, p)).collect();
+    peers
         .iter()
         .map(|p| {
             let st = p.public_key.as_ref().and_then(|k| by_key.get(k).copied());

@@ -384,17 +384,11 @@ impl Reconciler {
         let Some(mesh) = self.device.as_ref().map(|d| d.device.handle()) else {
             return Err(ApplyError::NotRunning);
         };
-        let own = self.key.public_key();
-        let peers = desired::peer_configs(netmap, &own);
-        // Tags, owners and rules change no peer's configuration: the mesh's thread (which
-        // carries the traffic) is spared a pass over 100,000 peers.
-        let unchanged = previous.is_some_and(|r| desired::peer_configs(&r.netmap, &own) == peers);
-        if !unchanged {
-            mesh.set_peers(peers)
-                .await
-                .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
-                .map_err(ApplyError::PeerSet)?;
-        }
+        let peers = desired::peer_configs(netmap, &self.key.public_key());
+        mesh.set_peers(peers)
+            .await
+            .map(|changes| tracing::debug!(%changes, "mesh peer set updated"))
+            .map_err(ApplyError::PeerSet)?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let compiled = policy.compiled.clone();
         mesh.update_filter(move |filter| {
@@ -476,7 +470,8 @@ impl Reconciler {
         result
     }
 
-    /// One event per peer added, removed or changed.
+    /// One event per peer added, removed or changed, for the first [`PEER_EVENTS`] of them;
+    /// one `peer.changes-elided` event counting the rest.
     fn publish_plan(&self, plan: &Plan) {
         let events = &self.shared.agent.events;
         let mut elided: BTreeMap<&str, usize> = BTreeMap::new();

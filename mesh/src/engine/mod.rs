@@ -206,23 +206,13 @@ impl<F: PacketFilter> Engine<F> {
 
     /// Every peer's counters and state, sorted by public key.
     pub fn peers_stats(&self) -> Vec<PeerStats> {
-        let mut all: Vec<PeerStats> = self.peers.values().map(Peer::stats).collect();
-        // Keys are unique: the in-place sort moves far less than a stable one (100,000 stats).
-        all.sort_unstable_by_key(|p| p.public_key);
-        all
+        sorted_stats(self.peers.values())
     }
 
     /// The warm peers' stats (every peer with a session: a connected peer is always among
     /// them), sorted by public key; costs the active peers only.
     pub fn warm_peers_stats(&self) -> Vec<PeerStats> {
-        let mut warm: Vec<PeerStats> = self
-            .warm
-            .iter()
-            .filter_map(|idx| self.peers.get(idx))
-            .map(Peer::stats)
-            .collect();
-        warm.sort_unstable_by_key(|p| p.public_key);
-        warm
+        sorted_stats(self.warm.iter().filter_map(|idx| self.peers.get(idx)))
     }
 
     /// The latest time the engine was given (its clock).
@@ -236,31 +226,23 @@ impl<F: PacketFilter> Engine<F> {
     /// since are not included; a view learns of those from the peer set it applied.
     pub fn peers_stats_since(&self, since: Instant) -> Vec<PeerStats> {
         // A peer's stats change only while it is warm, and once more when it cools: within
-        // the cooled list's memory those two sets hold every candidate.
-        let mut changed: Vec<PeerStats> =
-            if self.clock.saturating_duration_since(since) < COOLED_KEPT {
-                let cooled = self.cooled.iter().filter(|(at, _)| *at >= since);
-                let candidates: HashSet<PeerIdx> = self
-                    .warm
-                    .iter()
-                    .copied()
-                    .chain(cooled.map(|(_, idx)| *idx))
-                    .collect();
-                candidates
-                    .iter()
-                    .filter_map(|idx| self.peers.get(idx))
-                    .filter(|p| p.changed_since(since))
-                    .map(Peer::stats)
-                    .collect()
-            } else {
-                self.peers
-                    .values()
-                    .filter(|p| p.changed_since(since))
-                    .map(Peer::stats)
-                    .collect()
-            };
-        changed.sort_unstable_by_key(|p| p.public_key);
-        changed
+        // the cooled list's memory those two sets hold every candidate; before it, all do.
+        if self.clock.saturating_duration_since(since) >= COOLED_KEPT {
+            return sorted_stats(self.peers.values().filter(|p| p.changed_since(since)));
+        }
+        let cooled = self.cooled.iter().filter(|(at, _)| *at >= since);
+        let candidates: HashSet<PeerIdx> = self
+            .warm
+            .iter()
+            .copied()
+            .chain(cooled.map(|(_, idx)| *idx))
+            .collect();
+        sorted_stats(
+            candidates
+                .iter()
+                .filter_map(|idx| self.peers.get(idx))
+                .filter(|p| p.changed_since(since)),
+        )
     }
 
     /// Engine-wide counters.
@@ -279,6 +261,14 @@ impl<F: PacketFilter> Engine<F> {
             events_lost: self.out.events_lost,
         }
     }
+}
+
+/// The stats of `peers`, sorted by public key (unique, so the in-place sort, which moves far
+/// less than a stable one over 100,000 entries).
+fn sorted_stats<'a>(peers: impl Iterator<Item = &'a Peer>) -> Vec<PeerStats> {
+    let mut stats: Vec<PeerStats> = peers.map(Peer::stats).collect();
+    stats.sort_unstable_by_key(|p| p.public_key);
+    stats
 }
 
 /// One peer's timers: boringtun's, then our persistent keepalive.
