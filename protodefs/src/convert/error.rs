@@ -68,12 +68,32 @@ pub enum ConvertError {
         value: u32,
     },
     /// A port range ends before it starts.
-    #[error("PortRange: {first}-{last} ends before it starts")]
+    #[error("{field}: {first}-{last} ends before it starts")]
     PortOrder {
+        /// The message read (`PortRange`, `ServiceRange`).
+        field: &'static str,
         /// First port.
         first: u16,
         /// Last port.
         last: u16,
+    },
+    /// A field this version does not read is set: reading on without it would give a wrong
+    /// value, so the message is refused.
+    #[error("{field} is not read by this version: {reason}")]
+    Unsupported {
+        /// The field found set.
+        field: &'static str,
+        /// Why it is not read, and what replaces it.
+        reason: &'static str,
+    },
+    /// A netmap peer did not convert; `source` says why.
+    #[error("peer {name:?}: {source}")]
+    Peer {
+        /// The peer's name.
+        name: String,
+        /// What was wrong in it.
+        #[source]
+        source: Box<ConvertError>,
     },
     /// A rule did not convert; `source` says why.
     #[error("rule {name:?}: {source}")]

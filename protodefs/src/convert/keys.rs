@@ -18,6 +18,23 @@ pub fn key_from_bytes(field: &'static str, bytes: &[u8]) -> Result<PublicKey, Co
     Ok(PublicKey(array))
 }
 
+/// The bytes of a key that may be unknown, as proto `bytes` fields carry it: empty for none.
+pub(super) fn optional_key_to_bytes(key: Option<&PublicKey>) -> Vec<u8> {
+    key.map(key_to_bytes).unwrap_or_default()
+}
+
+/// Reads a key that may be unknown from a proto `bytes` field: empty is none, anything else
+/// must be 32 bytes.
+pub(super) fn optional_key_from_bytes(
+    field: &'static str,
+    bytes: &[u8],
+) -> Result<Option<PublicKey>, ConvertError> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    key_from_bytes(field, bytes).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use cvlan_schema::model::{Action, PortItem, PortRange, Proto, Rule, Selector, Transport, Verdict};
 use cvlan_schema::{Span, Spanned};
 
-use super::{ConvertError, known_enum, parse_prefix};
+use super::{ConvertError, known_enum, parse_prefix, port};
 use crate::v1;
 use crate::v1::policy_target::Target;
 
@@ -115,13 +115,14 @@ impl TryFrom<&v1::PortRange> for PortItem {
     type Error = ConvertError;
 
     fn try_from(range: &v1::PortRange) -> Result<Self, Self::Error> {
-        let port = |field, value: u32| {
-            u16::try_from(value).map_err(|_| ConvertError::Port { field, value })
-        };
         let first = port("PortRange.first", range.first)?;
         let last = port("PortRange.last", range.last)?;
         if first > last {
-            return Err(ConvertError::PortOrder { first, last });
+            return Err(ConvertError::PortOrder {
+                field: "PortRange",
+                first,
+                last,
+            });
         }
         let transport: v1::Transport = known_enum("PortRange.transport", range.transport)?;
         Ok(PortItem {
@@ -313,7 +314,7 @@ mod tests {
         assert!(matches!(
             Rule::try_from(proto),
             Err(ConvertError::Rule { source, .. })
-                if *source == ConvertError::PortOrder { first: 90, last: 80 }
+                if *source == ConvertError::PortOrder { field: "PortRange", first: 90, last: 80 }
         ));
 
         let mut proto = v1::PolicyRule::from(&sample_rule());

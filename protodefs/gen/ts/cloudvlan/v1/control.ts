@@ -72,7 +72,10 @@ export interface NetmapSelf {
   nodeKey: Uint8Array;
   /** The WireGuard UDP port to bind. */
   listenPort: number;
-  /** Prefixes it routes for (CIDR); it must forward them. */
+  /**
+   * Prefixes it routes for (CIDR); it must forward them. The part of `allowed_ips` that is
+   * not its own addresses; derived from it, so readers take `allowed_ips`.
+   */
   routes: string[];
   /** Its tags. */
   tags: string[];
@@ -81,16 +84,33 @@ export interface NetmapSelf {
   /** Its pinned home relay; empty to choose by latency. */
   homeRelay: string;
   /** When its key must be re-registered; absent when keys do not expire. */
-  keyExpiry?: Date | undefined;
+  keyExpiry?:
+    | Date
+    | undefined;
+  /** Node or vrouter (a vrouter receives the mesh netmap too). */
+  kind: PeerKind;
+  /**
+   * What it may send from and receive for, as its peers see it (CIDR): its addresses as /32
+   * and /128, its routes, a vrouter's remote-ts.
+   */
+  allowedIps: string[];
+  /** Its static endpoints ("ip:port"), in file order. */
+  endpoints: string[];
 }
 
 /** One peer as a node must configure it. */
 export interface NetmapPeer {
-  /** The peer's name; netmaps and deltas identify peers by name. */
+  /**
+   * The peer's name; netmaps and deltas identify peers by name and kind (a node and a vrouter
+   * may share a name).
+   */
   name: string;
   /** Node or vrouter. */
   kind: PeerKind;
-  /** Its WireGuard public key (32 bytes). */
+  /**
+   * Its WireGuard public key (32 bytes); empty while unknown (a map computed from the file
+   * before a controller learnt the key).
+   */
   nodeKey: Uint8Array;
   /** Its overlay addresses. */
   addresses: string[];
@@ -118,7 +138,7 @@ export interface NetmapRelay {
   region: string;
   /** TCP address ("host:port"). */
   address: string;
-  /** Its static x25519 key (32 bytes). */
+  /** Its static x25519 key (32 bytes); empty when unknown. */
   publicKey: Uint8Array;
   /** UDP address for address discovery ("host:port"); empty when none. */
   stunAddress: string;
@@ -139,8 +159,22 @@ export interface DnsConfig {
    * `<name>.<domain>` to their overlay addresses without being listed in `records`.
    */
   domain: string;
-  /** Further names (vrouters' ipsec peers, aliases). */
+  /**
+   * Names to answer, sorted by name: a netmap of cvlan-core lists self and every peer here
+   * too (with the addresses the rule above gives them), then any further names (vrouters'
+   * ipsec peers, aliases).
+   */
   records: DnsRecord[];
+}
+
+/** The network's controller, as a netmap names it. */
+export interface NetmapController {
+  /** Its name. */
+  name: string;
+  /** Its control address ("host:port"). */
+  address: string;
+  /** Its static x25519 key (32 bytes); empty when unknown. */
+  publicKey: Uint8Array;
 }
 
 /** A node's whole netmap: everything it needs to run, and only what it may see. */
@@ -174,6 +208,8 @@ export interface Netmap {
    * applies deltas to its copy (and caches it on disk) advances it to each delta's version.
    */
   version: bigint;
+  /** The network's controller; absent when the network has none. */
+  controller?: NetmapController | undefined;
 }
 
 /** The relays of a netmap, replaced as a whole. */
@@ -196,19 +232,37 @@ export interface PeerEndpoints {
   endpoints: string[];
 }
 
-/** A change to a netmap. Fields left empty or absent are unchanged. */
+/** One peer of a netmap, by name and kind (a node and a vrouter may share a name). */
+export interface NetmapPeerRef {
+  /** The peer's name. */
+  name: string;
+  /** Node or vrouter. */
+  kind: PeerKind;
+}
+
+/**
+ * A change to a netmap. Fields left empty or absent are unchanged.
+ *
+ * Network facts (name, tenant, overlays, listen port, DNS domain, controller) never change in
+ * a delta: when they change, the controller sends a full map.
+ */
 export interface NetmapDelta {
   /** The version this delta applies to; a node holding another version must ask for a full map. */
   baseVersion: bigint;
   /** The network.kdl revision after the change; 0 when unchanged. */
   revision: bigint;
-  /** This node, when it changed. */
+  /** This node, when it changed. Its `listen_port` is a network fact: 0 here, and not read. */
   self?:
     | NetmapSelf
     | undefined;
   /** Peers added or changed (whole rows). */
   upsertedPeers: NetmapPeer[];
-  /** Names of peers removed (no longer visible, expired or deleted). */
+  /**
+   * Deprecated: a name alone cannot tell a node from a vrouter of the same name; `removed`
+   * replaces it. Never sent; readers refuse a delta that sets it.
+   *
+   * @deprecated
+   */
   removedPeers: string[];
   /** Endpoint-only changes, the common case, kept small. */
   endpoints: PeerEndpoints[];
@@ -216,12 +270,26 @@ export interface NetmapDelta {
   relays?:
     | NetmapRelays
     | undefined;
-  /** DNS, when it changed. */
+  /**
+   * Deprecated: a whole DNS config cannot be applied as a change without the base map, and
+   * its domain is a network fact; `upserted_dns_records` and `removed_dns_records` replace it.
+   * Never sent; readers refuse a delta that sets it.
+   *
+   * @deprecated
+   */
   dns?:
     | DnsConfig
     | undefined;
   /** The rules, when they changed. */
-  rules?: NetmapRules | undefined;
+  rules?:
+    | NetmapRules
+    | undefined;
+  /** Peers removed (no longer visible, expired or deleted). */
+  removed: NetmapPeerRef[];
+  /** DNS records added or changed (whole records). */
+  upsertedDnsRecords: DnsRecord[];
+  /** Names of DNS records removed. */
+  removedDnsRecords: string[];
 }
 
 /** Asks for the netmap stream. */
@@ -608,6 +676,9 @@ function createBaseNetmapSelf(): NetmapSelf {
     owner: "",
     homeRelay: "",
     keyExpiry: undefined,
+    kind: 0,
+    allowedIps: [],
+    endpoints: [],
   };
 }
 
@@ -639,6 +710,15 @@ export const NetmapSelf: MessageFns<NetmapSelf> = {
     }
     if (message.keyExpiry !== undefined) {
       Timestamp.encode(toTimestamp(message.keyExpiry), writer.uint32(74).fork()).join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(80).int32(message.kind);
+    }
+    for (const v of message.allowedIps) {
+      writer.uint32(90).string(v!);
+    }
+    for (const v of message.endpoints) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -728,6 +808,30 @@ export const NetmapSelf: MessageFns<NetmapSelf> = {
             message.keyExpiry = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.allowedIps.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.endpoints.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -769,6 +873,15 @@ export const NetmapSelf: MessageFns<NetmapSelf> = {
         : isSet(object.key_expiry)
         ? fromJsonTimestamp(object.key_expiry)
         : undefined,
+      kind: isSet(object.kind) ? peerKindFromJSON(object.kind) : 0,
+      allowedIps: globalThis.Array.isArray(object?.allowedIps)
+        ? object.allowedIps.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.allowed_ips)
+        ? object.allowed_ips.map((e: any) => globalThis.String(e))
+        : [],
+      endpoints: globalThis.Array.isArray(object?.endpoints)
+        ? object.endpoints.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -801,6 +914,15 @@ export const NetmapSelf: MessageFns<NetmapSelf> = {
     if (message.keyExpiry !== undefined) {
       obj.keyExpiry = message.keyExpiry.toISOString();
     }
+    if (message.kind !== 0) {
+      obj.kind = peerKindToJSON(message.kind);
+    }
+    if (message.allowedIps?.length) {
+      obj.allowedIps = message.allowedIps;
+    }
+    if (message.endpoints?.length) {
+      obj.endpoints = message.endpoints;
+    }
     return obj;
   },
 
@@ -818,6 +940,9 @@ export const NetmapSelf: MessageFns<NetmapSelf> = {
     message.owner = object.owner ?? "";
     message.homeRelay = object.homeRelay ?? "";
     message.keyExpiry = object.keyExpiry ?? undefined;
+    message.kind = object.kind ?? 0;
+    message.allowedIps = object.allowedIps?.map((e) => e) || [];
+    message.endpoints = object.endpoints?.map((e) => e) || [];
     return message;
   },
 };
@@ -1396,6 +1521,111 @@ export const DnsConfig: MessageFns<DnsConfig> = {
   },
 };
 
+function createBaseNetmapController(): NetmapController {
+  return { name: "", address: "", publicKey: new Uint8Array(0) };
+}
+
+export const NetmapController: MessageFns<NetmapController> = {
+  encode(message: NetmapController, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.publicKey.length !== 0) {
+      writer.uint32(26).bytes(message.publicKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetmapController {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetmapController();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.publicKey = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetmapController {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      publicKey: isSet(object.publicKey)
+        ? bytesFromBase64(object.publicKey)
+        : isSet(object.public_key)
+        ? bytesFromBase64(object.public_key)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: NetmapController): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.publicKey.length !== 0) {
+      obj.publicKey = base64FromBytes(message.publicKey);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetmapController>, I>>(base?: I): NetmapController {
+    return NetmapController.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetmapController>, I>>(object: I): NetmapController {
+    const message = createBaseNetmapController();
+    message.name = object.name ?? "";
+    message.address = object.address ?? "";
+    message.publicKey = object.publicKey ?? new Uint8Array(0);
+    return message;
+  },
+};
+
 function createBaseNetmap(): Netmap {
   return {
     network: "",
@@ -1409,6 +1639,7 @@ function createBaseNetmap(): Netmap {
     dns: undefined,
     rules: [],
     version: 0n,
+    controller: undefined,
   };
 }
 
@@ -1452,6 +1683,9 @@ export const Netmap: MessageFns<Netmap> = {
         throw new globalThis.Error("value provided for field message.version of type uint64 too large");
       }
       writer.uint32(88).uint64(message.version);
+    }
+    if (message.controller !== undefined) {
+      NetmapController.encode(message.controller, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -1557,6 +1791,14 @@ export const Netmap: MessageFns<Netmap> = {
             message.version = reader.uint64() as bigint;
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.controller = NetmapController.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1592,6 +1834,7 @@ export const Netmap: MessageFns<Netmap> = {
         ? object.rules.map((e: any) => ResolvedPolicyRule.fromJSON(e))
         : [],
       version: isSet(object.version) ? BigInt(object.version) : 0n,
+      controller: isSet(object.controller) ? NetmapController.fromJSON(object.controller) : undefined,
     };
   },
 
@@ -1630,6 +1873,9 @@ export const Netmap: MessageFns<Netmap> = {
     if (message.version !== 0n) {
       obj.version = message.version.toString();
     }
+    if (message.controller !== undefined) {
+      obj.controller = NetmapController.toJSON(message.controller);
+    }
     return obj;
   },
 
@@ -1651,6 +1897,9 @@ export const Netmap: MessageFns<Netmap> = {
     message.dns = (object.dns !== undefined && object.dns !== null) ? DnsConfig.fromPartial(object.dns) : undefined;
     message.rules = object.rules?.map((e) => ResolvedPolicyRule.fromPartial(e)) || [];
     message.version = (object.version !== undefined && object.version !== null) ? BigInt(object.version) : 0n;
+    message.controller = (object.controller !== undefined && object.controller !== null)
+      ? NetmapController.fromPartial(object.controller)
+      : undefined;
     return message;
   },
 };
@@ -1882,6 +2131,91 @@ export const PeerEndpoints: MessageFns<PeerEndpoints> = {
   },
 };
 
+function createBaseNetmapPeerRef(): NetmapPeerRef {
+  return { name: "", kind: 0 };
+}
+
+export const NetmapPeerRef: MessageFns<NetmapPeerRef> = {
+  encode(message: NetmapPeerRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(16).int32(message.kind);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NetmapPeerRef {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNetmapPeerRef();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NetmapPeerRef {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      kind: isSet(object.kind) ? peerKindFromJSON(object.kind) : 0,
+    };
+  },
+
+  toJSON(message: NetmapPeerRef): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.kind !== 0) {
+      obj.kind = peerKindToJSON(message.kind);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<NetmapPeerRef>, I>>(base?: I): NetmapPeerRef {
+    return NetmapPeerRef.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<NetmapPeerRef>, I>>(object: I): NetmapPeerRef {
+    const message = createBaseNetmapPeerRef();
+    message.name = object.name ?? "";
+    message.kind = object.kind ?? 0;
+    return message;
+  },
+};
+
 function createBaseNetmapDelta(): NetmapDelta {
   return {
     baseVersion: 0n,
@@ -1893,6 +2227,9 @@ function createBaseNetmapDelta(): NetmapDelta {
     relays: undefined,
     dns: undefined,
     rules: undefined,
+    removed: [],
+    upsertedDnsRecords: [],
+    removedDnsRecords: [],
   };
 }
 
@@ -1930,6 +2267,15 @@ export const NetmapDelta: MessageFns<NetmapDelta> = {
     }
     if (message.rules !== undefined) {
       NetmapRules.encode(message.rules, writer.uint32(74).fork()).join();
+    }
+    for (const v of message.removed) {
+      NetmapPeerRef.encode(v!, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.upsertedDnsRecords) {
+      DnsRecord.encode(v!, writer.uint32(90).fork()).join();
+    }
+    for (const v of message.removedDnsRecords) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -2019,6 +2365,30 @@ export const NetmapDelta: MessageFns<NetmapDelta> = {
             message.rules = NetmapRules.decode(reader, reader.uint32());
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.removed.push(NetmapPeerRef.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.upsertedDnsRecords.push(DnsRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.removedDnsRecords.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2056,6 +2426,19 @@ export const NetmapDelta: MessageFns<NetmapDelta> = {
       relays: isSet(object.relays) ? NetmapRelays.fromJSON(object.relays) : undefined,
       dns: isSet(object.dns) ? DnsConfig.fromJSON(object.dns) : undefined,
       rules: isSet(object.rules) ? NetmapRules.fromJSON(object.rules) : undefined,
+      removed: globalThis.Array.isArray(object?.removed)
+        ? object.removed.map((e: any) => NetmapPeerRef.fromJSON(e))
+        : [],
+      upsertedDnsRecords: globalThis.Array.isArray(object?.upsertedDnsRecords)
+        ? object.upsertedDnsRecords.map((e: any) => DnsRecord.fromJSON(e))
+        : globalThis.Array.isArray(object?.upserted_dns_records)
+        ? object.upserted_dns_records.map((e: any) => DnsRecord.fromJSON(e))
+        : [],
+      removedDnsRecords: globalThis.Array.isArray(object?.removedDnsRecords)
+        ? object.removedDnsRecords.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.removed_dns_records)
+        ? object.removed_dns_records.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2088,6 +2471,15 @@ export const NetmapDelta: MessageFns<NetmapDelta> = {
     if (message.rules !== undefined) {
       obj.rules = NetmapRules.toJSON(message.rules);
     }
+    if (message.removed?.length) {
+      obj.removed = message.removed.map((e) => NetmapPeerRef.toJSON(e));
+    }
+    if (message.upsertedDnsRecords?.length) {
+      obj.upsertedDnsRecords = message.upsertedDnsRecords.map((e) => DnsRecord.toJSON(e));
+    }
+    if (message.removedDnsRecords?.length) {
+      obj.removedDnsRecords = message.removedDnsRecords;
+    }
     return obj;
   },
 
@@ -2113,6 +2505,9 @@ export const NetmapDelta: MessageFns<NetmapDelta> = {
     message.rules = (object.rules !== undefined && object.rules !== null)
       ? NetmapRules.fromPartial(object.rules)
       : undefined;
+    message.removed = object.removed?.map((e) => NetmapPeerRef.fromPartial(e)) || [];
+    message.upsertedDnsRecords = object.upsertedDnsRecords?.map((e) => DnsRecord.fromPartial(e)) || [];
+    message.removedDnsRecords = object.removedDnsRecords?.map((e) => e) || [];
     return message;
   },
 };

@@ -304,10 +304,32 @@ export interface ResolvedPolicyRule {
   sources: string[];
   /** Destination prefixes (CIDR) the `to` selectors resolve to. */
   destinations: string[];
-  /** `proto=` as written; unspecified means what the ports imply. */
+  /**
+   * Deprecated: `proto=` and `ports=` as written cannot say every resolved set (ICMP beside
+   * ports, nothing at all); `services` replaces both. Never sent; readers refuse a rule that
+   * sets it.
+   *
+   * @deprecated
+   */
   protocol: IpProtocol;
-  /** `ports=` as written; empty means every port. */
+  /**
+   * Deprecated with `protocol`, for the same reason.
+   *
+   * @deprecated
+   */
   ports: PortRange[];
+  /** What it matches, resolved from `proto=` and `ports=`, in order; empty matches nothing. */
+  services: ServiceRange[];
+}
+
+/** One protocol with an inclusive destination port range: a resolved rule's services. */
+export interface ServiceRange {
+  /** TCP, UDP or ICMP (neither unspecified nor any). */
+  protocol: IpProtocol;
+  /** First destination port (0..=65535); 0 for ICMP. */
+  first: number;
+  /** Last destination port, inclusive (first..=65535); 0 for ICMP. */
+  last: number;
 }
 
 function createBasePortRange(): PortRange {
@@ -892,7 +914,7 @@ export const Policy: MessageFns<Policy> = {
 };
 
 function createBaseResolvedPolicyRule(): ResolvedPolicyRule {
-  return { name: "", index: 0, action: 0, sources: [], destinations: [], protocol: 0, ports: [] };
+  return { name: "", index: 0, action: 0, sources: [], destinations: [], protocol: 0, ports: [], services: [] };
 }
 
 export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
@@ -917,6 +939,9 @@ export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
     }
     for (const v of message.ports) {
       PortRange.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.services) {
+      ServiceRange.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -990,6 +1015,14 @@ export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
             message.ports.push(PortRange.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.services.push(ServiceRange.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1013,6 +1046,9 @@ export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
         : [],
       protocol: isSet(object.protocol) ? ipProtocolFromJSON(object.protocol) : 0,
       ports: globalThis.Array.isArray(object?.ports) ? object.ports.map((e: any) => PortRange.fromJSON(e)) : [],
+      services: globalThis.Array.isArray(object?.services)
+        ? object.services.map((e: any) => ServiceRange.fromJSON(e))
+        : [],
     };
   },
 
@@ -1039,6 +1075,9 @@ export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
     if (message.ports?.length) {
       obj.ports = message.ports.map((e) => PortRange.toJSON(e));
     }
+    if (message.services?.length) {
+      obj.services = message.services.map((e) => ServiceRange.toJSON(e));
+    }
     return obj;
   },
 
@@ -1054,6 +1093,108 @@ export const ResolvedPolicyRule: MessageFns<ResolvedPolicyRule> = {
     message.destinations = object.destinations?.map((e) => e) || [];
     message.protocol = object.protocol ?? 0;
     message.ports = object.ports?.map((e) => PortRange.fromPartial(e)) || [];
+    message.services = object.services?.map((e) => ServiceRange.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseServiceRange(): ServiceRange {
+  return { protocol: 0, first: 0, last: 0 };
+}
+
+export const ServiceRange: MessageFns<ServiceRange> = {
+  encode(message: ServiceRange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.protocol !== 0) {
+      writer.uint32(8).int32(message.protocol);
+    }
+    if (message.first !== 0) {
+      writer.uint32(16).uint32(message.first);
+    }
+    if (message.last !== 0) {
+      writer.uint32(24).uint32(message.last);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceRange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceRange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.protocol = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.first = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.last = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ServiceRange {
+    return {
+      protocol: isSet(object.protocol) ? ipProtocolFromJSON(object.protocol) : 0,
+      first: isSet(object.first) ? globalThis.Number(object.first) : 0,
+      last: isSet(object.last) ? globalThis.Number(object.last) : 0,
+    };
+  },
+
+  toJSON(message: ServiceRange): unknown {
+    const obj: any = {};
+    if (message.protocol !== 0) {
+      obj.protocol = ipProtocolToJSON(message.protocol);
+    }
+    if (message.first !== 0) {
+      obj.first = Math.round(message.first);
+    }
+    if (message.last !== 0) {
+      obj.last = Math.round(message.last);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ServiceRange>, I>>(base?: I): ServiceRange {
+    return ServiceRange.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ServiceRange>, I>>(object: I): ServiceRange {
+    const message = createBaseServiceRange();
+    message.protocol = object.protocol ?? 0;
+    message.first = object.first ?? 0;
+    message.last = object.last ?? 0;
     return message;
   },
 };
