@@ -5,7 +5,7 @@
 //! public half is shown anywhere.
 
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use cvlan_types::{PrivateKey, PrivateKeyError};
@@ -77,18 +77,42 @@ pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, Key
     std::fs::create_dir_all(state_dir).map_err(failed("create", state_dir))?;
     std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(STATE_DIR_MODE))
         .map_err(failed("secure", state_dir))?;
-    let file_name = kind.file_name();
-    let path = state_dir.join(file_name);
-    match read(&path) {
+    load_or_create_file(&state_dir.join(kind.file_name()))
+}
+
+/// The key in the file at `path`, created (mode 0600) when it does not exist yet. A missing
+/// directory is created with mode 0700; an existing one is left as it is (it may be shared,
+/// as a controller's `key-file` directory may be).
+pub fn load_or_create_file(path: &Path) -> Result<PrivateKey, KeyError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(file_name) = path.file_name() else {
+        let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name");
+        return Err(failed("create", path)(source).into());
+    };
+    match read(path) {
         Err(KeyError::Io(FileError { source, .. }))
             if source.kind() == std::io::ErrorKind::NotFound => {}
         other => return other,
+    }
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(STATE_DIR_MODE)
+            .create(dir)
+            .map_err(failed("create", dir))?;
     }
     let key = PrivateKey::generate();
     // Written aside with its final mode, then linked into place: a crash leaves either no key
     // or a whole one, and a concurrent start (`cvland pubkey` while cvland starts) keeps
     // whichever key was linked first.
-    let staging = state_dir.join(format!(".{file_name}.{}", std::process::id()));
+    let staging = dir.join(format!(
+        ".{}.{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     let _ = std::fs::remove_file(&staging);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -100,16 +124,16 @@ pub fn load_or_create(state_dir: &Path, kind: KeyKind) -> Result<PrivateKey, Key
         .write_all(key.to_base64().as_bytes())
         .and_then(|()| file.write_all(b"\n"))
         .and_then(|()| file.sync_all());
-    let linked = written.and_then(|()| std::fs::hard_link(&staging, &path));
+    let linked = written.and_then(|()| std::fs::hard_link(&staging, path));
     let _ = std::fs::remove_file(&staging);
     match linked {
         Ok(()) => {
-            sync_dir(state_dir);
-            tracing::info!(public_key = %key.public_key(), dir = %state_dir.display(), ?kind, "created a key");
+            sync_dir(dir);
+            tracing::info!(public_key = %key.public_key(), file = %path.display(), "created a key");
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
-        Err(e) => Err(failed("write", &path)(e).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(failed("write", path)(e).into()),
     }
 }
 
@@ -162,6 +186,23 @@ mod tests {
             [MACHINE_KEY_FILE, NODE_KEY_FILE],
             "no staging file left behind"
         );
+    }
+
+    #[test]
+    fn a_key_file_anywhere_is_created_once_in_a_new_private_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("new/dir/controller.key");
+        let first = load_or_create_file(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&tmp.path().join("new/dir")), 0o700);
+        let again = load_or_create_file(&path).unwrap();
+        assert_eq!(first.public_key(), again.public_key());
+        let names: Vec<_> = std::fs::read_dir(tmp.path().join("new/dir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["controller.key"], "no staging file left behind");
     }
 
     #[test]

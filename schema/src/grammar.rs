@@ -24,6 +24,8 @@ pub enum Context {
     PolicyTest,
     /// The top level of cvland.kdl / vrouterd.kdl.
     Host,
+    /// The top level of controller.kdl.
+    Controller,
 }
 
 /// What may be written for one node name in one context.
@@ -153,9 +155,16 @@ const HOST: &[NodeRule] = &[
     rule("dns", "", &["listen"], None),
 ];
 
+const CONTROLLER: &[NodeRule] = &[
+    rule("listen", "ADDRESS:PORT", &[], None),
+    rule("key-file", "PATH", &[], None),
+    rule("database", "sqlite|postgres", &["path", "url-env"], None),
+    rule("network-file", "PATH", &[], None),
+];
+
 impl Context {
     /// Every context, in reference order.
-    pub const ALL: [Context; 9] = [
+    pub const ALL: [Context; 10] = [
         Context::Top,
         Context::Network,
         Context::Group,
@@ -165,6 +174,7 @@ impl Context {
         Context::Policy,
         Context::PolicyTest,
         Context::Host,
+        Context::Controller,
     ];
 
     /// The context's name as the reference and messages write it.
@@ -179,13 +189,16 @@ impl Context {
             Context::Policy => "policy",
             Context::PolicyTest => "policy-test",
             Context::Host => "cvland.kdl",
+            Context::Controller => "controller.kdl",
         }
     }
 
     /// Where in a file this context is, for messages ("at the top level", "inside `node`").
     pub fn place(self) -> String {
         match self {
-            Context::Top | Context::Host => format!("at the top level of {}", self.name()),
+            Context::Top | Context::Host | Context::Controller => {
+                format!("at the top level of {}", self.name())
+            }
             _ => format!("inside `{}`", self.name()),
         }
     }
@@ -202,6 +215,7 @@ impl Context {
             Context::Policy => POLICY,
             Context::PolicyTest => POLICY_TEST,
             Context::Host => HOST,
+            Context::Controller => CONTROLLER,
         }
     }
 

@@ -7,12 +7,14 @@
 //!
 //! Entry points: [`load_network`] / [`parse_network`] for network.kdl (and
 //! [`parse_network_partial`] for files that are not valid yet), [`load_host`] /
-//! [`parse_host`] for cvland.kdl and vrouterd.kdl, [`report`] to render diagnostics,
+//! [`parse_host`] for cvland.kdl and vrouterd.kdl, [`load_controller_file`] /
+//! [`parse_controller_file`] for cvlan-controller's controller.kdl, [`report`] to render diagnostics,
 //! [`format()`] for `cvlanctl fmt` and [`edit`] for tools that change a file in place. Other
 //! KDL languages of the project (the lab's topology files) read their text through
 //! [`syntax::parse`] and report with the same [`Diagnostic`]s. `REFERENCE.md` beside this crate is the language reference.
 
 mod build;
+pub mod controller_file;
 pub mod diagnostic;
 pub mod edit;
 mod format;
@@ -32,6 +34,9 @@ mod validate;
 pub mod values;
 
 pub use build::{DEFAULT_LISTEN_PORT, DEFAULT_OVERLAY, DEFAULT_TENANT};
+pub use controller_file::{
+    ControllerFile, ControllerFileChecked, Database, load_controller_file, parse_controller_file,
+};
 pub use cvlan_types::{KeyError, PublicKey};
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use format::{FormatError, FormattedFile, format, format_file, quote};

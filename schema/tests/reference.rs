@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use cvlan_schema::grammar::Context;
-use cvlan_schema::{Diagnostic, parse_host, parse_network};
+use cvlan_schema::{Diagnostic, parse_controller_file, parse_host, parse_network};
 
 fn reference() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("REFERENCE.md"))
@@ -102,6 +102,7 @@ fn diagnostics_in(context: &str, line: &str) -> Vec<Diagnostic> {
         "ipsec-peer" => format!("vrouter \"v\" {{\nipsec-peer \"p\" {{\n{line}\n}}\n}}"),
         "policy" => format!("policy {{\n{line}\n}}"),
         "cvland.kdl" => return parse_host("h.kdl", line).diagnostics,
+        "controller.kdl" => return parse_controller_file("c.kdl", line).diagnostics,
         other => format!("{other} \"x\" {{\n{line}\n}}"),
     };
     parse_network("n.kdl", &wrapped).diagnostics
