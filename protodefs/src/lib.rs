@@ -8,7 +8,8 @@
 //! - [`display`]: how local-API values read (`direct`, `relay:NAME`, byte counts, ages).
 //! - [`transport`]: how the APIs travel; [`transport::unix`] (also [`local`]) is the local
 //!   API over a Unix socket, its client side behind the `client` feature and its daemon side
-//!   (bind, serve) behind `server`.
+//!   (bind, serve) behind `server`; [`transport::noise`] is the control transport (Noise IK over
+//!   TCP), its framing and session always built, its tonic glue behind the same features.
 
 mod apply;
 pub mod convert;

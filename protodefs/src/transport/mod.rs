@@ -1,5 +1,7 @@
-//! How the APIs of `v1` travel. Today one transport: [`unix`], the local API as gRPC over a
-//! Unix socket between a daemon and the clients on its host. The controller's transport
-//! (Noise over TCP) will sit beside it.
+//! How the APIs of `v1` travel. Two transports: [`unix`], the local API as gRPC over a Unix
+//! socket between a daemon and the clients on its host; and [`noise`], the control and admin
+//! APIs as gRPC over a Noise IK session over TCP between the controller and the nodes and
+//! cvlanctl that dial it.
 
+pub mod noise;
 pub mod unix;
