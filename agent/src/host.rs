@@ -156,7 +156,7 @@ mod tests {
     }
 
     #[test]
-    fn invalid_files_vrouters_and_controllers_are_clear_errors() {
+    fn invalid_files_vrouters_and_incomplete_controller_sources_are_clear_errors() {
         let err = load("node \"alpha\"\nstate-dir \"relative\"\n").unwrap_err();
         let text = err.to_string();
         assert!(text.contains("cvlan::invalid-value"), "{text}");
@@ -164,7 +164,7 @@ mod tests {
         let err = load("vrouter \"gw\"\n").unwrap_err();
         assert!(matches!(err, HostError::Vrouter { name, .. } if name == "gw"));
         let err = load("node \"a\"\nsource \"controller\"\n").unwrap_err();
-        assert!(err.to_string().contains("cvlan::unsupported"), "{err}");
+        assert!(err.to_string().contains("cvlan::missing-property"), "{err}");
         let err = Host::load(Path::new("/nonexistent/cvland.kdl"), Role::Node).unwrap_err();
         assert!(matches!(err, HostError::Read { .. }));
         let dir = tempfile::tempdir().unwrap();

@@ -109,6 +109,7 @@ pub fn source(s: &SourceStatus) -> v1::SourceInfo {
             SourceKind::Unknown => v1::SourceKind::Unspecified,
             SourceKind::File => v1::SourceKind::File,
             SourceKind::Git => v1::SourceKind::Git,
+            SourceKind::Controller => v1::SourceKind::Controller,
         }
         .into(),
         location: s.location.clone(),

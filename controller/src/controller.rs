@@ -1,5 +1,5 @@
 //! The controller process: its key, its store, the seed, and the life between start and a
-//! stop signal. [`Controller::serve`] is where the control and admin listener runs.
+//! stop signal. [`Controller::serve`] runs the control and admin listener ([`crate::serve`]).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -11,6 +11,7 @@ use cvlan_types::{PrivateKey, PublicKey};
 
 use crate::config::Config;
 use crate::seed::{SEED_AUTHOR, SeedError, revision_from_file};
+use crate::serve::{self, hub::Hub};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Actor, AsyncStore, Revision, Store, StoreError};
 
@@ -32,6 +33,17 @@ pub enum ControllerError {
     /// Signal handlers could not be installed.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The control port cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address of `listen`.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Serving the control and admin APIs failed.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// A blocking start-up task did not finish.
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -108,9 +120,20 @@ impl Controller {
 
     /// Runs until SIGTERM or SIGINT.
     pub async fn serve(self, mut signals: StopSignals) -> Result<(), ControllerError> {
-        tracing::info!(public_key = %self.public_key(), "cvlan-controller is up");
-        let signal = signals.received().await;
-        tracing::info!(signal, "stopping");
+        let listen = self.config.controller.listen.value;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ControllerError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let hub = Hub::start(self.store.clone()).await;
+        tracing::info!(public_key = %self.public_key(), %listen, "cvlan-controller is up");
+        let shutdown = async move {
+            let signal = signals.received().await;
+            tracing::info!(signal, "stopping");
+        };
+        serve::serve(listener, self.key, self.store, hub, shutdown).await?;
         Ok(())
     }
 }

@@ -39,6 +39,10 @@ pub struct Cli {
     #[arg(long)]
     pub json: bool,
 
+    /// The controller (admin commands; also accepted after the command).
+    #[command(flatten)]
+    pub controller: TopControllerArgs,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -122,6 +126,49 @@ pub enum Command {
         Example:\n  cvlanctl events --follow --kind peer"
     )]
     Events(EventsArgs),
+
+    /// Commit a network.kdl as the controller's new revision (validated, policy-tests run).
+    #[command(
+        after_help = "Refused (exit 1, nothing changes on any node) when the file is \
+        invalid or a policy-test fails; the diagnostics are those of `check`.\n\
+        JSON: {\"ok\":bool,\"changed\":bool,\"revision\":\"ID\",\"diagnostics\":[…],\
+        \"tests\":{\"passed\":N,\"failed\":N}}\n\n\
+        Example:\n  CVLAN_API_KEY=$(cat admin.key) cvlanctl --controller ctl:7443 \
+        --controller-key \"$(cvlan-controller pubkey --config controller.kdl)\" \
+        apply --file network.kdl --message \"add db-2\""
+    )]
+    Apply(ApplyArgs),
+
+    /// The controller's network.kdl revisions, newest first.
+    #[command(after_help = "Example:\n  cvlanctl revisions --json | jq '.revisions[0].id'")]
+    Revisions(ControllerCommandArgs),
+
+    /// Commit an old revision's file again, as a new revision.
+    #[command(after_help = "Prints what `apply` prints.\n\nExample:\n  cvlanctl rollback 3")]
+    Rollback(RollbackArgs),
+
+    /// The nodes the controller knows: addresses, key, online, last seen, endpoints, expiry.
+    #[command(
+        after_help = "Example:\n  cvlanctl nodes --json | jq '.nodes[] | select(.online | not) | .name'"
+    )]
+    Nodes(ControllerCommandArgs),
+
+    /// Expire or delete a node: its peers get a netmap without it.
+    #[command(subcommand)]
+    Node(NodeCommand),
+
+    /// Auth keys nodes register with.
+    #[command(subcommand)]
+    Authkey(AuthkeyCommand),
+
+    /// API keys for cvlanctl and scripts (scopes read, write, admin).
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
+
+    /// The controller's audit log: who changed what, when, from where.
+    #[command(after_help = "Examples:\n  cvlanctl audit --since 1h\n  \
+        cvlanctl audit --since 2026-12-01T00:00:00Z --format csv > audit.csv")]
+    Audit(AuditArgs),
 
     /// Print shell completions.
     #[command(
@@ -223,8 +270,13 @@ pub struct PlanArgs {
     pub against: Option<PathBuf>,
 
     /// Plan against what the local cvland runs (asks it over --socket).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "controller")]
     pub daemon: bool,
+
+    /// Plan against the controller's running revision (HOST:PORT here, or from the
+    /// top-level --controller or $CVLAN_CONTROLLER).
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, conflicts_with = "against")]
+    pub controller: Option<Option<String>>,
 
     /// The socket and output form.
     #[command(flatten)]
@@ -396,4 +448,221 @@ pub struct EventsArgs {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// The controller options before the command: `--controller`, `--controller-key` and the API
+/// key, each also read from the environment.
+#[derive(Debug, Args, Default)]
+pub struct TopControllerArgs {
+    /// The controller's HOST:PORT.
+    #[arg(
+        long = "controller",
+        env = "CVLAN_CONTROLLER",
+        value_name = "HOST:PORT"
+    )]
+    pub address: Option<String>,
+
+    /// The controller's public key, as `cvlan-controller pubkey` prints it.
+    #[arg(long, env = "CVLAN_CONTROLLER_KEY", value_name = "BASE64")]
+    pub controller_key: Option<String>,
+
+    /// A file holding the API key [default: $CVLAN_API_KEY].
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+}
+
+/// The controller options after the command (they win over those before it).
+#[derive(Debug, Args, Default)]
+pub struct ControllerArgs {
+    /// The controller's HOST:PORT [default: $CVLAN_CONTROLLER].
+    #[arg(long = "controller", value_name = "HOST:PORT")]
+    pub address: Option<String>,
+
+    /// The controller's public key [default: $CVLAN_CONTROLLER_KEY].
+    #[arg(long, value_name = "BASE64")]
+    pub controller_key: Option<String>,
+
+    /// A file holding the API key [default: $CVLAN_API_KEY].
+    #[arg(long, value_name = "FILE")]
+    pub api_key_file: Option<PathBuf>,
+}
+
+/// What every controller command takes: where the controller is, and the output form.
+#[derive(Debug, Args)]
+pub struct ControllerCommandArgs {
+    /// The controller.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+    /// The output form.
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The network.kdl to commit.
+    #[arg(long, value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Why; recorded with the revision.
+    #[arg(long, short, value_name = "M", default_value = "")]
+    pub message: String,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The revision whose file to commit again.
+    #[arg(value_name = "ID")]
+    pub id: u64,
+
+    /// Why; recorded with the new revision.
+    #[arg(long, short, value_name = "M", default_value = "")]
+    pub message: String,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `node …`.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Expire a node's key now: it is cut off until it registers again with an auth key.
+    #[command(
+        after_help = "Prints the node after the change.\n\nExample:\n  cvlanctl node expire laptop-alice"
+    )]
+    Expire(NodeNameArgs),
+    /// Forget a node's registration: its peers drop it; it must register again.
+    #[command(
+        after_help = "Prints the node as it was.\n\nExample:\n  cvlanctl node delete old-host"
+    )]
+    Delete(NodeNameArgs),
+}
+
+/// `node expire|delete NAME`.
+#[derive(Debug, Args)]
+pub struct NodeNameArgs {
+    /// The node's name.
+    pub name: String,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `authkey …`.
+#[derive(Debug, Subcommand)]
+pub enum AuthkeyCommand {
+    /// Create an auth key; the key is printed this once.
+    #[command(
+        after_help = "JSON: {\"id\",\"key\",\"reusable\",\"ephemeral\",\"expires\"}\n\n\
+        Example:\n  cvlanctl authkey create --tag server --expires 24h --json | jq -r .key > auth-key"
+    )]
+    Create(AuthkeyCreateArgs),
+    /// The auth keys (never the keys themselves).
+    List(ControllerCommandArgs),
+    /// Revoke an auth key: no node registers with it any more.
+    Revoke(KeyIdArgs),
+}
+
+/// `authkey create`.
+#[derive(Debug, Args)]
+pub struct AuthkeyCreateArgs {
+    /// A tag for the nodes it registers (repeatable).
+    #[arg(long, value_name = "T")]
+    pub tag: Vec<String>,
+
+    /// It may register more than one node.
+    #[arg(long)]
+    pub reusable: bool,
+
+    /// The nodes it registers are ephemeral.
+    #[arg(long)]
+    pub ephemeral: bool,
+
+    /// Its lifetime (24h, 30m, 7d); without it, it does not expire.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub expires: Option<std::time::Duration>,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `authkey revoke ID`, `apikey revoke ID`.
+#[derive(Debug, Args)]
+pub struct KeyIdArgs {
+    /// The key's id (from `list`).
+    pub id: String,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `apikey …`.
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key; the key is printed this once.
+    #[command(after_help = "JSON: {\"id\",\"key\",\"scope\"}\n\n\
+        Example:\n  cvlanctl apikey create --scope read --json | jq -r .key > ci.key")]
+    Create(ApikeyCreateArgs),
+    /// The API keys (never the keys themselves).
+    List(ControllerCommandArgs),
+    /// Revoke an API key.
+    Revoke(KeyIdArgs),
+}
+
+/// `apikey create`.
+#[derive(Debug, Args)]
+pub struct ApikeyCreateArgs {
+    /// What it may do: read (lists), write (apply, rollback, keys for nodes), admin (API keys).
+    #[arg(long, value_enum)]
+    pub scope: Scope,
+
+    /// The controller and output form.
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// An API key's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scope {
+    /// Read: revisions, nodes, keys, audit.
+    Read,
+    /// Write: apply, rollback, node expire/delete, auth keys.
+    Write,
+    /// Admin: everything, API keys too.
+    Admin,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Entries since a duration ago (1h, 7d) or an RFC 3339 time.
+    #[arg(long, value_name = "1h|RFC3339")]
+    pub since: Option<String>,
+
+    /// Print the entries as JSON or CSV instead of a table.
+    #[arg(long, value_enum)]
+    pub format: Option<AuditFormat>,
+
+    /// The controller and output form (--json is --format json).
+    #[command(flatten)]
+    pub common: ControllerCommandArgs,
+}
+
+/// `audit --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// `{"entries":[…]}`.
+    Json,
+    /// One header line, then one line per entry.
+    Csv,
 }

@@ -1,4 +1,5 @@
-//! `cvlanctl plan --file F [--against F2 | --daemon]`: what a network file would change.
+//! `cvlanctl plan --file F [--against F2 | --daemon | --controller]`: what a network file would
+//! change.
 //! Offline, per node and vrouter against another file (or against nothing: everyone joins);
 //! with `--daemon`, on the running node, which plans the file against what it runs.
 
@@ -7,11 +8,12 @@ use std::path::Path;
 use cvlan_core::netmap::PeerKind;
 use cvlan_core::plan::network::NetworkPlan;
 use cvlan_core::plan::network::{MemberChange, NetworkState, network_plan};
-use cvlan_proto::v1::{LocalPlanRequest, SourceFile};
+use cvlan_proto::v1::{ListRevisionsRequest, LocalPlanRequest, Pagination, SourceFile};
 use cvlan_schema::report::{JsonDiagnostic, render_human, to_json};
 use serde::Serialize;
 
 use crate::cli::PlanArgs;
+use crate::controller::Admin;
 use crate::live::Client;
 use crate::offline::load_checked;
 use crate::outcome::{Answer, Failure, Outcome};
@@ -63,9 +65,41 @@ fn state(report: &cvlan_core::CheckReport) -> Option<NetworkState<'_>> {
 pub fn run_offline(args: &PlanArgs, json: bool) -> Outcome {
     let desired = load_checked(&args.file)?;
     let actual = args.against.as_deref().map(load_checked).transpose()?;
+    print_plan(&desired, actual.as_ref(), json)
+}
+
+/// Runs `plan --controller`: the file against the controller's running revision, planned here
+/// as `--against` plans it.
+pub async fn run_controller(mut admin: Admin, file: &Path, json: bool) -> Outcome {
+    let desired = load_checked(file)?;
+    let request = ListRevisionsRequest {
+        include_files: true,
+        pagination: Some(Pagination {
+            page_size: 1,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let response = admin.list_revisions(request).await?.into_inner();
+    let actual = response.revisions.into_iter().next().and_then(|r| {
+        let root = r.files.into_iter().next()?;
+        Some(cvlan_core::check(cvlan_schema::parse_network(
+            &format!("revision {}", r.revision),
+            &root.text,
+        )))
+    });
+    print_plan(&desired, actual.as_ref(), json)
+}
+
+/// Prints the plan from `actual` (nothing running when `None`) to `desired`.
+fn print_plan(
+    desired: &cvlan_core::CheckReport,
+    actual: Option<&cvlan_core::CheckReport>,
+    json: bool,
+) -> Outcome {
     let mut diagnostics = Vec::new();
     let mut ok = true;
-    for report in std::iter::once(&desired).chain(actual.as_ref()) {
+    for report in std::iter::once(desired).chain(actual) {
         ok &= report.is_ok();
         if json {
             diagnostics.extend(to_json(&report.sources, &report.diagnostics));
@@ -73,8 +107,8 @@ pub fn run_offline(args: &PlanArgs, json: bool) -> Outcome {
             print_err(&render_human(&report.sources, &report.diagnostics));
         }
     }
-    let plan = match (ok, state(&desired)) {
-        (true, Some(d)) => network_plan(d, actual.as_ref().and_then(state)),
+    let plan = match (ok, state(desired)) {
+        (true, Some(d)) => network_plan(d, actual.and_then(state)),
         _ => {
             if json {
                 print_json(&PlanJson {
@@ -195,7 +229,7 @@ pub async fn run_daemon(mut client: Client, file: &Path, json: bool) -> Outcome 
 }
 
 /// The file and every file it includes, the includes named as their `include` lines give them.
-fn read_with_includes(path: &Path) -> Result<Vec<SourceFile>, Failure> {
+pub fn read_with_includes(path: &Path) -> Result<Vec<SourceFile>, Failure> {
     let read = |p: &Path| {
         std::fs::read_to_string(p).map_err(|source| Failure::Read {
             path: p.to_owned(),

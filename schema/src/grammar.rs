@@ -147,7 +147,15 @@ const HOST: &[NodeRule] = &[
     rule(
         "source",
         "file|git|controller",
-        &["path", "url", "branch", "interval", "auth-key-file"],
+        &[
+            "path",
+            "url",
+            "branch",
+            "interval",
+            "address",
+            "public-key",
+            "auth-key-file",
+        ],
         None,
     ),
     rule("icmp-prohibited", "BOOL", &[], None),

@@ -59,8 +59,13 @@ pub enum StateSource {
         /// How often to fetch.
         interval: Duration,
     },
-    /// `source "controller" [auth-key-file=]`: stream the netmap from the network's controller.
+    /// `source "controller" address= public-key= [auth-key-file=]`: register with the network's
+    /// controller and stream this host's netmap from it.
     Controller {
+        /// The controller's `host:port`.
+        address: crate::model::HostPort,
+        /// The controller's static x25519 key (`cvlan-controller pubkey` prints it).
+        public_key: cvlan_types::PublicKey,
         /// File holding the auth key used for the first registration.
         auth_key_file: Option<PathBuf>,
     },
@@ -201,8 +206,8 @@ fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
 }
 
 impl Draft {
-    /// Refuses the sources today's daemons cannot follow: cvland follows a file or git
-    /// repository, cvlan-vrouterd a file; neither a controller yet.
+    /// Refuses the sources today's daemons cannot follow: cvland follows a file, a git
+    /// repository or a controller; cvlan-vrouterd a file.
     fn check_support(&self, out: &mut Out) {
         let Some(role) = &self.role else {
             return;
@@ -223,16 +228,14 @@ impl Draft {
         };
         let supported = match (&role.value, &source.value) {
             (_, StateSource::File { .. }) => true,
-            (HostRole::Node(_), StateSource::Git { .. }) => true,
-            (HostRole::Node(_), StateSource::Controller { .. }) | (HostRole::Vrouter(_), _) => {
-                false
-            }
+            (HostRole::Node(_), _) => true,
+            (HostRole::Vrouter(_), _) => false,
         };
         if supported {
             return;
         }
         let (daemon, sources) = match role.value {
-            HostRole::Node(_) => ("cvland", "source \"file\" or source \"git\""),
+            HostRole::Node(_) => ("cvland", "source \"file\", \"git\" or \"controller\""),
             HostRole::Vrouter(_) => ("cvlan-vrouterd", "source \"file\""),
         };
         out.error(
@@ -354,7 +357,7 @@ fn source_props(kind: &str) -> &'static [&'static str] {
     match kind {
         "file" => &["path"],
         "git" => &["url", "branch", "path", "interval"],
-        _ => &["auth-key-file"],
+        _ => &["address", "public-key", "auth-key-file"],
     }
 }
 
@@ -437,11 +440,34 @@ fn source(out: &mut Out, node: &Node, kind: &str, entry: &Entry) -> Option<State
             }
         }
         _ => {
-            let auth_key_file = match text("auth-key-file") {
+            let (address, key) = (text("address"), text("public-key"));
+            let auth_key_file = text("auth-key-file");
+            let Some((address, address_entry)) = address else {
+                read::missing_prop(out, node, "address", "\"ctl.acme.example:7443\"");
+                return None;
+            };
+            let Some((key, key_entry)) = key else {
+                read::missing_prop(out, node, "public-key", "\"<base64>\"");
+                return None;
+            };
+            let address = read::parsed(
+                out,
+                &address,
+                address_entry,
+                "cvlan::invalid-endpoint",
+                "write HOST:PORT, e.g. ctl.acme.example:7443",
+                crate::values::parse_host_port,
+            );
+            let public_key = crate::build::key(out, &key, key_entry);
+            let auth_key_file = match auth_key_file {
                 Some((v, e)) => Some(absolute(out, &v, e)?),
                 None => None,
             };
-            StateSource::Controller { auth_key_file }
+            StateSource::Controller {
+                address: address?.value,
+                public_key: public_key?.value,
+                auth_key_file,
+            }
         }
     })
 }
@@ -529,16 +555,16 @@ dns listen="[fd7a:115c:a1e0::1]:5353"
     }
 
     #[test]
-    fn sources_the_daemons_cannot_follow_yet_are_errors() {
+    fn sources_the_daemons_cannot_follow_are_errors() {
         let unsupported = |text: &str| {
             let checked = parse_host("h.kdl", text);
             let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
             (codes, checked.host.is_none())
         };
-        let controller = "source \"controller\" auth-key-file=\"/etc/cloudvlan/authkey\"\n";
+        let controller = "source \"controller\" address=\"ctl:7443\" public-key=\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\" auth-key-file=\"/etc/cloudvlan/authkey\"\n";
         assert_eq!(
             unsupported(&format!("node \"a\"\n{controller}")),
-            (vec!["cvlan::unsupported"], true)
+            (vec![], false)
         );
         assert_eq!(
             unsupported(&format!("vrouter \"gw\"\n{controller}")),
@@ -550,6 +576,49 @@ dns listen="[fd7a:115c:a1e0::1]:5353"
             (vec!["cvlan::unsupported"], true)
         );
         assert_eq!(unsupported(&format!("node \"a\"\n{git}")), (vec![], false));
+    }
+
+    #[test]
+    fn a_controller_source_names_its_address_and_key() {
+        let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let text = format!(
+            "node \"a\"\nsource \"controller\" address=\"ctl.acme.example:7443\" public-key=\"{key}\"\n"
+        );
+        let host = parse_host("h.kdl", &text).host.expect("valid");
+        let StateSource::Controller {
+            address,
+            public_key,
+            auth_key_file,
+        } = host.source.value
+        else {
+            panic!("a controller source");
+        };
+        assert_eq!(address.to_string(), "ctl.acme.example:7443");
+        assert_eq!(public_key.to_base64(), key);
+        assert_eq!(auth_key_file, None);
+        let codes = |text: &str| -> Vec<&'static str> {
+            parse_host("h.kdl", text)
+                .diagnostics
+                .iter()
+                .map(|d| d.code)
+                .collect()
+        };
+        assert_eq!(
+            codes(
+                "node \"a\"\nsource \"controller\" public-key=\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\n"
+            ),
+            ["cvlan::missing-property"]
+        );
+        assert_eq!(
+            codes("node \"a\"\nsource \"controller\" address=\"ctl:7443\" public-key=\"short\"\n"),
+            ["cvlan::invalid-key"]
+        );
+        assert_eq!(
+            codes(
+                "node \"a\"\nsource \"controller\" address=\"no-port\" public-key=\"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=\"\n"
+            ),
+            ["cvlan::invalid-endpoint"]
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The directory holding the project's binaries (`cvland`, `cvlanctl`, `cvlan-mesh-node`,
-/// `cvlan-lab`, `cvtui`), building them first when they are missing.
+/// `cvlan-lab`, `cvtui`, `cvlan-controller`), building them first when they are missing.
 ///
 /// # Panics
 /// When they can be neither found nor built.
@@ -34,6 +34,7 @@ pub fn bin_dir() -> PathBuf {
         "cvlan-mesh-node",
         "cvlan-lab",
         "cvtui",
+        "cvlan-controller",
     ];
     let found = || {
         wanted
@@ -57,6 +58,8 @@ pub fn bin_dir() -> PathBuf {
             "cvlan-lab",
             "-p",
             "cvtui",
+            "-p",
+            "cvlan-controller",
         ])
         .current_dir(root())
         .status()

@@ -15,7 +15,7 @@ use std::time::Duration;
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
-use super::{Reading, Source, SourceError, revision_of};
+use super::{Fetched, Reading, Source, SourceError, revision_of};
 
 /// Quiet time after a file event before the file is read (an editor's save is several events).
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -130,7 +130,7 @@ impl Source for FileSource {
         {}
     }
 
-    async fn fetch(&mut self) -> Result<Reading, SourceError> {
+    async fn fetch(&mut self) -> Result<Fetched, SourceError> {
         let path = self.path.clone();
         let fetched = tokio::task::spawn_blocking(move || read(&path)).await?;
         // Watch the file's directory even when it is missing: its creation is a change.
@@ -144,7 +144,7 @@ impl Source for FileSource {
             );
         }
         self.watch(files);
-        fetched
+        fetched.map(|reading| Fetched::Files(Box::new(reading)))
     }
 }
 
@@ -203,7 +203,7 @@ mod tests {
             .await
             .expect("a rename over the file is seen");
         let second = source.fetch().await.unwrap();
-        assert_ne!(first.revision, second.revision);
+        assert_ne!(first.revision(), second.revision());
         // The burst was consumed by the debounce: nothing further is pending.
         assert!(
             tokio::time::timeout(Duration::from_millis(400), source.changed())

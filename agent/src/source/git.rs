@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::{Reading, Source, SourceError};
+use super::{Fetched, Reading, Source, SourceError};
 
 /// A branch of a git repository, fetched every interval.
 pub struct GitSource {
@@ -45,14 +45,16 @@ impl Source for GitSource {
         tokio::time::sleep(self.interval).await;
     }
 
-    async fn fetch(&mut self) -> Result<Reading, SourceError> {
+    async fn fetch(&mut self) -> Result<Fetched, SourceError> {
         let (url, branch, path, dir) = (
             self.url.clone(),
             self.branch.clone(),
             self.path.clone(),
             self.repo_dir.clone(),
         );
-        Ok(tokio::task::spawn_blocking(move || fetch(&url, &branch, &path, &dir)).await??)
+        let reading =
+            tokio::task::spawn_blocking(move || fetch(&url, &branch, &path, &dir)).await??;
+        Ok(Fetched::Files(Box::new(reading)))
     }
 }
 

@@ -1,11 +1,12 @@
-//! Where the desired state comes from: a watched file ([`file`]) or a git branch fetched every
-//! interval ([`git`]). A source task ([`run`]) reads its source when it changes, on SIGHUP and on
+//! Where the desired state comes from: a watched file ([`file`]), a git branch fetched every
+//! interval ([`git`]), or the netmap a controller streams ([`controller`]). A source task ([`run`]) reads its source when it changes, on SIGHUP and on
 //! the Reload call, turns each reading into the daemon's desired state with the daemon's own
 //! `compile` step (off the runtime's threads), and hands that to the daemon's reconciler: the
 //! reconciler sees desired states, never files. A source that fails (file missing, repository
 //! unreachable) is reported (status `source.last_error`, events, log) and the running state is
 //! left alone.
 
+pub mod controller;
 pub mod file;
 pub mod git;
 
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use cvlan_core::netmap::NetMap;
 use cvlan_schema::{Checked, SourceMap, StateSource};
 use sha2::{Digest, Sha256};
 use tokio::signal::unix::{SignalKind, signal};
@@ -20,15 +22,46 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::apply::{ApplyResult, Rejection};
 use crate::events::EventLevel;
+use crate::keys::KeyKind;
 use crate::state::AgentState;
 
-/// One reading of the source: the files as checked by cvlan-schema, and their revision.
+/// One reading of a file or git source: the files as checked by cvlan-schema, and their
+/// revision.
 #[derive(Debug, Clone)]
 pub struct Reading {
     /// Git commit id, or the SHA-256 of the file and its includes.
     pub revision: String,
     /// The parsed and validated files.
     pub checked: Checked,
+}
+
+/// What a source yields: network files for the daemon to check and compute its netmap from,
+/// or the netmap a controller computed for this host.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    /// A file or git source's reading (boxed: it is the big one).
+    Files(Box<Reading>),
+    /// A controller's netmap for this host.
+    Netmap(NetmapReading),
+}
+
+/// A netmap a controller streamed, with the revision it names.
+#[derive(Debug, Clone)]
+pub struct NetmapReading {
+    /// The controller's network.kdl revision and netmap version (`r3@v17`).
+    pub revision: String,
+    /// This host's netmap.
+    pub netmap: Arc<NetMap>,
+}
+
+impl Fetched {
+    /// The revision read.
+    pub fn revision(&self) -> &str {
+        match self {
+            Self::Files(reading) => &reading.revision,
+            Self::Netmap(reading) => &reading.revision,
+        }
+    }
 }
 
 /// Why the source could not be read (the running state is kept).
@@ -40,6 +73,9 @@ pub enum SourceError {
     /// The git branch could not be fetched or read.
     #[error(transparent)]
     Git(#[from] git::GitError),
+    /// The controller cannot be reached, refused this host, or has sent no netmap yet.
+    #[error("the controller: {0}")]
+    Controller(String),
     /// The reading task died.
     #[error("reading the source failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -52,15 +88,15 @@ pub trait Source: Send {
     /// Waits until the source may have changed (a file event, the next interval).
     fn changed(&mut self) -> impl std::future::Future<Output = ()> + Send;
     /// Reads the source now.
-    fn fetch(&mut self) -> impl std::future::Future<Output = Result<Reading, SourceError>> + Send;
+    fn fetch(&mut self) -> impl std::future::Future<Output = Result<Fetched, SourceError>> + Send;
 }
 
 /// What the source is, as status shows it (kind, location, health).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SourceStatus {
-    /// File, git (or, later, controller).
+    /// File, git or controller.
     pub kind: SourceKind,
-    /// The file's path or the repository's URL.
+    /// The file's path, the repository's URL or the controller's address.
     pub location: String,
     /// The branch followed (git).
     pub branch: String,
@@ -84,6 +120,8 @@ pub enum SourceKind {
     File,
     /// A branch of a git repository.
     Git,
+    /// A controller.
+    Controller,
 }
 
 impl SourceStatus {
@@ -108,7 +146,11 @@ impl SourceStatus {
                 interval: Some(*interval),
                 ..Self::default()
             },
-            StateSource::Controller { .. } => Self::default(),
+            StateSource::Controller { address, .. } => Self {
+                kind: SourceKind::Controller,
+                location: address.to_string(),
+                ..Self::default()
+            },
         }
     }
 }
@@ -130,7 +172,7 @@ pub type ReloadReply = oneshot::Sender<ApplyResult>;
 
 /// Turns a reading into the daemon's desired state, or says why it cannot be one. Pure apart
 /// from what the daemon reads on purpose (a vrouter's secrets); runs on a blocking thread.
-pub type Compile<D> = Arc<dyn Fn(Reading) -> Result<D, Rejection> + Send + Sync>;
+pub type Compile<D> = Arc<dyn Fn(Fetched) -> Result<D, Rejection> + Send + Sync>;
 
 /// What woke the source task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +226,7 @@ pub async fn read_once<S: Source, D: Send + 'static>(
 ) -> Result<Compiled<D>, SourceError> {
     let reading = source.fetch().await?;
     let compile = compile.clone();
-    let revision = reading.revision.clone();
+    let revision = reading.revision().to_owned();
     let desired = tokio::task::spawn_blocking(move || compile(reading)).await?;
     Ok(Compiled { revision, desired })
 }
@@ -256,7 +298,7 @@ pub async fn run<S: Source, D: Send + 'static>(
 }
 
 /// Builds the source `config` names and runs it (`state_dir` holds the git source's
-/// repository).
+/// repository, and the machine key and cached netmap a controller source resumes from).
 pub async fn run_configured<D: Send + 'static>(
     config: StateSource,
     state_dir: PathBuf,
@@ -278,8 +320,36 @@ pub async fn run_configured<D: Send + 'static>(
             let source = git::GitSource::new(url, branch, path, interval, repo);
             run(source, agent, compile, wiring, true).await;
         }
-        StateSource::Controller { .. } => {
-            tracing::error!("this daemon cannot follow a controller yet");
+        StateSource::Controller {
+            address,
+            public_key,
+            auth_key_file,
+        } => {
+            let machine_key = match crate::keys::load_or_create(&state_dir, KeyKind::Machine) {
+                Ok(key) => key,
+                Err(e) => {
+                    let error = SourceError::Controller(format!("no machine key: {e}"));
+                    record(&agent, Some(&error));
+                    return;
+                }
+            };
+            // The map the daemon came up on, if the controller sent it: the session resumes
+            // from its version.
+            let cached = match crate::cache::load(&state_dir) {
+                Ok(Some(state)) if state.node == agent.name => Some((state.revision, state.netmap)),
+                _ => None,
+            };
+            let config = controller::ControllerConfig {
+                address: address.to_string(),
+                controller_key: public_key,
+                machine_key,
+                node_key: agent.public_key,
+                node_name: agent.name.clone(),
+                auth_key_file,
+            };
+            let source = controller::ControllerSource::start(config, agent.clone(), cached);
+            // Nothing to read before the first netmap arrives: the daemon runs on its cache.
+            run(source, agent, compile, wiring, false).await;
         }
     }
 }

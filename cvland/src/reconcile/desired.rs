@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use cvlan_agent::Rejection;
-use cvlan_agent::source::{Compile, Reading};
+use cvlan_agent::source::{Compile, Fetched, NetmapReading, Reading};
 use cvlan_core::netmap::{NetMap, netmap_for};
 use cvlan_core::plan::Plan;
 use cvlan_mesh::{PeerConfig, PublicKey};
@@ -38,7 +38,11 @@ pub struct Desired {
 pub fn compiler(node: &str) -> Compile<Desired> {
     let node = node.to_owned();
     let newest: Mutex<Option<(String, Result<Desired, Rejection>)>> = Mutex::new(None);
-    Arc::new(move |reading: Reading| {
+    Arc::new(move |fetched: Fetched| {
+        let reading = match fetched {
+            Fetched::Files(reading) => *reading,
+            Fetched::Netmap(reading) => return from_controller(reading, &node),
+        };
         let mut newest = newest.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((revision, result)) = newest.as_ref()
             && *revision == reading.revision
@@ -49,6 +53,26 @@ pub fn compiler(node: &str) -> Compile<Desired> {
         let result = desired_state(reading, &node);
         *newest = Some((revision, result.clone()));
         result
+    })
+}
+
+/// The desired state of a netmap a controller computed for `node` (already checked there):
+/// refused only when it is another node's map.
+pub fn from_controller(reading: NetmapReading, node: &str) -> Result<Desired, Rejection> {
+    if reading.netmap.node.name != node {
+        return Err(Rejection::invalid(
+            format!(
+                "the controller sent the netmap of `{}` (this host is node `{node}` in cvland.kdl)",
+                reading.netmap.node.name
+            ),
+            Vec::new(),
+        ));
+    }
+    Ok(Desired {
+        netmap: reading.netmap,
+        revision: reading.revision,
+        diagnostics: Vec::new(),
+        model: None,
     })
 }
 

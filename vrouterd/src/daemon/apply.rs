@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use cvlan_agent::source::{Compile, Compiled, Reading, SourceError};
+use cvlan_agent::source::{Compile, Compiled, Fetched, SourceError};
 use cvlan_agent::{ApplyResult, EventLevel, Outcome, Rejection};
 use cvlan_schema::report::to_json;
 use ipnet::IpNet;
@@ -34,7 +34,13 @@ pub(crate) struct Applied {
 /// may change without network.kdl changing).
 pub(crate) fn compiler(name: &str, path: &Path) -> Compile<Desired> {
     let (name, path) = (name.to_owned(), path.to_owned());
-    Arc::new(move |reading: Reading| {
+    Arc::new(move |fetched: Fetched| {
+        let Fetched::Files(reading) = fetched else {
+            return Err(Rejection::invalid(
+                "cvlan-vrouterd follows network files, not a controller's netmap".to_owned(),
+                Vec::new(),
+            ));
+        };
         let checked = &reading.checked;
         let Some(network) = checked.network.as_ref() else {
             let errors: Vec<_> = checked

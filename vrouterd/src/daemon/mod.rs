@@ -232,10 +232,16 @@ async fn first_desired(
     source: &mut FileSource,
     compile: &source::Compile<Desired>,
 ) -> Result<First, DaemonError> {
-    let reading = source
+    let fetched = source
         .fetch()
         .await
         .map_err(|e| DaemonError::FirstApply(format!("cannot read {}: {e}", path.display())))?;
+    let source::Fetched::Files(reading) = fetched else {
+        return Err(DaemonError::FirstApply(format!(
+            "{} is not a network file",
+            path.display()
+        )));
+    };
     if reading.checked.network.is_none() {
         return Err(DaemonError::FirstApply(format!(
             "{} is invalid:\n{}",
@@ -248,7 +254,7 @@ async fn first_desired(
     }
     let revision = reading.revision.clone();
     let compile = compile.clone();
-    let desired = tokio::task::spawn_blocking(move || compile(reading))
+    let desired = tokio::task::spawn_blocking(move || compile(source::Fetched::Files(reading)))
         .await
         .map_err(|e| DaemonError::FirstApply(e.to_string()))?
         .map_err(|rejection| DaemonError::FirstApply(rejection.message))?;
