@@ -126,7 +126,10 @@ pub fn generation(
     let mut maps = HashMap::with_capacity(by_name.len());
     for name in by_name.keys() {
         if let Some(entity) = builder.index().node(name) {
-            maps.insert((*name).to_owned(), Arc::new(without_keyless(builder.netmap(entity))));
+            maps.insert(
+                (*name).to_owned(),
+                Arc::new(without_keyless(builder.netmap(entity))),
+            );
         }
     }
     Ok(Generation {

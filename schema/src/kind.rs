@@ -1,8 +1,9 @@
-//! Which language a CloudVLAN file is written in: network.kdl, or a host file (cvland.kdl,
-//! vrouterd.kdl), so that `cvlanctl check` can take either.
+//! Which language a CloudVLAN file is written in: network.kdl, a host file (cvland.kdl,
+//! vrouterd.kdl) or controller.kdl, so that `cvlanctl check` can take any of them.
 
 use std::path::Path;
 
+use crate::controller_file::{ControllerFileChecked, check_controller_bytes};
 use crate::host::{HostChecked, check_host_bytes};
 use crate::load::{Checked, check_network_bytes, include_reader, read_bytes};
 use crate::span::SourceId;
@@ -10,6 +11,12 @@ use crate::{LoadError, syntax};
 
 /// File names that are always host files.
 pub const HOST_FILE_NAMES: &[&str] = &["cvland.kdl", "vrouterd.kdl"];
+
+/// File names that are always controller files.
+pub const CONTROLLER_FILE_NAMES: &[&str] = &["controller.kdl"];
+
+/// Top-level nodes only a controller file has.
+const CONTROLLER_ONLY: &[&str] = &["key-file", "database", "network-file"];
 
 /// Top-level nodes only a host file has.
 const HOST_ONLY: &[&str] = &[
@@ -32,19 +39,32 @@ pub enum AnyChecked {
     Network(Box<Checked>),
     /// cvland.kdl or vrouterd.kdl.
     Host(Box<HostChecked>),
+    /// controller.kdl.
+    Controller(Box<ControllerFileChecked>),
 }
 
-/// Reads the file at `path` and checks it in its language: a host file when it is named like
-/// one, or when its top level is a `node` or `vrouter` without a block, or holds
-/// `state-dir`, `source` or another node only host files have; network.kdl otherwise.
+/// Reads the file at `path` and checks it in its language: a controller file when it is named
+/// controller.kdl or its top level holds `key-file`, `database` or `network-file`; a host file
+/// when it is named like one, or when its top level is a `node` or `vrouter` without a block,
+/// or holds `state-dir`, `source` or another node only host files have; network.kdl
+/// otherwise.
 pub fn load_any(path: &Path) -> Result<AnyChecked, LoadError> {
     let bytes = read_bytes(path)?;
     let name = path.display().to_string();
-    let by_name = path
+    let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| HOST_FILE_NAMES.contains(&n));
-    let host = by_name || (bytes.len() <= HOST_FILE_MAX_BYTES && looks_like_host(&bytes));
+        .unwrap_or_default();
+    let small = bytes.len() <= HOST_FILE_MAX_BYTES;
+    if CONTROLLER_FILE_NAMES.contains(&file_name)
+        || (small && has_top_level(&bytes, CONTROLLER_ONLY))
+    {
+        return Ok(AnyChecked::Controller(Box::new(check_controller_bytes(
+            &name, bytes,
+        ))));
+    }
+    let by_name = HOST_FILE_NAMES.contains(&file_name);
+    let host = by_name || (small && looks_like_host(&bytes));
     if !host {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         return Ok(AnyChecked::Network(Box::new(check_network_bytes(
@@ -54,6 +74,14 @@ pub fn load_any(path: &Path) -> Result<AnyChecked, LoadError> {
         ))));
     }
     Ok(AnyChecked::Host(Box::new(check_host_bytes(&name, bytes))))
+}
+
+fn has_top_level(bytes: &[u8], names: &[&str]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    syntax::parse(SourceId(0), text)
+        .is_ok_and(|nodes| nodes.iter().any(|n| names.contains(&n.name.as_str())))
 }
 
 fn looks_like_host(bytes: &[u8]) -> bool {
@@ -82,6 +110,7 @@ mod tests {
         match load_any(&path).unwrap() {
             AnyChecked::Network(_) => "network",
             AnyChecked::Host(_) => "host",
+            AnyChecked::Controller(_) => "controller",
         }
     }
 
@@ -97,6 +126,14 @@ mod tests {
         );
         assert_eq!(kind("gw.kdl", "vrouter \"gw\"\n"), "host");
         assert_eq!(kind("x.kdl", "state-dir \"/var/lib/x\"\n"), "host");
+        assert_eq!(
+            kind("controller.kdl", "listen \"0.0.0.0:7443\"\n"),
+            "controller"
+        );
+        assert_eq!(
+            kind("ctl.kdl", "listen \"0.0.0.0:7443\"\nkey-file \"/k\"\n"),
+            "controller"
+        );
         assert_eq!(
             kind("n.kdl", "network \"n\" {}\nnode \"a\" { tags \"x\" }\n"),
             "network"

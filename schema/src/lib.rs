@@ -41,7 +41,7 @@ pub use cvlan_types::{KeyError, PublicKey};
 pub use diagnostic::{Diagnostic, Label, Severity};
 pub use format::{FormatError, FormattedFile, format, format_file, quote};
 pub use host::{HostChecked, HostConfig, HostRole, StateSource, load_host, parse_host};
-pub use kind::{AnyChecked, HOST_FILE_NAMES, load_any};
+pub use kind::{AnyChecked, CONTROLLER_FILE_NAMES, HOST_FILE_NAMES, load_any};
 pub use load::{
     Checked, IncludeReader, LoadError, Partial, check_network, check_network_bytes, load_network,
     parse_network, parse_network_partial, utf8,

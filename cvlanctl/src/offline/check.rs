@@ -95,6 +95,13 @@ fn load_any(path: &std::path::Path) -> Result<CheckReport, Failure> {
             diagnostics: host.diagnostics,
             tests: Default::default(),
         },
+        AnyChecked::Controller(controller) => CheckReport {
+            sources: controller.sources,
+            network: None,
+            allocation: None,
+            diagnostics: controller.diagnostics,
+            tests: Default::default(),
+        },
     })
 }
 
