@@ -79,6 +79,10 @@ pub async fn run_with(
     let (first_tx, mut first) = watch::channel(false);
 
     let source_config = config.source.value.clone();
+    let facts = source::HostFacts {
+        listen_port: config.listen_port,
+        tun: config.tun.clone(),
+    };
     let state_dir = config.state_dir.clone();
     let socket = config.socket.clone();
     let compile = desired::compiler(&host.name);
@@ -95,6 +99,7 @@ pub async fn run_with(
     let following = tokio::spawn(source::run_configured(
         source_config,
         state_dir,
+        facts,
         agent.clone(),
         compile,
         wiring,

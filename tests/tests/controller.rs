@@ -22,7 +22,7 @@ fn network(controller_key: &str, extra_rule: &str) -> String {
 controller "ctl" address="{CONTROLLER}" public-key="{controller_key}"
 node "alpha" {{ address "100.64.0.10"; endpoint "198.51.100.10:51820"; tags "server"; }}
 node "bravo" {{ address "100.64.0.11"; endpoint "198.51.100.11:51820"; }}
-node "carol" {{ address "100.64.0.12"; endpoint "198.51.100.12:51820"; }}
+node "carol" {{ address "100.64.0.12"; }}
 policy {{
     allow "mesh" from="*" to="*"
 {extra_rule}}}
@@ -273,6 +273,14 @@ fn nodes_join_through_the_controller_and_keep_working_without_it() {
         listed
             .iter()
             .all(|n| n["public_key"].as_str().is_some_and(|k| k.len() == 44))
+    );
+    // carol has no `endpoint` in the file: the one she reported is how her peers reach her.
+    let carol_row = listed.iter().find(|n| n["name"] == "carol").expect("carol");
+    assert!(
+        carol_row["endpoints"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e == "198.51.100.12:51820")),
+        "{nodes}"
     );
 
     // An apply reaches every node.

@@ -4,6 +4,7 @@
 //! version it holds (the cached map's version after a restart), so the daemon runs on its last
 //! netmap while the controller is away and catches up when it returns.
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +44,10 @@ pub struct ControllerConfig {
     pub node_name: String,
     /// The auth key file for the first registration.
     pub auth_key_file: Option<PathBuf>,
+    /// This host's WireGuard port when its host file overrides the network's.
+    pub listen_port: Option<u16>,
+    /// The TUN device, whose overlay addresses are no endpoints.
+    pub tun: String,
 }
 
 /// The netmap a session holds: its version and the map.
@@ -190,6 +195,7 @@ async fn session(
         .await
         .map_err(|status| SessionError::Refused(status.message().to_owned()))?;
     let resume = maps.borrow().as_ref().map_or(0, |held| held.version);
+    let mut reported: Option<Vec<SocketAddr>> = None;
     let mut stream = client
         .watch_netmap(v1::WatchNetmapRequest {
             resume_from_version: resume,
@@ -209,8 +215,30 @@ async fn session(
         let Some(next) = advance(maps.borrow().as_ref(), update)? else {
             continue;
         };
+        let port = config
+            .listen_port
+            .unwrap_or(next.netmap.network.listen_port);
         maps.send_replace(Some(next));
         record(agent, None);
+        let endpoints = local_endpoints(port, &config.tun);
+        if reported.as_ref() != Some(&endpoints) {
+            let request = v1::ReportEndpointsRequest {
+                endpoints: endpoints
+                    .iter()
+                    .map(|e| v1::NodeEndpoint {
+                        address: e.to_string(),
+                        source: v1::EndpointSource::Local.into(),
+                        reported_at: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            client
+                .report_endpoints(request)
+                .await
+                .map_err(|status| SessionError::Stream(status.message().to_owned()))?;
+            reported = Some(endpoints);
+        }
         client
             .ack_netmap(v1::AckNetmapRequest { version })
             .await
@@ -239,6 +267,42 @@ fn register_request(config: &ControllerConfig) -> v1::RegisterRequest {
             daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
         }),
         capabilities: vec!["wireguard".to_owned()],
+    }
+}
+
+/// The most endpoints a host reports (the controller refuses more).
+const MAX_ENDPOINTS: usize = 16;
+
+/// Where peers may reach this host: the addresses of its interfaces that are up, other than
+/// loopback, link-local and the TUN's (the overlay), at its WireGuard `port`; sorted.
+fn local_endpoints(port: u16, tun: &str) -> Vec<SocketAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut endpoints: Vec<SocketAddr> = addrs
+        .filter(|a| a.interface_name != tun)
+        .filter(|a| a.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+        .filter_map(|a| {
+            let address = a.address?;
+            let ip: IpAddr = if let Some(v4) = address.as_sockaddr_in() {
+                IpAddr::V4(v4.ip())
+            } else {
+                IpAddr::V6(address.as_sockaddr_in6()?.ip())
+            };
+            usable(ip).then_some(SocketAddr::new(ip, port))
+        })
+        .collect();
+    endpoints.sort_unstable();
+    endpoints.dedup();
+    endpoints.truncate(MAX_ENDPOINTS);
+    endpoints
+}
+
+/// True for an address a peer elsewhere may reach: not loopback, link-local or unspecified.
+fn usable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => !(v4.is_loopback() || v4.is_link_local() || v4.is_unspecified()),
+        IpAddr::V6(v6) => !(v6.is_loopback() || v6.is_unspecified() || v6.is_unicast_link_local()),
     }
 }
 
@@ -295,6 +359,18 @@ mod tests {
         assert_eq!(parse_revision_name("r3@v17"), Some((3, 17)));
         assert_eq!(parse_revision_name("3f2a9c"), None);
         assert_eq!(parse_revision_name("r3@vx"), None);
+    }
+
+    #[test]
+    fn endpoints_leave_out_loopback_link_local_and_the_tun() {
+        assert!(!usable("127.0.0.1".parse().unwrap()));
+        assert!(!usable("169.254.1.2".parse().unwrap()));
+        assert!(!usable("fe80::1".parse().unwrap()));
+        assert!(usable("198.51.100.10".parse().unwrap()));
+        assert!(usable("2001:db8::1".parse().unwrap()));
+        let all = local_endpoints(51820, "no-such-tun");
+        assert!(all.iter().all(|e| e.port() == 51820 && usable(e.ip())));
+        assert!(all.len() <= MAX_ENDPOINTS);
     }
 
     #[test]

@@ -297,11 +297,21 @@ pub async fn run<S: Source, D: Send + 'static>(
     }
 }
 
+/// What a controller source reports to the controller about this host, from its host file.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// `listen-port`, when the host file overrides the network's.
+    pub listen_port: Option<u16>,
+    /// The TUN device's name.
+    pub tun: String,
+}
+
 /// Builds the source `config` names and runs it (`state_dir` holds the git source's
 /// repository, and the machine key and cached netmap a controller source resumes from).
 pub async fn run_configured<D: Send + 'static>(
     config: StateSource,
     state_dir: PathBuf,
+    host: HostFacts,
     agent: Arc<AgentState>,
     compile: Compile<D>,
     wiring: Wiring<D>,
@@ -346,6 +356,8 @@ pub async fn run_configured<D: Send + 'static>(
                 node_key: agent.public_key,
                 node_name: agent.name.clone(),
                 auth_key_file,
+                listen_port: host.listen_port,
+                tun: host.tun,
             };
             let source = controller::ControllerSource::start(config, agent.clone(), cached);
             // Nothing to read before the first netmap arrives: the daemon runs on its cache.
