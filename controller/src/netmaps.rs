@@ -60,6 +60,9 @@ pub struct Generation {
     pub declared: HashMap<String, Declared>,
     /// Each registered, unexpired node's map, by name.
     pub maps: HashMap<String, Arc<NetMap>>,
+    /// How many of the hub's announced changes it includes
+    /// ([`crate::serve::hub::Hub::changes`]); 0 until the hub publishes it.
+    pub changes: u64,
 }
 
 impl Generation {
@@ -126,7 +129,10 @@ pub fn generation(
     let mut maps = HashMap::with_capacity(by_name.len());
     for name in by_name.keys() {
         if let Some(entity) = builder.index().node(name) {
-            maps.insert((*name).to_owned(), Arc::new(without_keyless(builder.netmap(entity))));
+            maps.insert(
+                (*name).to_owned(),
+                Arc::new(without_keyless(builder.netmap(entity))),
+            );
         }
     }
     Ok(Generation {
@@ -134,6 +140,7 @@ pub fn generation(
         key_expiry,
         declared,
         maps,
+        changes: 0,
     })
 }
 
