@@ -60,6 +60,9 @@ pub struct Generation {
     pub declared: HashMap<String, Declared>,
     /// Each registered, unexpired node's map, by name.
     pub maps: HashMap<String, Arc<NetMap>>,
+    /// How many of the hub's announced changes it includes
+    /// ([`crate::serve::hub::Hub::changes`]); 0 until the hub publishes it.
+    pub changes: u64,
 }
 
 impl Generation {
@@ -137,6 +140,7 @@ pub fn generation(
         key_expiry,
         declared,
         maps,
+        changes: 0,
     })
 }
 

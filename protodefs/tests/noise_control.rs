@@ -1,7 +1,8 @@
 //! The control transport end to end on a real TCP listener: a `ControlService` handler sees
 //! the caller's proven key through `NoisePeer`; a client with the wrong server key fails; 50
 //! bad clients (random bytes, truncated handshakes, a recorded handshake replayed) are counted
-//! as failed and dropped while a good client keeps working.
+//! as failed and dropped while a good client keeps working; more idle connections than
+//! handshake slots do not keep a good client out.
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use cvlan_proto::transport::noise::frame::{self, FrameDecoder};
 use cvlan_proto::transport::noise::session::Initiator;
 use cvlan_proto::transport::noise::{
-    self, HandshakeCounters, NoiseError, NoiseIncoming, NoisePeer,
+    self, HandshakeCounters, MAX_HANDSHAKES_IN_FLIGHT, NoiseError, NoiseIncoming, NoisePeer,
 };
 use cvlan_proto::v1;
 use cvlan_proto::v1::control_service_client::ControlServiceClient;
@@ -263,4 +264,34 @@ async fn handlers_see_the_callers_key_and_bad_clients_are_counted_and_dropped() 
         .expect("the server stops")
         .expect("server task")
         .expect("server result");
+}
+
+#[tokio::test]
+async fn idle_connections_beyond_the_handshake_slots_do_not_keep_a_good_client_out() {
+    let client_key = PrivateKey::generate();
+    let running = start(client_key.public_key()).await;
+    let server_pub = running.server_key.public_key();
+    // Every slot taken by a connection that never says a word, and some more.
+    let extra = 20;
+    let mut idle = Vec::new();
+    for _ in 0..MAX_HANDSHAKES_IN_FLIGHT + extra {
+        idle.push(TcpStream::connect(running.addr).await.expect("tcp"));
+    }
+    let started = Instant::now();
+    let channel = noise::connect(&running.addr.to_string(), &client_key, &server_pub)
+        .await
+        .expect("a good client gets a slot");
+    ack(&channel, 1).await.expect("and is served");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the good client waited {:?}",
+        started.elapsed()
+    );
+    // The oldest idle ones made room, and count as failed.
+    eventually("the evicted handshakes to count", || {
+        running.counters.failed() > extra as u64
+    })
+    .await;
+    assert_eq!(running.counters.accepted(), 1);
+    drop(idle);
 }

@@ -3,6 +3,7 @@
 //! after registration finds its node by that key.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use cvlan_core::netmap::NetMap;
@@ -30,48 +31,26 @@ pub const STREAM_QUEUE: usize = 4;
 pub struct Control {
     store: AsyncStore,
     hub: Arc<Hub>,
+    refused: Arc<AtomicU64>,
 }
 
 impl Control {
     /// The service over `store` and `hub`.
     pub fn new(store: AsyncStore, hub: Arc<Hub>) -> Self {
-        Self { store, hub }
+        Self {
+            store,
+            hub,
+            refused: Arc::default(),
+        }
     }
 
-    /// The registered node whose machine key made this call's handshake.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Node, Status> {
-        let peer = noise_peer(request)?;
-        let key = peer.key;
-        let nodes = self
-            .store
-            .call(|store| store.nodes())
-            .await
-            .map_err(status)?;
-        nodes
-            .into_iter()
-            .find(|n| n.registration.machine_key == key)
-            .ok_or_else(|| {
-                Status::unauthenticated("this machine key is not registered: Register first")
-            })
+    /// How many `Register` calls were refused so far (shared: it keeps counting).
+    pub fn refused(&self) -> Arc<AtomicU64> {
+        self.refused.clone()
     }
-}
 
-fn noise_peer<T>(request: &Request<T>) -> Result<NoisePeer, Status> {
-    request
-        .extensions()
-        .get::<NoisePeer>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("no Noise identity on this connection"))
-}
-
-/// Why a registration is refused, in the words the node logs.
-fn refuse(message: String) -> Status {
-    Status::permission_denied(message)
-}
-
-#[tonic::async_trait]
-impl ControlService for Control {
-    async fn register(
+    /// `Register`, whose refusals [`ControlService::register`] counts.
+    async fn register_node(
         &self,
         request: Request<v1::RegisterRequest>,
     ) -> Result<Response<v1::RegisterResponse>, Status> {
@@ -79,6 +58,9 @@ impl ControlService for Control {
         let request = request.into_inner();
         let node_key = cvlan_proto::convert::key_from_bytes("node_key", &request.node_key)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if !cvlan_schema::values::is_name(&request.node_name) {
+            return Err(bad_name(&request.node_name));
+        }
         let generation = self.hub.newest();
         let Some(declared) = generation.declared.get(&request.node_name).cloned() else {
             return Err(refuse(format!(
@@ -158,6 +140,63 @@ impl ControlService for Control {
             )),
             created: !renewal,
         }))
+    }
+
+    /// The registered node whose machine key made this call's handshake.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Node, Status> {
+        let peer = noise_peer(request)?;
+        let key = peer.key;
+        let nodes = self
+            .store
+            .call(|store| store.nodes())
+            .await
+            .map_err(status)?;
+        nodes
+            .into_iter()
+            .find(|n| n.registration.machine_key == key)
+            .ok_or_else(|| {
+                Status::unauthenticated("this machine key is not registered: Register first")
+            })
+    }
+}
+
+fn noise_peer<T>(request: &Request<T>) -> Result<NoisePeer, Status> {
+    request
+        .extensions()
+        .get::<NoisePeer>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no Noise identity on this connection"))
+}
+
+/// The refusal of a `node_name` no network.kdl can declare; it repeats the name only when
+/// it is short, so a huge one does not come back in the status.
+fn bad_name(name: &str) -> Status {
+    let what = match name.len() {
+        0 => "is empty".to_owned(),
+        1..=63 => format!("`{}` is not a node name", name.escape_default()),
+        len => format!("is {len} bytes long"),
+    };
+    Status::invalid_argument(format!(
+        "node_name {what}: names are 1-63 lowercase letters, digits and `-`, starting with a letter or digit"
+    ))
+}
+
+/// Why a registration is refused, in the words the node logs.
+fn refuse(message: String) -> Status {
+    Status::permission_denied(message)
+}
+
+#[tonic::async_trait]
+impl ControlService for Control {
+    async fn register(
+        &self,
+        request: Request<v1::RegisterRequest>,
+    ) -> Result<Response<v1::RegisterResponse>, Status> {
+        let registered = self.register_node(request).await;
+        if registered.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        registered
     }
 
     async fn watch_netmap(
@@ -242,9 +281,19 @@ async fn stream_netmaps(
         .sent(&node)
         .filter(|sent| sent.version == resume && resume != 0);
     let mut version = resume.max(hub.sent(&node).map_or(0, |s| s.version));
+    // The changes announced before this stream: its node's registration among them.
+    let announced = hub.changes();
     loop {
         let generation = generations.borrow_and_update().clone();
         let Some(map) = generation.map(&node) else {
+            if generation.changes < announced {
+                // A generation from before the node registered: wait for the one with it.
+                tokio::select! {
+                    changed = generations.changed() => if changed.is_err() { return },
+                    () = tx.closed() => return,
+                }
+                continue;
+            }
             let _ = tx
                 .send(Err(Status::permission_denied(format!(
                     "node `{node}` has no netmap any more (expired, deleted or removed from network.kdl)"

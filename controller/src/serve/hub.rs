@@ -7,6 +7,7 @@
 //! delays the others and never falls behind by more than one message.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct Hub {
     store: AsyncStore,
     newest: watch::Sender<Arc<Generation>>,
     wake: Arc<Notify>,
+    /// How many changes were announced; a generation says how many it includes.
+    changes: AtomicU64,
     sent: Mutex<HashMap<String, Sent>>,
     online: Mutex<HashMap<String, usize>>,
 }
@@ -48,6 +51,7 @@ impl Hub {
             store,
             newest,
             wake: Arc::new(Notify::new()),
+            changes: AtomicU64::new(0),
             sent: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
         });
@@ -58,7 +62,14 @@ impl Hub {
 
     /// Says the revision or the registry changed: a new generation follows shortly.
     pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// How many changes were announced so far: a generation whose
+    /// [`Generation::changes`] is at least this includes all of them.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::SeqCst)
     }
 
     /// The newest generation, and every one after it.
@@ -103,6 +114,8 @@ impl Hub {
     /// Reads the running revision and the registry and publishes their generation; on
     /// failure the previous generation stays.
     async fn recompute(&self) {
+        // Read before the store: every change counted here is in what is read next.
+        let changes = self.changes();
         let read = self
             .store
             .call(|store| Ok((store.latest_revision()?, store.nodes()?)))
@@ -128,7 +141,8 @@ impl Hub {
         let built =
             tokio::task::spawn_blocking(move || generation(id, &revision.text, &registered)).await;
         match built {
-            Ok(Ok(generation)) => {
+            Ok(Ok(mut generation)) => {
+                generation.changes = changes;
                 self.newest.send_replace(Arc::new(generation));
             }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot compute netmaps"),

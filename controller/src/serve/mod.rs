@@ -1,12 +1,15 @@
 //! The controller's one port: Noise IK over TCP (handshakes in their own tasks, bounded, failed
 //! ones counted), then gRPC with the control service nodes call and the admin service cvlanctl
-//! calls, until shutdown.
+//! calls, until shutdown. Failed handshakes and refused registrations are logged as counts,
+//! one line a minute when there were any and totals at shutdown, never one line each.
 
 pub mod admin;
 pub mod control;
 pub mod hub;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cvlan_proto::transport::noise;
 use cvlan_proto::v1::admin_service_server::AdminServiceServer;
@@ -49,13 +52,62 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let incoming = noise::NoiseIncoming::new(listener, &key);
-    tonic::transport::Server::builder()
-        .add_service(ControlServiceServer::new(control::Control::new(
-            store.clone(),
-            hub.clone(),
-        )))
+    let control = control::Control::new(store.clone(), hub.clone());
+    let counts = Counts {
+        handshakes: incoming.counters(),
+        refused: control.refused(),
+    };
+    let reporter = tokio::spawn(report_failures(counts.clone()));
+    let served = tonic::transport::Server::builder()
+        .add_service(ControlServiceServer::new(control))
         .add_service(AdminServiceServer::new(admin::Admin::new(store, hub)))
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .await;
+    reporter.abort();
+    tracing::info!(
+        handshakes_accepted = counts.handshakes.accepted(),
+        handshakes_failed = counts.handshakes.failed(),
+        registrations_refused = counts.refused(),
+        "control port totals"
+    );
+    served?;
     Ok(())
+}
+
+/// How often failed handshakes and refused registrations are logged, when there were any.
+pub const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// What the control port counts of bad input.
+#[derive(Clone)]
+struct Counts {
+    handshakes: Arc<noise::HandshakeCounters>,
+    refused: Arc<AtomicU64>,
+}
+
+impl Counts {
+    fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// Logs, once per [`REPORT_EVERY`] in which there were any, how many handshakes failed and
+/// how many registrations were refused: one line however many there were.
+async fn report_failures(counts: Counts) {
+    let mut ticks = tokio::time::interval(REPORT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let (mut failed, mut refused) = (0, 0);
+    loop {
+        ticks.tick().await;
+        let (failed_now, refused_now) = (counts.handshakes.failed(), counts.refused());
+        if failed_now > failed || refused_now > refused {
+            tracing::warn!(
+                handshakes_failed = failed_now - failed,
+                registrations_refused = refused_now - refused,
+                "bad input on the control port in the last {} s (garbage, truncated, replayed or timed-out handshakes; refused registrations)",
+                REPORT_EVERY.as_secs()
+            );
+        }
+        (failed, refused) = (failed_now, refused_now);
+    }
 }

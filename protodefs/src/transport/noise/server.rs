@@ -2,8 +2,12 @@
 //! runs each one's handshake in its own task (at most [`MAX_HANDSHAKES_IN_FLIGHT`] at a time,
 //! each within the handshake deadline), counts and drops the ones that fail, and yields the
 //! rest as [`NoiseConn`]s for `tonic::transport::Server::serve_with_incoming(_shutdown)`.
+//! When every slot is taken, a new connection ends the oldest handshake in flight: clients
+//! that connect and say nothing cannot keep a good client, whose handshake takes one round
+//! trip, waiting for their deadlines.
 //! A handler learns who calls from `request.extensions().get::<NoisePeer>()`.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,12 +20,12 @@ use cvlan_types::{PrivateKey, PublicKey};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tonic::transport::server::Connected;
 
 use super::stream::{NoiseStream, server_handshake};
 
-/// How many handshakes may run at once; further connections wait in the listen backlog.
+/// How many handshakes may run at once; beyond it, each new connection ends the oldest.
 pub const MAX_HANDSHAKES_IN_FLIGHT: usize = 256;
 
 /// How long accepting pauses after an error that is not one connection's (out of file
@@ -51,8 +55,8 @@ impl HandshakeCounters {
         self.accepted.load(Ordering::Relaxed)
     }
 
-    /// Handshakes that failed (garbage, the wrong key, a replay, a timeout, a close) and whose
-    /// connection was dropped.
+    /// Handshakes that failed (garbage, the wrong key, a replay, a timeout, a close, or the
+    /// oldest in flight ended to make room) and whose connection was dropped.
     pub fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
     }
@@ -165,13 +169,9 @@ async fn accept(
     counters: Arc<HandshakeCounters>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES_IN_FLIGHT));
+    // The handshake tasks, oldest first; finished ones are pruned as it grows.
+    let mut in_flight: VecDeque<AbortHandle> = VecDeque::new();
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot,
-            () = sender.closed() => return,
-        };
-        // The semaphore is never closed.
-        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = sender.closed() => return,
@@ -189,8 +189,25 @@ async fn accept(
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::debug!(%error, %addr, "cannot set TCP_NODELAY on a control connection");
         }
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                in_flight.retain(|task| !task.is_finished());
+                if let Some(oldest) = in_flight.pop_front() {
+                    // Its slot comes free when the runtime drops the aborted task.
+                    oldest.abort();
+                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%addr, "every handshake slot taken: ended the oldest");
+                }
+                // The semaphore is never closed.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                slot
+            }
+        };
         let (key, sender, counters) = (key.clone(), sender.clone(), counters.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             // The slot is held until the connection is handed over, so handshakes and
             // connections waiting for the server stay within the bound together.
             let _slot = slot;
@@ -208,6 +225,12 @@ async fn accept(
                 }
             }
         });
+        // At most MAX_HANDSHAKES_IN_FLIGHT are unfinished, so this keeps the list (and the
+        // finished tasks its handles hold) within twice that.
+        if in_flight.len() >= 2 * MAX_HANDSHAKES_IN_FLIGHT {
+            in_flight.retain(|task| !task.is_finished());
+        }
+        in_flight.push_back(task.abort_handle());
     }
 }
 
