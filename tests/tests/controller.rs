@@ -90,13 +90,25 @@ impl Controller {
     fn start(&mut self, lab: &Lab) {
         let host = lab.host("ctl");
         let program = bin_dir().join("cvlan-controller");
-        let child = host
+        let mut child = host
             .spawn(&[
                 program.as_os_str(),
                 "--config".as_ref(),
                 self.config.as_os_str(),
             ])
             .expect("cvlan-controller starts");
+        // Its log goes to a file beside its database (a pipe nobody reads would block it).
+        if let Some(mut err) = child.stderr.take() {
+            let log = self.config.with_file_name("controller.log");
+            std::thread::spawn(move || {
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("controller.log");
+                let _ = std::io::copy(&mut err, &mut file);
+            });
+        }
         host.wait_listening(7443, Duration::from_secs(20))
             .expect("the controller listens");
         self.child = Some(child);
@@ -280,7 +292,10 @@ fn nodes_join_through_the_controller_and_keep_working_without_it() {
         carol_row["endpoints"]
             .as_array()
             .is_some_and(|e| e.iter().any(|e| e == "198.51.100.12:51820")),
-        "{nodes}"
+        "{nodes}\ncarol: {}\n{}",
+        status(&sockets[2]),
+        std::fs::read_to_string(controller.config.with_file_name("controller.log"))
+            .unwrap_or_default()
     );
 
     // An apply reaches every node.
