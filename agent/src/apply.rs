@@ -18,6 +18,31 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Applied,
+        Outcome::Unchanged,
+        Outcome::Rejected,
+        Outcome::Failed,
+    ];
+
+    /// The outcome's name in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    /// Its place in [`Outcome::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// One apply attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyResult {

@@ -14,6 +14,7 @@
 //! - [`api`]: the local-API services every daemon serves alike (WatchEvents, Reload, the base
 //!   of Status), [`wire`] the one place agent types become API messages;
 //! - [`live`]: the live views' tasks, which end with their clients, and their counters;
+//! - [`metrics`]: the Prometheus endpoint (`metrics listen=`), read at each scrape;
 //! - [`lifecycle`]: stop signals and the local API's socket; [`files`]: the error and
 //!   durability helpers of the state files.
 
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod live;
 pub mod memory;
+pub mod metrics;
 pub mod source;
 pub mod state;
 pub mod wire;

@@ -2,12 +2,13 @@
 //! and its local API: who it is, its event bus, the source's health and the newest apply
 //! attempt. Locks are held for copies only, never across an await.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use cvlan_types::PublicKey;
 
-use crate::apply::ApplyResult;
+use crate::apply::{ApplyResult, Outcome};
 use crate::events::EventBus;
 use crate::live::LiveViews;
 use crate::source::SourceStatus;
@@ -26,6 +27,8 @@ pub struct AgentState {
     /// The local API's live views, counted.
     pub live: Arc<LiveViews>,
     health: RwLock<Health>,
+    /// Apply attempts since the daemon started, by outcome (in [`Outcome::ALL`] order).
+    applies: [AtomicU64; 4],
 }
 
 #[derive(Debug)]
@@ -47,6 +50,7 @@ impl AgentState {
                 source,
                 last_apply: None,
             }),
+            applies: Default::default(),
         }
     }
 
@@ -65,9 +69,15 @@ impl AgentState {
         self.read(|h| h.last_apply.clone())
     }
 
-    /// Records an apply attempt as the newest.
+    /// Records an apply attempt as the newest, and counts it.
     pub fn set_last_apply(&self, result: ApplyResult) {
+        self.applies[result.outcome.index()].fetch_add(1, Ordering::Relaxed);
         self.write(|h| h.last_apply = Some(result));
+    }
+
+    /// Apply attempts since the daemon started, per outcome.
+    pub fn apply_counts(&self) -> [(Outcome, u64); 4] {
+        Outcome::ALL.map(|o| (o, self.applies[o.index()].load(Ordering::Relaxed)))
     }
 
     fn read<R>(&self, f: impl FnOnce(&Health) -> R) -> R {

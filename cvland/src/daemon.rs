@@ -1,5 +1,6 @@
-//! The daemon's life: key, cache, source, reconciler and local API started in that order, and
-//! a clean stop on SIGTERM or SIGINT (API socket and TUN removed, well within 3 s).
+//! The daemon's life: key, cache, source, reconciler, local API and metrics endpoint started in
+//! that order, and a clean stop on SIGTERM or SIGINT (API socket and TUN removed, metrics port
+//! closed, well within 3 s).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,11 +8,13 @@ use std::time::Duration;
 use cvlan_agent::dns::Dns;
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
+use cvlan_agent::metrics::{MetricsError, MetricsServer};
 use cvlan_agent::source::{self, SourceStatus, Wiring};
 use cvlan_agent::{AgentState, EventLevel, Host};
 use tokio::sync::{mpsc, watch};
 
 use crate::api::Api;
+use crate::metrics::NodeMetrics;
 use crate::platform::{Linux, Platform};
 use crate::reconcile::{self, Reconciler, desired};
 use crate::state::Shared;
@@ -29,6 +32,9 @@ pub enum DaemonError {
     /// Signals or the local API could not be set up, or the API failed.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The metrics endpoint could not be served.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 /// Runs the daemon for `host` on this Linux host until SIGTERM or SIGINT.
@@ -85,6 +91,7 @@ pub async fn run_with(
     };
     let state_dir = config.state_dir.clone();
     let socket = config.socket.clone();
+    let metrics_listen = config.metrics_listen.as_ref().map(|m| m.value);
     let compile = desired::compiler(&host.name);
     let mut reconciler = Reconciler::new(shared.clone(), key, host, platform, dns);
     if reconciler.start_from_cache().await {
@@ -109,6 +116,20 @@ pub async fn run_with(
     // The API stops last: once its socket is gone, the TUN and the UDP port are free again.
     let (api_stop_tx, api_stop) = watch::channel(false);
     let api = Api::new(shared.clone(), reloads_tx, api_stop.clone());
+    // Bound before the API's socket appears, so a port in use stops the daemon cleanly.
+    let metrics = match metrics_listen {
+        Some(listen) => Some(
+            MetricsServer::start(
+                listen,
+                agent.clone(),
+                ("cvland", env!("CARGO_PKG_VERSION")),
+                NodeMetrics::new(shared.clone()),
+                api_stop.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let server = ApiServer::start(&socket, api, api_stop).await?;
     shutdown.await;
     agent
@@ -118,6 +139,9 @@ pub async fn run_with(
     following.abort();
     let _ = reconciling.await;
     api_stop_tx.send_replace(true);
+    if let Some(metrics) = metrics {
+        metrics.finished().await;
+    }
     server.finished().await?;
     tracing::info!("stopped");
     Ok(())

@@ -161,6 +161,7 @@ const HOST: &[NodeRule] = &[
     rule("icmp-prohibited", "BOOL", &[], None),
     rule("listen-port", "PORT", &[], None),
     rule("dns", "", &["listen"], None),
+    rule("metrics", "", &["listen"], None),
 ];
 
 const CONTROLLER: &[NodeRule] = &[

@@ -91,6 +91,9 @@ pub struct HostConfig {
     /// `dns listen=`: where the resolver answers (default: the node's first overlay address,
     /// port 53).
     pub dns_listen: Option<SocketAddr>,
+    /// `metrics listen=`: where the Prometheus endpoint (`/metrics`) is served; `None`: no
+    /// endpoint.
+    pub metrics_listen: Option<Spanned<SocketAddr>>,
 }
 
 /// The result of checking a host file: sources, the config when valid, every diagnostic.
@@ -166,6 +169,7 @@ pub fn parse_host(name: &str, text: &str) -> HostChecked {
         icmp_prohibited: draft.icmp_prohibited.unwrap_or(true),
         listen_port: draft.listen_port.map(|p| p.value),
         dns_listen: draft.dns_listen,
+        metrics_listen: draft.metrics_listen,
     });
     let parts = finish(sources, out, ());
     HostChecked {
@@ -185,6 +189,7 @@ struct Draft {
     icmp_prohibited: Option<bool>,
     listen_port: Option<Spanned<u16>>,
     dns_listen: Option<SocketAddr>,
+    metrics_listen: Option<Spanned<SocketAddr>>,
 }
 
 fn absolute(out: &mut Out, value: &str, entry: &Entry) -> Option<PathBuf> {
@@ -223,6 +228,17 @@ impl Draft {
                 .with_help("a vrouter listens where its `listen` in network.kdl says"),
             );
         }
+        if let (HostRole::Vrouter(_), Some(metrics)) = (&role.value, &self.metrics_listen) {
+            out.push(
+                Diagnostic::warning(
+                    "cvlan::unused",
+                    "cvlan-vrouterd does not serve metrics yet",
+                    metrics.span,
+                    "ignored",
+                )
+                .with_help("cvland serves `metrics listen=`; remove the line on a vrouter host"),
+            );
+        }
         let Some(source) = &self.source else {
             return;
         };
@@ -252,7 +268,12 @@ impl Draft {
             if rule.name == "dns" {
                 // Properties and arity as the grammar says; then the one property.
                 read::node_args(out, node, rule);
-                self.dns_listen = dns_listen(out, node);
+                self.dns_listen = listen(out, node, DNS_EXAMPLE).map(|a| a.value);
+                continue;
+            }
+            if rule.name == "metrics" {
+                read::node_args(out, node, rule);
+                self.metrics_listen = listen(out, node, METRICS_EXAMPLE);
                 continue;
             }
             let entries = read::node_args(out, node, rule);
@@ -332,10 +353,16 @@ impl Draft {
     }
 }
 
-/// `dns listen="ADDRESS:PORT"`: an IP address and a port (IPv6 in brackets).
-fn dns_listen(out: &mut Out, node: &Node) -> Option<SocketAddr> {
+/// Example addresses of a `listen=` property: IPv4, then IPv6.
+type ListenExample = (&'static str, &'static str);
+const DNS_EXAMPLE: ListenExample = ("100.100.100.100:53", "[fd7a:115c:a1e0::1]:53");
+const METRICS_EXAMPLE: ListenExample = ("127.0.0.1:9464", "[::1]:9464");
+
+/// `dns listen="ADDRESS:PORT"`, `metrics listen="ADDRESS:PORT"`: an IP address and a port
+/// (IPv6 in brackets), spanned by the value.
+fn listen(out: &mut Out, node: &Node, (v4, v6): ListenExample) -> Option<Spanned<SocketAddr>> {
     let Some((value, entry)) = read::prop_str(out, node, "listen") else {
-        read::missing_prop(out, node, "listen", "\"100.100.100.100:53\"");
+        read::missing_prop(out, node, "listen", &format!("\"{v4}\""));
         return None;
     };
     read::parsed(
@@ -343,13 +370,12 @@ fn dns_listen(out: &mut Out, node: &Node) -> Option<SocketAddr> {
         value,
         entry,
         "cvlan::invalid-value",
-        "give an address and a port, e.g. \"100.100.100.100:53\" or \"[fd7a:115c:a1e0::1]:53\"",
+        &format!("give an address and a port, e.g. \"{v4}\" or \"{v6}\""),
         |v| match v.parse::<SocketAddr>() {
             Ok(a) if a.port() != 0 => Ok(a),
             _ => Err(format!("`{v}` is not ADDRESS:PORT")),
         },
     )
-    .map(|a| a.value)
 }
 
 /// The properties each `source` kind takes.
@@ -493,6 +519,7 @@ mod tests {
         assert!(host.icmp_prohibited);
         assert_eq!(host.listen_port, None);
         assert_eq!(host.dns_listen, None);
+        assert_eq!(host.metrics_listen, None, "no metrics endpoint by default");
     }
 
     #[test]
@@ -505,6 +532,7 @@ source "git" url="https://git.acme.example/net.git" branch="prod" path="nets/cor
 icmp-prohibited #false
 listen-port 41641
 dns listen="[fd7a:115c:a1e0::1]:5353"
+metrics listen="127.0.0.1:9464"
 "#;
         let checked = parse_host("cvland.kdl", text);
         assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
@@ -526,6 +554,41 @@ dns listen="[fd7a:115c:a1e0::1]:5353"
             "[fd7a:115c:a1e0::1]:5353".parse().ok(),
             "dns listen= is read"
         );
+        assert_eq!(
+            host.metrics_listen.map(|m| m.value),
+            "127.0.0.1:9464".parse().ok(),
+            "metrics listen= is read"
+        );
+    }
+
+    #[test]
+    fn metrics_listen_must_be_an_address_and_a_port() {
+        let codes = |text: &str| {
+            let checked = parse_host("cvland.kdl", &format!("node \"a\"\n{text}\n"));
+            let codes: Vec<&str> = checked.diagnostics.iter().map(|d| d.code).collect();
+            codes
+        };
+        assert_eq!(codes("metrics listen=\"[::1]:9464\""), Vec::<&str>::new());
+        assert_eq!(
+            codes("metrics listen=\"localhost:9464\""),
+            ["cvlan::invalid-value"]
+        );
+        assert_eq!(
+            codes("metrics listen=\"127.0.0.1:0\""),
+            ["cvlan::invalid-value"]
+        );
+        assert_eq!(codes("metrics"), ["cvlan::missing-property"]);
+        let vrouter = parse_host(
+            "vrouterd.kdl",
+            "vrouter \"v\"\nmetrics listen=\"127.0.0.1:9464\"\n",
+        );
+        let codes: Vec<&str> = vrouter.diagnostics.iter().map(|d| d.code).collect();
+        assert_eq!(
+            codes,
+            ["cvlan::unused"],
+            "cvlan-vrouterd serves no metrics yet"
+        );
+        assert!(vrouter.host.is_some(), "a warning only");
     }
 
     #[test]

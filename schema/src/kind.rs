@@ -27,6 +27,7 @@ const HOST_ONLY: &[&str] = &[
     "icmp-prohibited",
     "listen-port",
     "dns",
+    "metrics",
 ];
 
 /// Host files are a few lines; past this size a file is read as network.kdl without looking.

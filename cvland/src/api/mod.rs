@@ -8,9 +8,9 @@
 
 mod dns;
 mod peer_table;
-mod peers;
+pub(crate) mod peers;
 mod ping;
-mod policy;
+pub(crate) mod policy;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

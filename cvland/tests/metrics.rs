@@ -1,0 +1,397 @@
+//! The metrics endpoint of whole daemons in this process (memory platform, as in
+//! in_process.rs): what it serves agrees with docs/metrics.md both ways (families, types,
+//! labels), its values follow the daemon (an apply, a handshake with a second daemon woken by
+//! a packet, the policy's counters), it answers nothing but GET /metrics, drops oversized and slow requests, and its
+//! port closes when the daemon stops.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cvlan_agent::{Host, Role};
+use cvlan_mesh::device::memory::MemoryNet;
+use cvlan_proto::local::connect;
+use cvlan_proto::v1;
+use cvland::platform::Memory;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// A daemon of the two-node network (alpha and bravo, everything allowed), alpha serving
+/// metrics.
+struct Daemon {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), cvland::daemon::DaemonError>>,
+    socket: PathBuf,
+    platform: Arc<Memory>,
+    metrics: SocketAddr,
+}
+
+/// A port free on loopback now (bound, read, released).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address")
+}
+
+/// Both nodes' keys (created in their state dirs, as `cvland pubkey` does) and network.kdl.
+fn network(dir: &Path) {
+    let key = |name: &str| {
+        cvlan_agent::keys::node_key(&dir.join(name).join("state"))
+            .expect("a node key")
+            .public_key()
+    };
+    let (alpha, bravo) = (key("alpha"), key("bravo"));
+    std::fs::write(
+        dir.join("network.kdl"),
+        format!(
+            "network \"t\" {{ overlay \"100.64.0.0/10\"; listen-port 51830; }}\n\
+             node \"alpha\" {{ public-key \"{alpha}\"; address \"100.64.0.1\"; endpoint \"192.0.2.1:51830\"; }}\n\
+             node \"bravo\" {{ public-key \"{bravo}\"; address \"100.64.0.2\"; endpoint \"192.0.2.2:51830\"; }}\n\
+             policy {{ allow \"all\" from=\"*\" to=\"*\"; }}\n"
+        ),
+    )
+    .expect("write network.kdl");
+}
+
+impl Daemon {
+    /// Starts node `name` (`last` the last byte of its underlay address) on `net`, and waits
+    /// for its first apply.
+    async fn start(dir: &Path, name: &str, last: u8, net: &MemoryNet) -> Self {
+        let metrics = free_port();
+        let home = dir.join(name);
+        let file = home.join("cvland.kdl");
+        std::fs::write(
+            &file,
+            format!(
+                "node \"{name}\"\nstate-dir \"{h}/state\"\nsocket \"{h}/cvland.sock\"\n\
+                 source \"file\" path=\"{d}/network.kdl\"\nmetrics listen=\"{metrics}\"\n",
+                h = home.display(),
+                d = dir.display()
+            ),
+        )
+        .expect("write cvland.kdl");
+        let host = Host::load(&file, Role::Node).expect("a valid cvland.kdl");
+        let platform = Memory::new(net.clone(), SocketAddr::from(([192, 0, 2, last], 51830)));
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(cvland::daemon::run_with(host, platform.clone(), async {
+            let _ = stopped.await;
+        }));
+        let daemon = Self {
+            stop,
+            task,
+            socket: home.join("cvland.sock"),
+            platform,
+            metrics,
+        };
+        daemon.applied().await;
+        daemon
+    }
+
+    /// Waits (up to 10 s) for the first apply, through the local API.
+    async fn applied(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.socket.exists() {
+                let mut client = connect(&self.socket).await.expect("connect");
+                let status = client
+                    .status(v1::StatusRequest {})
+                    .await
+                    .expect("status")
+                    .into_inner();
+                let outcome = status
+                    .last_apply
+                    .as_ref()
+                    .map_or(v1::ApplyOutcome::Unspecified, v1::ApplyResult::outcome);
+                if outcome == v1::ApplyOutcome::Applied {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no first apply within 10 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("the daemon task")
+            .expect("the daemon stopped cleanly");
+    }
+}
+
+/// Sends `request` as is and reads until the server closes: the status line, the head, the
+/// body (the server answers one request per connection).
+async fn exchange(addr: SocketAddr, request: &[u8]) -> (String, String, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("connect to metrics");
+    stream.write_all(request).await.expect("send the request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes within 15 s")
+        .expect("read the answer");
+    let answer = String::from_utf8(answer).expect("UTF-8");
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let (status, head) = head.split_once("\r\n").unwrap_or((head, ""));
+    (
+        status.to_owned(),
+        head.to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    exchange(addr, request.as_bytes()).await
+}
+
+/// A family as the text serves it: its type and the label names of each of its samples.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Family {
+    kind: String,
+    labels: BTreeSet<BTreeSet<String>>,
+}
+
+/// One sample line: name, label pairs, value.
+fn sample(line: &str) -> (String, BTreeMap<String, String>, f64) {
+    let (series, value) = line.rsplit_once(' ').expect("a value");
+    let value: f64 = value.parse().expect("a number");
+    let Some((name, labels)) = series.split_once('{') else {
+        return (series.to_owned(), BTreeMap::new(), value);
+    };
+    let labels = labels
+        .trim_end_matches('}')
+        .split("\",")
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once("=\"").expect("name=\"value\"");
+            (k.to_owned(), v.trim_end_matches('"').to_owned())
+        })
+        .collect();
+    (name.to_owned(), labels, value)
+}
+
+/// The families in `text` by the name their samples carry (a counter's `# TYPE` line names
+/// it without `_total`), and every sample's value by name and labels.
+fn served(text: &str) -> (BTreeMap<String, Family>, BTreeMap<(String, String), f64>) {
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    let mut values = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
+            let name = match kind {
+                "counter" => format!("{name}_total"),
+                _ => name.to_owned(),
+            };
+            let family = families.entry(name).or_default();
+            family.kind = kind.to_owned();
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let (name, labels, value) = sample(line);
+            let family = families
+                .get_mut(&name)
+                .unwrap_or_else(|| panic!("sample {line} of no # TYPE family"));
+            family.labels.insert(labels.keys().cloned().collect());
+            let key: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            values.insert((name, key.join(",")), value);
+        }
+    }
+    (families, values)
+}
+
+/// docs/metrics.md's table: family, type, label names.
+fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+    let text = std::fs::read_to_string(path).expect("docs/metrics.md");
+    let start = text.find("<!-- metrics:begin -->").expect("begin marker");
+    let end = text.find("<!-- metrics:end -->").expect("end marker");
+    text[start..end]
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+            let labels = cells[3]
+                .split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect();
+            (cells[0].to_owned(), (cells[1].to_owned(), labels))
+        })
+        .collect()
+}
+
+/// An ICMP echo request from alpha (100.64.0.1) to bravo (100.64.0.2).
+fn echo_to_bravo() -> Vec<u8> {
+    let mut packet = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 100, 64, 0, 1, 100, 64, 0, 2, 8, 0, 0, 0, 0, 1, 0,
+        1,
+    ];
+    let checksum = |bytes: &[u8]| {
+        let sum: u32 = bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        !u16::try_from((folded & 0xffff) + (folded >> 16)).expect("folded")
+    };
+    let ip = checksum(&packet[..20]).to_be_bytes();
+    packet[10..12].copy_from_slice(&ip);
+    let icmp = checksum(&packet[20..]).to_be_bytes();
+    packet[22..24].copy_from_slice(&icmp);
+    packet
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_families_are_the_documented_ones_and_follow_the_daemon() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    network(dir.path());
+    let net = MemoryNet::new();
+    let daemon = Daemon::start(dir.path(), "alpha", 1, &net).await;
+    let bravo = Daemon::start(dir.path(), "bravo", 2, &net).await;
+
+    // A packet for bravo: alpha's filter counts it, alpha and bravo handshake.
+    let tun = daemon.platform.take_tun().expect("the device's TUN");
+    assert!(tun.write(&echo_to_bravo()));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (families, values) = loop {
+        let (status, head, body) = get(daemon.metrics, "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 200 OK", "{head}\n{body}");
+        assert!(
+            head.contains("content-type: application/openmetrics-text; version=1.0.0"),
+            "{head}"
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        let (families, values) = served(&body);
+        let handshake = (
+            "cvlan_peer_last_handshake_seconds".to_owned(),
+            "peer=bravo".to_owned(),
+        );
+        if values.contains_key(&handshake) {
+            break (families, values);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no handshake with bravo:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // Served and documented agree both ways, with their types and labels.
+    let documented = documented();
+    let served_names: BTreeSet<&String> = families.keys().collect();
+    let documented_names: BTreeSet<&String> = documented.keys().collect();
+    assert_eq!(served_names, documented_names, "served vs docs/metrics.md");
+    for (name, family) in &families {
+        let (kind, labels) = &documented[name];
+        assert_eq!(&family.kind, kind, "{name}'s type");
+        for served in &family.labels {
+            assert_eq!(served, labels, "{name}'s labels");
+        }
+    }
+
+    let value = |name: &str, labels: &str| {
+        values
+            .get(&(name.to_owned(), labels.to_owned()))
+            .copied()
+            .unwrap_or_else(|| panic!("no {name}{{{labels}}} in {values:#?}"))
+    };
+    let version = format!("daemon=cvland,version={}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(value("cvlan_build_info", &version), 1.0);
+    assert_eq!(value("cvlan_source_up", ""), 1.0);
+    assert_eq!(value("cvlan_apply_total", "outcome=applied"), 1.0);
+    assert_eq!(value("cvlan_apply_total", "outcome=rejected"), 0.0);
+    assert_eq!(value("cvlan_peers", "state=total"), 1.0);
+    assert_eq!(value("cvlan_peers", "state=warm"), 1.0, "bravo is warm");
+    assert_eq!(value("cvlan_peers", "state=connected"), 1.0);
+    assert!(value("cvlan_peer_rx_bytes_total", "peer=bravo") > 0.0);
+    assert!(value("cvlan_peer_tx_bytes_total", "peer=bravo") > 0.0);
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    let handshake = value("cvlan_peer_last_handshake_seconds", "peer=bravo");
+    assert!(
+        (unix_now - 30.0..=unix_now + 1.0).contains(&handshake),
+        "a Unix time of the last seconds: {handshake} (now {unix_now})"
+    );
+    assert_eq!(
+        value(
+            "cvlan_policy_hits_packets_total",
+            "direction=outbound,rule=all"
+        ),
+        1.0,
+        "the echo request, allowed by rule `all`"
+    );
+    assert!(
+        value(
+            "cvlan_policy_hits_bytes_total",
+            "direction=outbound,rule=all"
+        ) >= 28.0
+    );
+    assert_eq!(
+        value(
+            "cvlan_policy_hits_packets_total",
+            "direction=inbound,rule=default-deny"
+        ),
+        0.0
+    );
+    assert_eq!(value("cvlan_drops_total", "reason=no_route"), 0.0);
+    assert_eq!(value("cvlan_live_views_open", ""), 0.0);
+
+    bravo.stop().await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_only_get_metrics_drops_bad_requests_and_stops_with_the_daemon() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    network(dir.path());
+    let daemon = Daemon::start(dir.path(), "alpha", 1, &MemoryNet::new()).await;
+    let addr = daemon.metrics;
+
+    let (status, _, _) = get(addr, "/").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    let (status, _, _) = get(addr, "/metrics/extra").await;
+    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    let post = format!("POST /metrics HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+    let (status, head, _) = exchange(addr, post.as_bytes()).await;
+    assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+    assert!(head.contains("allow: get"), "{head}");
+
+    // A request head past 8 KiB is refused, not read on.
+    let big = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nX-Pad: {}\r\n\r\n",
+        "a".repeat(16 * 1024)
+    );
+    let (status, _, body) = exchange(addr, big.as_bytes()).await;
+    assert!(
+        !status.contains("200") && !body.contains("cvlan_"),
+        "an oversized request was answered: {status}"
+    );
+
+    // A client that never finishes its request is cut after 5 s.
+    let started = Instant::now();
+    let (status, _, _) = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await;
+    let waited = started.elapsed();
+    assert!(
+        !status.contains("200"),
+        "a slow request was answered: {status}"
+    );
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(12)).contains(&waited),
+        "cut after {waited:?}"
+    );
+
+    // Still serving after all that.
+    let (status, _, _) = get(addr, "/metrics").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    daemon.stop().await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the metrics port closes with the daemon"
+    );
+}
