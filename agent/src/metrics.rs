@@ -270,10 +270,15 @@ impl<C: Collect> Scrape<C> {
         let mut registry = Registry::with_prefix("cvlan");
         agent_families(&mut registry, &self.agent, self.daemon_name, self.version);
         self.daemon.collect(&mut registry).await;
-        let mut text = String::new();
-        encode(&mut text, &registry)?;
-        Ok(text)
+        text(&registry)
     }
+}
+
+/// `registry` as the endpoint serves it (OpenMetrics text, ending in `# EOF`).
+pub fn text(registry: &Registry) -> Result<String, std::fmt::Error> {
+    let mut text = String::new();
+    encode(&mut text, registry)?;
+    Ok(text)
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {

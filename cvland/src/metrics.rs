@@ -47,7 +47,8 @@ impl Collect for NodeMetrics {
             (Some(running), Some(stats)) => peer_names(running, stats),
             _ => HashMap::new(),
         };
-        peer_families(registry, total, stats.as_ref(), &names);
+        let warm = stats.as_ref().map_or(&[][..], |s| &s.peers[..]);
+        peer_families(registry, total, warm, &names);
         let drops = counters(
             registry,
             "drops",
@@ -100,15 +101,15 @@ fn peer_names<'a>(
     names
 }
 
+/// `cvlan_peers` and the per-peer families of the `warm` peers that have a name in `names`.
 fn peer_families(
     registry: &mut Registry,
     total: usize,
-    stats: Option<&MeshStats>,
+    warm: &[PeerStats],
     names: &HashMap<PublicKey, &str>,
 ) {
     let now = Instant::now();
     let wall = SystemTime::now();
-    let warm = stats.map_or(&[][..], |s| &s.peers[..]);
     let connected = warm
         .iter()
         .filter(|p| p.handshake_age(now).is_some_and(|a| a < CONNECTED_WITHIN))
@@ -164,5 +165,60 @@ fn peer_families(
                 .get_or_create(&labels)
                 .set(gauge_value(at.as_secs()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warm_peer(i: u32) -> PeerStats {
+        let mut key = [7u8; 32];
+        key[..4].copy_from_slice(&i.to_be_bytes());
+        PeerStats {
+            public_key: PublicKey(key),
+            allowed_ips: Vec::new(),
+            endpoint: None,
+            static_endpoint: None,
+            persistent_keepalive: None,
+            last_handshake: None,
+            handshakes: 0,
+            handshake_attempts: 0,
+            rx_bytes: u64::from(i),
+            tx_bytes: 0,
+            rx_packets: 0,
+            tx_packets: 0,
+            rx_dropped: 0,
+            warm: true,
+            handshake_rtt: None,
+        }
+    }
+
+    #[test]
+    fn per_peer_series_are_capped_to_the_busiest_warm_peers() {
+        let warm: Vec<PeerStats> = (0..1500).map(warm_peer).collect();
+        let names: Vec<String> = (0..1500).map(|i| format!("p{i:04}")).collect();
+        let by_key: HashMap<PublicKey, &str> = warm
+            .iter()
+            .zip(&names)
+            .map(|(p, n)| (p.public_key, n.as_str()))
+            .collect();
+        let mut registry = Registry::with_prefix("cvlan");
+        peer_families(&mut registry, 100_000, &warm, &by_key);
+        let text = cvlan_agent::metrics::text(&registry).expect("encodes");
+        let rx: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("cvlan_peer_rx_bytes_total{"))
+            .collect();
+        assert_eq!(rx.len(), PEER_SERIES_MAX, "capped");
+        assert!(text.contains("cvlan_peer_rx_bytes_total{peer=\"p1499\"} 1499"));
+        assert!(text.contains("cvlan_peer_rx_bytes_total{peer=\"p0500\"} 500"));
+        assert!(
+            !text.contains("peer=\"p0499\""),
+            "the quietest are left out"
+        );
+        assert!(text.contains("cvlan_peers{state=\"total\"} 100000"));
+        assert!(text.contains("cvlan_peers{state=\"warm\"} 1500"));
+        assert!(text.contains("cvlan_peers{state=\"connected\"} 0"));
     }
 }
