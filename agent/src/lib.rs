@@ -14,8 +14,8 @@
 //! - [`api`]: the local-API services every daemon serves alike (WatchEvents, Reload, the base
 //!   of Status), [`wire`] the one place agent types become API messages;
 //! - [`live`]: the live views' tasks, which end with their clients, and their counters;
-//! - [`lifecycle`]: stop signals and the local API's socket; [`files`]: the error and
-//!   durability helpers of the state files.
+//! - [`lifecycle`]: stop signals and the local API's socket; [`sd_notify`]: readiness for
+//!   systemd (sd_notify); [`files`]: the error and durability helpers of the state files.
 
 pub mod api;
 pub mod apply;
@@ -28,6 +28,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod live;
 pub mod memory;
+pub mod sd_notify;
 pub mod source;
 pub mod state;
 pub mod wire;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use cvlan_agent::dns::Dns;
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
+use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::{self, SourceStatus, Wiring};
 use cvlan_agent::{AgentState, EventLevel, Host};
 use tokio::sync::{mpsc, watch};
@@ -110,7 +111,9 @@ pub async fn run_with(
     let (api_stop_tx, api_stop) = watch::channel(false);
     let api = Api::new(shared.clone(), reloads_tx, api_stop.clone());
     let server = ApiServer::start(&socket, api, api_stop).await?;
+    notify(Notice::Ready);
     shutdown.await;
+    notify(Notice::Stopping);
     agent
         .events
         .publish("daemon.stopping", EventLevel::Info, "stopping", []);

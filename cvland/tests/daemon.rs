@@ -1,6 +1,7 @@
 //! The real cvland binary: `pubkey`, config errors and exit codes, and a daemon in a fresh
 //! network namespace that serves the local API, reloads and plans, and stops cleanly on SIGTERM
-//! within 3 s (TUN and socket removed) without ever logging its private key.
+//! within 3 s (TUN and socket removed) without ever logging its private key; and its readiness
+//! notices to systemd.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -244,4 +245,79 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         !log.contains(private.trim()),
         "the private key is never logged"
     );
+}
+
+/// Under systemd (`Type=notify`, examples/systemd/cvland.service) cvland says READY=1 once its
+/// local API socket is up, RELOADING=1 then READY=1 around a SIGHUP (`systemctl reload`), and
+/// STOPPING=1 on SIGTERM: `NOTIFY_SOCKET` names a datagram socket of the test's, in the
+/// daemon's environment only.
+#[test]
+fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
+    use std::os::unix::net::UnixDatagram;
+
+    let Some(_root) = cvlan_lab::require_root() else {
+        return;
+    };
+    let ns = Netns(format!("cvn-{}", std::process::id()));
+    assert!(ip(&["netns", "add", &ns.0]));
+    assert!(ip(&["-n", &ns.0, "link", "set", "lo", "up"]));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cvland.kdl");
+    std::fs::write(&cfg, config(dir.path())).unwrap();
+    let key = cvland()
+        .args(["pubkey", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let next = || {
+        let mut buf = [0u8; 256];
+        notify
+            .recv(&mut buf)
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+            .unwrap_or_else(|e| format!("nothing: {e}"))
+    };
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(env!("CARGO_BIN_EXE_cvland"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let socket = dir.path().join("cvland.sock");
+    let ready = next();
+    let serving = socket.exists();
+    assert!(kill("-HUP"));
+    let reloading = next();
+    let reloaded = next();
+    assert!(kill("-TERM"));
+    let stopping = next();
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(ready, "READY=1", "{log}");
+    assert!(serving, "READY=1 came before the API socket was up\n{log}");
+    assert_eq!(
+        (reloading.as_str(), reloaded.as_str()),
+        ("RELOADING=1", "READY=1"),
+        "{log}"
+    );
+    assert!(log.contains("SIGHUP: reading the source again"), "{log}");
+    assert_eq!(stopping, "STOPPING=1", "{log}");
+    assert!(status.success(), "{status:?}\n{log}");
 }
