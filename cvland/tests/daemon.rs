@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cvlan_lab::scratch::{NotifyListener, ScratchNetns};
 use cvlan_proto::v1;
 
 fn cvland() -> Command {
@@ -71,15 +72,6 @@ fn config_errors_are_diagnostics_with_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cvland.kdl"));
 }
 
-/// A network namespace removed on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn ip(args: &[&str]) -> bool {
     Command::new("ip")
         .args(args)
@@ -94,9 +86,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     let Some(_root) = cvlan_lab::require_root() else {
         return;
     };
-    let ns = Netns(format!("cvd-{}", std::process::id()));
-    assert!(ip(&["netns", "add", &ns.0]));
-    assert!(ip(&["-n", &ns.0, "link", "set", "lo", "up"]));
+    let ns = ScratchNetns::create(&format!("cvd-{}", std::process::id())).expect("a namespace");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cvland.kdl");
     std::fs::write(&cfg, config(dir.path())).unwrap();
@@ -109,7 +99,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", ns.name()])
         .arg(env!("CARGO_BIN_EXE_cvland"))
         .arg("--config")
         .arg(&cfg)
@@ -194,7 +184,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(result.outcome(), v1::ApplyOutcome::Applied);
         assert_eq!(result.actions, 1, "{result:?}");
         let routes = Command::new("ip")
-            .args(["-n", &ns.0, "route"])
+            .args(["-n", ns.name(), "route"])
             .output()
             .unwrap();
         assert!(String::from_utf8_lossy(&routes.stdout).contains("10.9.0.0/16 dev cvl0"));
@@ -207,7 +197,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(result.outcome(), v1::ApplyOutcome::Applied);
         assert!(result.message.contains("device.restart"), "{result:?}");
         let addrs = Command::new("ip")
-            .args(["-n", &ns.0, "addr", "show", "cvl0"])
+            .args(["-n", ns.name(), "addr", "show", "cvl0"])
             .output()
             .unwrap();
         let addrs = String::from_utf8_lossy(&addrs.stdout);
@@ -218,7 +208,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(status.peers.unwrap().total, 1);
     });
     assert!(
-        ip(&["-n", &ns.0, "link", "show", "cvl0"]),
+        ip(&["-n", ns.name(), "link", "show", "cvl0"]),
         "the TUN exists while running"
     );
     let stop = Instant::now();
@@ -235,7 +225,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     assert!(took < Duration::from_secs(3), "stopped in {took:?}");
     assert!(!socket.exists(), "the socket is removed");
     assert!(
-        !ip(&["-n", &ns.0, "link", "show", "cvl0"]),
+        !ip(&["-n", ns.name(), "link", "show", "cvl0"]),
         "the TUN is removed"
     );
     let private = std::fs::read_to_string(dir.path().join("state/node.key")).unwrap();
@@ -253,14 +243,10 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
 /// daemon's environment only.
 #[test]
 fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
-    use std::os::unix::net::UnixDatagram;
-
     let Some(_root) = cvlan_lab::require_root() else {
         return;
     };
-    let ns = Netns(format!("cvn-{}", std::process::id()));
-    assert!(ip(&["netns", "add", &ns.0]));
-    assert!(ip(&["-n", &ns.0, "link", "set", "lo", "up"]));
+    let ns = ScratchNetns::create(&format!("cvn-{}", std::process::id())).expect("a namespace");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cvland.kdl");
     std::fs::write(&cfg, config(dir.path())).unwrap();
@@ -272,20 +258,11 @@ fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
     let notify_path = dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let next = || {
-        let mut buf = [0u8; 256];
-        notify
-            .recv(&mut buf)
-            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
-            .unwrap_or_else(|e| format!("nothing: {e}"))
-    };
+    let notify = NotifyListener::bind(&notify_path, Duration::from_secs(20)).unwrap();
+    let next = || notify.next();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", ns.name()])
         .arg(env!("CARGO_BIN_EXE_cvland"))
         .arg("--config")
         .arg(&cfg)

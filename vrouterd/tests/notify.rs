@@ -4,27 +4,10 @@
 //! `NOTIFY_SOCKET` names a datagram socket of the test's, in the daemon's environment only.
 //! Needs root (a network namespace and a TUN device).
 
-use std::os::unix::net::UnixDatagram;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-/// A network namespace removed on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn ip(args: &[&str]) -> bool {
-    Command::new("ip")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use cvlan_lab::scratch::{NotifyListener, ScratchNetns};
 
 /// One vrouter answering a single dial-in IPsec peer (nothing is sent until it calls).
 fn network(public_key: &str) -> String {
@@ -50,9 +33,7 @@ fn the_vrouter_tells_systemd_when_it_is_ready_reloads_and_stops() {
     let Some(_root) = cvlan_lab::require_root() else {
         return;
     };
-    let ns = Netns(format!("cvr-{}", std::process::id()));
-    assert!(ip(&["netns", "add", &ns.0]));
-    assert!(ip(&["-n", &ns.0, "link", "set", "lo", "up"]));
+    let ns = ScratchNetns::create(&format!("cvr-{}", std::process::id())).expect("a namespace");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
     let cfg = dir.path().join("vrouterd.kdl");
@@ -73,20 +54,11 @@ fn the_vrouter_tells_systemd_when_it_is_ready_reloads_and_stops() {
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     std::fs::write(dir.path().join("network.kdl"), network(&key)).unwrap();
     let notify_path = dir.path().join("notify.sock");
-    let notify = UnixDatagram::bind(&notify_path).unwrap();
-    notify
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let next = || {
-        let mut buf = [0u8; 256];
-        notify
-            .recv(&mut buf)
-            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
-            .unwrap_or_else(|e| format!("nothing: {e}"))
-    };
+    let notify = NotifyListener::bind(&notify_path, Duration::from_secs(20)).unwrap();
+    let next = || notify.next();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", ns.name()])
         .arg(env!("CARGO_BIN_EXE_cvlan-vrouterd"))
         .arg("--config")
         .arg(&cfg)
