@@ -9,6 +9,7 @@ CVLAN_PACKAGES=(
     libstrongswan-extra-plugins libstrongswan-standard-plugins
     git ca-certificates
     bind9-dnsutils
+    systemd
 )
 
 # Installs whatever of CVLAN_PACKAGES is missing (apt-get, as root).

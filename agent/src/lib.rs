@@ -15,8 +15,8 @@
 //!   of Status), [`wire`] the one place agent types become API messages;
 //! - [`live`]: the live views' tasks, which end with their clients, and their counters;
 //! - [`metrics`]: the Prometheus endpoint (`metrics listen=`), read at each scrape;
-//! - [`lifecycle`]: stop signals and the local API's socket; [`files`]: the error and
-//!   durability helpers of the state files.
+//! - [`lifecycle`]: stop signals and the local API's socket; [`sd_notify`]: readiness for
+//!   systemd (sd_notify); [`files`]: the error and durability helpers of the state files.
 
 pub mod api;
 pub mod apply;
@@ -30,6 +30,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod memory;
 pub mod metrics;
+pub mod sd_notify;
 pub mod source;
 pub mod state;
 pub mod wire;

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use cvlan_agent::keys::{KeyError, load_or_create_file};
 use cvlan_agent::lifecycle::{LifecycleError, StopSignals};
+use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_schema::Database;
 use cvlan_types::{PrivateKey, PublicKey};
 
@@ -129,9 +130,11 @@ impl Controller {
             })?;
         let hub = Hub::start(self.store.clone()).await;
         tracing::info!(public_key = %self.public_key(), %listen, "cvlan-controller is up");
+        notify(Notice::Ready);
         let shutdown = async move {
             let signal = signals.received().await;
             tracing::info!(signal, "stopping");
+            notify(Notice::Stopping);
         };
         serve::serve(listener, self.key, self.store, hub, shutdown).await?;
         Ok(())

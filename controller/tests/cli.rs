@@ -1,5 +1,5 @@
 //! The real `cvlan-controller` binary in a temporary directory: `pubkey`, `apikey create`,
-//! the seed, and refusals of bad files.
+//! the seed, readiness for systemd, and refusals of bad files.
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap like the tests they serve
 
@@ -250,4 +250,59 @@ fn signal(child: &std::process::Child, signal: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Under systemd (`Type=notify`, examples/systemd/cvlan-controller.service) the controller says
+/// READY=1 once its port takes connections, and STOPPING=1 on SIGTERM: the real binary, with
+/// `NOTIFY_SOCKET` naming a datagram socket of the test's (in the child's environment only).
+#[test]
+fn the_controller_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let setup = Setup::new("");
+    let config = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace("127.0.0.1:7443", &format!("127.0.0.1:{port}"));
+    std::fs::write(&setup.config, config).unwrap();
+    let notify_path = setup.path("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cvlan-controller"))
+        .arg("--config")
+        .arg(&setup.config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let ready = notify
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    // READY=1 means serving: the port takes a connection right away.
+    let connects = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    signal(&child, "-TERM");
+    let stopping = notify
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let exited = wait_for(|| child.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(ready.ok().as_deref(), Some("READY=1"), "{log}");
+    assert!(
+        connects,
+        "READY=1 came before the port took connections\n{log}"
+    );
+    assert_eq!(stopping.ok().as_deref(), Some("STOPPING=1"), "{log}");
+    assert!(exited && out.status.success(), "{log}");
 }

@@ -17,7 +17,11 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
     long_about = "cvlanctl is the operator's and the script's interface to CloudVLAN.\n\n\
         Offline commands (check, fmt, addresses, plan, policy explain --file) read network.kdl \
         files and need no daemon. Live commands (status, peers, ping, whois, events, policy, dns, \
-        sas) ask the local cvland (or cvlan-vrouterd) over its Unix socket.\n\n\
+        sas) ask the local cvland (or cvlan-vrouterd) over its Unix socket. Controller commands \
+        (apply, plan --controller, revisions, rollback, nodes, node, authkey, apikey, audit) ask \
+        cvlan-controller at --controller HOST:PORT ($CVLAN_CONTROLLER), whose key is \
+        --controller-key ($CVLAN_CONTROLLER_KEY), with the API key in --api-key-file or \
+        $CVLAN_API_KEY.\n\n\
         Every table is also available as one JSON document with --json.\n\n\
         Exit codes: 0 success; 1 the answer is \"no\" (invalid file, failing policy-test, \
         fmt --check would change a file, ping got no reply, explain --exit-code rejected); \
@@ -27,7 +31,8 @@ pub const DEFAULT_SOCKET: &str = cvlan_schema::host::DEFAULT_SOCKET;
         cvlanctl policy explain --file network.kdl --from laptop-alice --to db-1 --port 5432/tcp\n  \
         cvlanctl status\n  \
         cvlanctl policy hits --watch\n  \
-        cvlanctl --socket /run/cvlan-lab/ab12cd/alpha/cvland.sock peers --json"
+        cvlanctl --socket /run/cvlan-lab/ab12cd/alpha/cvland.sock peers --json\n  \
+        cvlanctl --controller ctl.acme.example:7443 nodes --json"
 )]
 pub struct Cli {
     /// The local API socket of the daemon to ask (live commands; also accepted after the

@@ -9,6 +9,7 @@ use cvlan_agent::dns::Dns;
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
 use cvlan_agent::metrics::{MetricsError, MetricsServer};
+use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::{self, SourceStatus, Wiring};
 use cvlan_agent::{AgentState, EventLevel, Host};
 use tokio::sync::{mpsc, watch};
@@ -131,7 +132,9 @@ pub async fn run_with(
         None => None,
     };
     let server = ApiServer::start(&socket, api, api_stop).await?;
+    notify(Notice::Ready);
     shutdown.await;
+    notify(Notice::Stopping);
     agent
         .events
         .publish("daemon.stopping", EventLevel::Info, "stopping", []);

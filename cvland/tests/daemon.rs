@@ -1,11 +1,13 @@
 //! The real cvland binary: `pubkey`, config errors and exit codes, and a daemon in a fresh
 //! network namespace that serves the local API, reloads and plans, and stops cleanly on SIGTERM
-//! within 3 s (TUN and socket removed) without ever logging its private key.
+//! within 3 s (TUN and socket removed) without ever logging its private key; and its readiness
+//! notices to systemd.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cvlan_lab::scratch::{NotifyListener, ScratchNetns};
 use cvlan_proto::v1;
 
 fn cvland() -> Command {
@@ -70,15 +72,6 @@ fn config_errors_are_diagnostics_with_exit_codes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cvland.kdl"));
 }
 
-/// A network namespace removed on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 fn ip(args: &[&str]) -> bool {
     Command::new("ip")
         .args(args)
@@ -93,9 +86,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     let Some(_root) = cvlan_lab::require_root() else {
         return;
     };
-    let ns = Netns(format!("cvd-{}", std::process::id()));
-    assert!(ip(&["netns", "add", &ns.0]));
-    assert!(ip(&["-n", &ns.0, "link", "set", "lo", "up"]));
+    let ns = ScratchNetns::create(&format!("cvd-{}", std::process::id())).expect("a namespace");
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("cvland.kdl");
     std::fs::write(&cfg, config(dir.path())).unwrap();
@@ -108,7 +99,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
     let log = std::fs::File::create(dir.path().join("log")).unwrap();
     let mut child = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", ns.name()])
         .arg(env!("CARGO_BIN_EXE_cvland"))
         .arg("--config")
         .arg(&cfg)
@@ -193,7 +184,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(result.outcome(), v1::ApplyOutcome::Applied);
         assert_eq!(result.actions, 1, "{result:?}");
         let routes = Command::new("ip")
-            .args(["-n", &ns.0, "route"])
+            .args(["-n", ns.name(), "route"])
             .output()
             .unwrap();
         assert!(String::from_utf8_lossy(&routes.stdout).contains("10.9.0.0/16 dev cvl0"));
@@ -206,7 +197,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(result.outcome(), v1::ApplyOutcome::Applied);
         assert!(result.message.contains("device.restart"), "{result:?}");
         let addrs = Command::new("ip")
-            .args(["-n", &ns.0, "addr", "show", "cvl0"])
+            .args(["-n", ns.name(), "addr", "show", "cvl0"])
             .output()
             .unwrap();
         let addrs = String::from_utf8_lossy(&addrs.stdout);
@@ -217,7 +208,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         assert_eq!(status.peers.unwrap().total, 1);
     });
     assert!(
-        ip(&["-n", &ns.0, "link", "show", "cvl0"]),
+        ip(&["-n", ns.name(), "link", "show", "cvl0"]),
         "the TUN exists while running"
     );
     let stop = Instant::now();
@@ -234,7 +225,7 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
     assert!(took < Duration::from_secs(3), "stopped in {took:?}");
     assert!(!socket.exists(), "the socket is removed");
     assert!(
-        !ip(&["-n", &ns.0, "link", "show", "cvl0"]),
+        !ip(&["-n", ns.name(), "link", "show", "cvl0"]),
         "the TUN is removed"
     );
     let private = std::fs::read_to_string(dir.path().join("state/node.key")).unwrap();
@@ -244,4 +235,66 @@ fn the_daemon_serves_reloads_plans_and_stops_cleanly() {
         !log.contains(private.trim()),
         "the private key is never logged"
     );
+}
+
+/// Under systemd (`Type=notify`, examples/systemd/cvland.service) cvland says READY=1 once its
+/// local API socket is up, RELOADING=1 then READY=1 around a SIGHUP (`systemctl reload`), and
+/// STOPPING=1 on SIGTERM: `NOTIFY_SOCKET` names a datagram socket of the test's, in the
+/// daemon's environment only.
+#[test]
+fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
+    let Some(_root) = cvlan_lab::require_root() else {
+        return;
+    };
+    let ns = ScratchNetns::create(&format!("cvn-{}", std::process::id())).expect("a namespace");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cvland.kdl");
+    std::fs::write(&cfg, config(dir.path())).unwrap();
+    let key = cvland()
+        .args(["pubkey", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
+    std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = NotifyListener::bind(&notify_path, Duration::from_secs(20)).unwrap();
+    let next = || notify.next();
+    let log = std::fs::File::create(dir.path().join("log")).unwrap();
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(env!("CARGO_BIN_EXE_cvland"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    };
+    let socket = dir.path().join("cvland.sock");
+    let ready = next();
+    let serving = socket.exists();
+    assert!(kill("-HUP"));
+    let reloading = next();
+    let reloaded = next();
+    assert!(kill("-TERM"));
+    let stopping = next();
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(ready, "READY=1", "{log}");
+    assert!(serving, "READY=1 came before the API socket was up\n{log}");
+    assert_eq!(
+        (reloading.as_str(), reloaded.as_str()),
+        ("RELOADING=1", "READY=1"),
+        "{log}"
+    );
+    assert!(log.contains("SIGHUP: reading the source again"), "{log}");
+    assert_eq!(stopping, "STOPPING=1", "{log}");
+    assert!(status.success(), "{status:?}\n{log}");
 }

@@ -23,6 +23,7 @@ pub mod psk;
 mod realize;
 pub mod record;
 pub mod require;
+pub mod scratch;
 mod serial;
 pub mod strongswan;
 pub mod tmux;

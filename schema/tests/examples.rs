@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cvlan_schema::report::render_human;
-use cvlan_schema::{Checked, load_host, load_network};
+use cvlan_schema::{Checked, load_controller_file, load_host, load_network};
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -47,6 +47,16 @@ fn host_examples_are_valid() {
     let files = kdl_files(&examples_dir().join("host"));
     assert!(files.len() >= 2);
     for path in files {
+        if path.file_name().is_some_and(|n| n == "controller.kdl") {
+            let checked = load_controller_file(&path).expect("readable");
+            assert!(
+                checked.diagnostics.is_empty(),
+                "{}",
+                render_human(&checked.sources, &checked.diagnostics)
+            );
+            assert!(checked.controller.is_some());
+            continue;
+        }
         let checked = load_host(&path).expect("readable");
         assert!(
             checked.diagnostics.is_empty(),

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::apply::{ApplyResult, Rejection};
 use crate::events::EventLevel;
 use crate::keys::KeyKind;
+use crate::sd_notify::{Notice, notify};
 use crate::state::AgentState;
 
 /// One reading of a file or git source: the files as checked by cvlan-schema, and their
@@ -215,7 +216,8 @@ pub struct Update<D> {
     pub result: Result<Compiled<D>, SourceError>,
     /// What woke the source.
     pub trigger: Trigger,
-    /// Where the outcome goes when a Reload call asked for this reading.
+    /// Where the outcome goes when someone waits for it: a Reload call, or a SIGHUP (the
+    /// service manager is told READY=1 again when it is in).
     pub reply: Option<ReloadReply>,
 }
 
@@ -287,7 +289,14 @@ pub async fn run<S: Source, D: Send + 'static>(
                 }
             } => {
                 tracing::info!("SIGHUP: reading the source again");
-                Some((Trigger::Hangup, None))
+                // The service manager sees the reload until its outcome is in.
+                notify(Notice::Reloading);
+                let (reply, outcome) = oneshot::channel();
+                tokio::spawn(async move {
+                    let _ = outcome.await;
+                    notify(Notice::Ready);
+                });
+                Some((Trigger::Hangup, Some(reply)))
             }
             request = reloads.recv() => match request {
                 Some(r) => Some((Trigger::Reload, Some(r))),

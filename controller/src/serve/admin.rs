@@ -419,7 +419,7 @@ impl AdminService for Admin {
             .map(|n| node_proto(n, self.hub.is_online(&n.registration.name)))
             .collect();
         // The nodes the file declares that never registered.
-        let generation = self.hub.newest();
+        let generation = self.hub.up_to_date().await;
         for (name, declared) in &generation.declared {
             if !nodes.iter().any(|n| &n.registration.name == name) {
                 listed.push(v1::Node {

@@ -61,7 +61,7 @@ impl Control {
         if !cvlan_schema::values::is_name(&request.node_name) {
             return Err(bad_name(&request.node_name));
         }
-        let generation = self.hub.newest();
+        let generation = self.hub.up_to_date().await;
         let Some(declared) = generation.declared.get(&request.node_name).cloned() else {
             return Err(refuse(format!(
                 "node `{}` is not in network.kdl (revision {}): add it, apply, and register again",

@@ -17,6 +17,9 @@ use tokio::sync::{Notify, watch};
 use crate::netmaps::{Generation, Registered, generation};
 use crate::store::AsyncStore;
 
+/// How long a caller that needs the changes just made waits for their generation.
+pub const UP_TO_DATE_WAIT: Duration = Duration::from_secs(2);
+
 /// Changes that arrive within this window are computed together.
 pub const COALESCE: Duration = Duration::from_millis(50);
 
@@ -80,6 +83,20 @@ impl Hub {
     /// The newest generation now.
     pub fn newest(&self) -> Arc<Generation> {
         self.newest.borrow().clone()
+    }
+
+    /// The newest generation once it includes every change announced so far (an apply or a
+    /// registration just made), waiting at most [`UP_TO_DATE_WAIT`] for the recompute; after
+    /// that, the newest there is.
+    pub async fn up_to_date(&self) -> Arc<Generation> {
+        let announced = self.changes();
+        let mut generations = self.newest.subscribe();
+        let _ = tokio::time::timeout(
+            UP_TO_DATE_WAIT,
+            generations.wait_for(|g| g.changes >= announced),
+        )
+        .await;
+        self.newest()
     }
 
     /// What `node` was sent last.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError};
+use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::file::FileSource;
 use cvlan_agent::source::{self, Compiled, ReloadReply, Source, SourceStatus, Update, Wiring};
 use cvlan_agent::{AgentState, EventBus, Host, HostError, Outcome, Role};
@@ -176,6 +177,7 @@ impl Daemon {
         let (stop_tx, stop) = watch::channel(false);
         let api = VrouterApi::new(shared.clone(), stop.clone());
         let server = ApiServer::start(&shared.host.socket, api, stop.clone()).await?;
+        notify(Notice::Ready);
         let (updates_tx, mut updates) = mpsc::channel::<Update<Desired>>(4);
         let wiring = Wiring {
             to_reconciler: updates_tx,
@@ -207,6 +209,7 @@ impl Daemon {
             () = follow => {}
             () = shutdown => {}
         }
+        notify(Notice::Stopping);
         let _ = stop_tx.send(true);
         following.abort();
         tracing::info!("stopping: deleting SAs");
