@@ -10,6 +10,7 @@ CVLAN_PACKAGES=(
     git ca-certificates
     bind9-dnsutils
     systemd
+    prometheus
 )
 
 # Installs whatever of CVLAN_PACKAGES is missing (apt-get, as root).

@@ -1,7 +1,8 @@
 //! The Prometheus endpoint a daemon serves when its host file says `metrics listen=`: a small
 //! HTTP/1.1 server (hyper) answering `GET /metrics` with the text prometheus-client encodes.
 //! Nothing is kept between scrapes: each scrape builds a registry from what the daemon knows
-//! at that moment (the agent's families here, the daemon's own through [`Collect`]).
+//! at that moment (`cvlan_build_info` here, the daemon's own families through [`Collect`],
+//! which for the agent's daemons include [`agent_families`]).
 //!
 //! Bounded: at most [`MAX_CONNECTIONS`] at once (more are closed unanswered), a request head
 //! of at most [`MAX_REQUEST_BYTES`], [`REQUEST_TIMEOUT`] to send it and [`CONNECTION_TIMEOUT`]
@@ -81,18 +82,32 @@ pub fn gauge_value(n: impl TryInto<i64>) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
 
-/// The families every daemon serves: build, source health, apply attempts, live views.
-pub fn agent_families(registry: &mut Registry, agent: &AgentState, daemon: &str, version: &str) {
+/// What `cvlan_build_info` says: the daemon's name and version.
+#[derive(Debug, Clone, Copy)]
+pub struct Build {
+    /// The daemon's binary name (`cvland`, `cvlan-vrouterd`, `cvlan-controller`).
+    pub daemon: &'static str,
+    /// Its version.
+    pub version: &'static str,
+}
+
+/// `cvlan_build_info`, which every daemon serves.
+fn build_family(registry: &mut Registry, build: Build) {
     gauges(
         registry,
         "build_info",
         "Always 1; the labels name the daemon and its version",
     )
     .get_or_create(&vec![
-        ("daemon", daemon.to_owned()),
-        ("version", version.to_owned()),
+        ("daemon", build.daemon.to_owned()),
+        ("version", build.version.to_owned()),
     ])
     .set(1);
+}
+
+/// The families every daemon on the agent runtime serves (cvland, cvlan-vrouterd): source
+/// health, apply attempts, live views. Their [`Collect`] calls it.
+pub fn agent_families(registry: &mut Registry, agent: &AgentState) {
     let source = agent.source();
     let up = source.last_error.is_empty() && source.last_contact.is_some();
     gauges(
@@ -143,19 +158,16 @@ pub struct MetricsServer {
 }
 
 struct Scrape<C> {
-    agent: Arc<AgentState>,
-    daemon_name: &'static str,
-    version: &'static str,
+    build: Build,
     daemon: C,
 }
 
 impl MetricsServer {
-    /// Binds `listen` and serves the metrics of `agent` and `daemon` (named `daemon_name`,
-    /// at `version`) until `stopping` turns true.
+    /// Binds `listen` and serves `cvlan_build_info` (from `build`) and the families of
+    /// `daemon` until `stopping` turns true.
     pub async fn start<C: Collect>(
         listen: SocketAddr,
-        agent: Arc<AgentState>,
-        (daemon_name, version): (&'static str, &'static str),
+        build: Build,
         daemon: C,
         stopping: watch::Receiver<bool>,
     ) -> Result<Self, MetricsError> {
@@ -165,12 +177,7 @@ impl MetricsServer {
         let local_addr = listener
             .local_addr()
             .map_err(|e| MetricsError::Bind(listen, e))?;
-        let scrape = Arc::new(Scrape {
-            agent,
-            daemon_name,
-            version,
-            daemon,
-        });
+        let scrape = Arc::new(Scrape { build, daemon });
         let task = tokio::spawn(accept(listener, scrape, stopping));
         Ok(Self { local_addr, task })
     }
@@ -268,7 +275,7 @@ impl<C: Collect> Scrape<C> {
     /// The registry of this moment, encoded.
     async fn text(&self) -> Result<String, std::fmt::Error> {
         let mut registry = Registry::with_prefix("cvlan");
-        agent_families(&mut registry, &self.agent, self.daemon_name, self.version);
+        build_family(&mut registry, self.build);
         self.daemon.collect(&mut registry).await;
         text(&registry)
     }

@@ -6,13 +6,15 @@ use std::time::SystemTime;
 
 use cvlan_agent::keys::{KeyError, load_or_create_file};
 use cvlan_agent::lifecycle::{LifecycleError, StopSignals};
+use cvlan_agent::metrics::{Build, MetricsError, MetricsServer};
 use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_schema::Database;
 use cvlan_types::{PrivateKey, PublicKey};
 
 use crate::config::Config;
+use crate::metrics::ControllerMetrics;
 use crate::seed::{SEED_AUTHOR, SeedError, revision_from_file};
-use crate::serve::{self, hub::Hub};
+use crate::serve::{Port, hub::Hub};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Actor, AsyncStore, Revision, Store, StoreError};
 
@@ -42,6 +44,9 @@ pub enum ControllerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The metrics endpoint cannot be served.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// Serving the control and admin APIs failed.
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
@@ -129,6 +134,23 @@ impl Controller {
                 source,
             })?;
         let hub = Hub::start(self.store.clone()).await;
+        let port = Port::new(listener, &self.key, self.store.clone(), hub.clone());
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let metrics = match self.config.controller.metrics_listen.as_ref() {
+            Some(m) => Some(
+                MetricsServer::start(
+                    m.value,
+                    Build {
+                        daemon: "cvlan-controller",
+                        version: env!("CARGO_PKG_VERSION"),
+                    },
+                    ControllerMetrics::new(hub, port.counts()),
+                    stop,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         tracing::info!(public_key = %self.public_key(), %listen, "cvlan-controller is up");
         notify(Notice::Ready);
         let shutdown = async move {
@@ -136,8 +158,12 @@ impl Controller {
             tracing::info!(signal, "stopping");
             notify(Notice::Stopping);
         };
-        serve::serve(listener, self.key, self.store, hub, shutdown).await?;
-        Ok(())
+        let served = port.run(shutdown).await;
+        stop_tx.send_replace(true);
+        if let Some(metrics) = metrics {
+            metrics.finished().await;
+        }
+        Ok(served?)
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`config`]: controller.kdl, read and checked by cvlan-schema;
 //! - [`controller`]: the [`Controller`] (its key and its store) and [`run`], which opens the
 //!   database, seeds it from `network-file` and serves until SIGTERM or SIGINT;
+//! - [`metrics`]: the families of the Prometheus endpoint (`metrics listen=`);
 //! - [`seed`]: the first revision from `network-file`, checked as `cvlanctl check` does;
 //! - [`netmaps`]: every registered node's netmap for a revision and the registry;
 //! - [`serve`]: the one port: Noise, then the control and admin gRPC services, and the hub
@@ -12,6 +13,7 @@
 
 pub mod config;
 pub mod controller;
+pub mod metrics;
 pub mod netmaps;
 pub mod secret;
 pub mod seed;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cvlan_agent::dns::Dns;
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
-use cvlan_agent::metrics::{MetricsError, MetricsServer};
+use cvlan_agent::metrics::{Build, MetricsError, MetricsServer};
 use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::{self, SourceStatus, Wiring};
 use cvlan_agent::{AgentState, EventLevel, Host};
@@ -122,8 +122,10 @@ pub async fn run_with(
         Some(listen) => Some(
             MetricsServer::start(
                 listen,
-                agent.clone(),
-                ("cvland", env!("CARGO_PKG_VERSION")),
+                Build {
+                    daemon: "cvland",
+                    version: env!("CARGO_PKG_VERSION"),
+                },
                 NodeMetrics::new(shared.clone()),
                 api_stop.clone(),
             )

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use cvlan_agent::metrics::{Collect, Labels, Registry, counters, gauge_value, gauges};
+use cvlan_agent::metrics::{
+    Collect, Labels, Registry, agent_families, counters, gauge_value, gauges,
+};
 use cvlan_mesh::PublicKey;
 use cvlan_mesh::device::MeshStats;
 use cvlan_mesh::stats::PeerStats;
@@ -36,6 +38,7 @@ impl NodeMetrics {
 
 impl Collect for NodeMetrics {
     async fn collect(&self, registry: &mut Registry) {
+        agent_families(registry, &self.shared.agent);
         let (running, mesh) = self.shared.running();
         let stats = match &mesh {
             Some(mesh) => mesh.warm_stats().await.ok(),

@@ -4,18 +4,17 @@
 //! a packet, the policy's counters), it answers nothing but GET /metrics, drops oversized and slow requests, and its
 //! port closes when the daemon stops.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cvlan_agent::{Host, Role};
+use cvlan_lab::metrics::{self, Answer};
 use cvlan_mesh::device::memory::MemoryNet;
 use cvlan_proto::local::connect;
 use cvlan_proto::v1;
 use cvland::platform::Memory;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
@@ -122,105 +121,21 @@ impl Daemon {
     }
 }
 
-/// Sends `request` as is and reads until the server closes: the status line, the head, the
-/// body (the server answers one request per connection).
-async fn exchange(addr: SocketAddr, request: &[u8]) -> (String, String, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("connect to metrics");
-    stream.write_all(request).await.expect("send the request");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
+/// `GET path` from the endpoint at `addr`, off the runtime's threads.
+async fn get(addr: SocketAddr, path: &str) -> Answer {
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || metrics::get(addr, &path))
         .await
+        .expect("the request task")
+        .expect("an answer")
+}
+
+/// `request` as is to the endpoint at `addr`; the answer once the server closes.
+async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Answer {
+    tokio::task::spawn_blocking(move || metrics::exchange(addr, &request, Duration::from_secs(15)))
+        .await
+        .expect("the request task")
         .expect("the server closes within 15 s")
-        .expect("read the answer");
-    let answer = String::from_utf8(answer).expect("UTF-8");
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
-    let (status, head) = head.split_once("\r\n").unwrap_or((head, ""));
-    (
-        status.to_owned(),
-        head.to_ascii_lowercase(),
-        body.to_owned(),
-    )
-}
-
-async fn get(addr: SocketAddr, path: &str) -> (String, String, String) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    exchange(addr, request.as_bytes()).await
-}
-
-/// A family as the text serves it: its type and the label names of each of its samples.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Family {
-    kind: String,
-    labels: BTreeSet<BTreeSet<String>>,
-}
-
-/// One sample line: name, label pairs, value.
-fn sample(line: &str) -> (String, BTreeMap<String, String>, f64) {
-    let (series, value) = line.rsplit_once(' ').expect("a value");
-    let value: f64 = value.parse().expect("a number");
-    let Some((name, labels)) = series.split_once('{') else {
-        return (series.to_owned(), BTreeMap::new(), value);
-    };
-    let labels = labels
-        .trim_end_matches('}')
-        .split("\",")
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let (k, v) = l.split_once("=\"").expect("name=\"value\"");
-            (k.to_owned(), v.trim_end_matches('"').to_owned())
-        })
-        .collect();
-    (name.to_owned(), labels, value)
-}
-
-/// The families in `text` by the name their samples carry (a counter's `# TYPE` line names
-/// it without `_total`), and every sample's value by name and labels.
-fn served(text: &str) -> (BTreeMap<String, Family>, BTreeMap<(String, String), f64>) {
-    let mut families: BTreeMap<String, Family> = BTreeMap::new();
-    let mut values = BTreeMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
-            let name = match kind {
-                "counter" => format!("{name}_total"),
-                _ => name.to_owned(),
-            };
-            let family = families.entry(name).or_default();
-            family.kind = kind.to_owned();
-        } else if !line.starts_with('#') && !line.is_empty() {
-            let (name, labels, value) = sample(line);
-            let family = families
-                .get_mut(&name)
-                .unwrap_or_else(|| panic!("sample {line} of no # TYPE family"));
-            family.labels.insert(labels.keys().cloned().collect());
-            let key: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            values.insert((name, key.join(",")), value);
-        }
-    }
-    (families, values)
-}
-
-/// docs/metrics.md's table: family, type, label names.
-fn documented() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
-    let text = std::fs::read_to_string(path).expect("docs/metrics.md");
-    let start = text.find("<!-- metrics:begin -->").expect("begin marker");
-    let end = text.find("<!-- metrics:end -->").expect("end marker");
-    text[start..end]
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(2)
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
-            let labels = cells[3]
-                .split(',')
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect();
-            (cells[0].to_owned(), (cells[1].to_owned(), labels))
-        })
-        .collect()
 }
 
 /// An ICMP echo request from alpha (100.64.0.1) to bravo (100.64.0.2).
@@ -256,21 +171,23 @@ async fn served_families_are_the_documented_ones_and_follow_the_daemon() {
     let tun = daemon.platform.take_tun().expect("the device's TUN");
     assert!(tun.write(&echo_to_bravo()));
     let deadline = Instant::now() + Duration::from_secs(5);
-    let (families, values) = loop {
-        let (status, head, body) = get(daemon.metrics, "/metrics").await;
+    let scrape = loop {
+        let Answer { status, head, body } = get(daemon.metrics, "/metrics").await;
         assert_eq!(status, "HTTP/1.1 200 OK", "{head}\n{body}");
         assert!(
             head.contains("content-type: application/openmetrics-text; version=1.0.0"),
             "{head}"
         );
         assert!(body.ends_with("# EOF\n"), "{body}");
-        let (families, values) = served(&body);
-        let handshake = (
-            "cvlan_peer_last_handshake_seconds".to_owned(),
-            "peer=bravo".to_owned(),
-        );
-        if values.contains_key(&handshake) {
-            break (families, values);
+        let scrape = metrics::Scrape::parse(&body).expect("OpenMetrics text");
+        if scrape
+            .value("cvlan_peer_last_handshake_seconds", "peer=bravo")
+            .is_some()
+        {
+            // Served and documented agree both ways, with their types and labels (a family
+            // without samples, as the per-peer ones before a handshake, is not served).
+            break metrics::check_documented(&body, &["all", "agent", "cvland"])
+                .unwrap_or_else(|e| panic!("served vs docs/metrics.md: {e}\n{body}"));
         }
         assert!(
             Instant::now() < deadline,
@@ -279,24 +196,10 @@ async fn served_families_are_the_documented_ones_and_follow_the_daemon() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    // Served and documented agree both ways, with their types and labels.
-    let documented = documented();
-    let served_names: BTreeSet<&String> = families.keys().collect();
-    let documented_names: BTreeSet<&String> = documented.keys().collect();
-    assert_eq!(served_names, documented_names, "served vs docs/metrics.md");
-    for (name, family) in &families {
-        let (kind, labels) = &documented[name];
-        assert_eq!(&family.kind, kind, "{name}'s type");
-        for served in &family.labels {
-            assert_eq!(served, labels, "{name}'s labels");
-        }
-    }
-
     let value = |name: &str, labels: &str| {
-        values
-            .get(&(name.to_owned(), labels.to_owned()))
-            .copied()
-            .unwrap_or_else(|| panic!("no {name}{{{labels}}} in {values:#?}"))
+        scrape
+            .value(name, labels)
+            .unwrap_or_else(|| panic!("no {name}{{{labels}}} in {:#?}", scrape.values))
     };
     let version = format!("daemon=cvland,version={}", env!("CARGO_PKG_VERSION"));
     assert_eq!(value("cvlan_build_info", &version), 1.0);
@@ -352,12 +255,13 @@ async fn answers_only_get_metrics_drops_bad_requests_and_stops_with_the_daemon()
     let daemon = Daemon::start(dir.path(), "alpha", 1, &MemoryNet::new()).await;
     let addr = daemon.metrics;
 
-    let (status, _, _) = get(addr, "/").await;
-    assert_eq!(status, "HTTP/1.1 404 Not Found");
-    let (status, _, _) = get(addr, "/metrics/extra").await;
-    assert_eq!(status, "HTTP/1.1 404 Not Found");
+    assert_eq!(get(addr, "/").await.status, "HTTP/1.1 404 Not Found");
+    assert_eq!(
+        get(addr, "/metrics/extra").await.status,
+        "HTTP/1.1 404 Not Found"
+    );
     let post = format!("POST /metrics HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
-    let (status, head, _) = exchange(addr, post.as_bytes()).await;
+    let Answer { status, head, .. } = exchange(addr, post.into_bytes()).await;
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
     assert!(head.contains("allow: get"), "{head}");
 
@@ -366,7 +270,7 @@ async fn answers_only_get_metrics_drops_bad_requests_and_stops_with_the_daemon()
         "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nX-Pad: {}\r\n\r\n",
         "a".repeat(16 * 1024)
     );
-    let (status, _, body) = exchange(addr, big.as_bytes()).await;
+    let Answer { status, body, .. } = exchange(addr, big.into_bytes()).await;
     assert!(
         !status.contains("200") && !body.contains("cvlan_"),
         "an oversized request was answered: {status}"
@@ -374,7 +278,9 @@ async fn answers_only_get_metrics_drops_bad_requests_and_stops_with_the_daemon()
 
     // A client that never finishes its request is cut after 5 s.
     let started = Instant::now();
-    let (status, _, _) = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n").await;
+    let status = exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n".to_vec())
+        .await
+        .status;
     let waited = started.elapsed();
     assert!(
         !status.contains("200"),
@@ -386,8 +292,7 @@ async fn answers_only_get_metrics_drops_bad_requests_and_stops_with_the_daemon()
     );
 
     // Still serving after all that.
-    let (status, _, _) = get(addr, "/metrics").await;
-    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(get(addr, "/metrics").await.status, "HTTP/1.1 200 OK");
 
     daemon.stop().await;
     assert!(

@@ -14,6 +14,10 @@ use crate::process::{DaemonSpec, Readiness};
 /// The TUN device the daemon creates in its namespace.
 pub const TUN: &str = "cvl0";
 
+/// Where every lab daemon serves its Prometheus metrics: its namespace's loopback, so that
+/// `curl` or a Prometheus run in the host's namespace reach it and no two hosts collide.
+pub const METRICS: &str = "127.0.0.1:9464";
+
 /// Which host daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostDaemon {
@@ -71,7 +75,8 @@ impl DaemonPaths {
     }
 }
 
-/// The host file for `name`, following `network` as a file source.
+/// The host file for `name`, following `network` as a file source, serving metrics on
+/// [`METRICS`].
 pub fn render_config(
     daemon: HostDaemon,
     name: &str,
@@ -79,13 +84,14 @@ pub fn render_config(
     network: &Path,
 ) -> String {
     format!(
-        "// Written by cvlan-lab.\n{} {}\nstate-dir {}\nsocket {}\ntun {}\nsource \"file\" path={}\n",
+        "// Written by cvlan-lab.\n{} {}\nstate-dir {}\nsocket {}\ntun {}\nsource \"file\" path={}\nmetrics listen={}\n",
         daemon.role(),
         quote(name),
         quote(&paths.state_dir.display().to_string()),
         quote(&paths.socket.display().to_string()),
         quote(TUN),
         quote(&network.display().to_string()),
+        quote(METRICS),
     )
 }
 
@@ -152,6 +158,10 @@ mod tests {
             StateSource::File {
                 path: "/run/cvlan-lab/abc123/network.kdl".into()
             }
+        );
+        assert_eq!(
+            host.metrics_listen.map(|m| m.value.to_string()).as_deref(),
+            Some(METRICS)
         );
         let spec = daemon(
             HostDaemon::Cvland,

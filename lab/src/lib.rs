@@ -13,6 +13,7 @@ pub mod git;
 mod host;
 pub mod hostd;
 mod lab;
+pub mod metrics;
 pub mod naming;
 pub mod nat;
 pub mod netfile;

@@ -39,6 +39,9 @@ pub struct ControllerFile {
     pub database: Spanned<Database>,
     /// `network-file "PATH"`: seeds an empty database with its first revision.
     pub network_file: Option<PathBuf>,
+    /// `metrics listen="ADDRESS:PORT"`: where the Prometheus endpoint (`/metrics`) is served;
+    /// `None`: no endpoint.
+    pub metrics_listen: Option<Spanned<SocketAddr>>,
 }
 
 /// The result of checking a controller file: sources, the config when valid, every diagnostic.
@@ -96,12 +99,14 @@ pub fn parse_controller_file(name: &str, text: &str) -> ControllerFileChecked {
             key_file: Some(key_file),
             database: Some(database),
             network_file,
+            metrics_listen,
             ..
         } => Some(ControllerFile {
             listen,
             key_file,
             database,
             network_file,
+            metrics_listen,
         }),
         _ => None,
     };
@@ -139,6 +144,7 @@ struct Draft {
     key_file: Option<PathBuf>,
     database: Option<Spanned<Database>>,
     network_file: Option<PathBuf>,
+    metrics_listen: Option<Spanned<SocketAddr>>,
     seen: Vec<&'static str>,
 }
 
@@ -156,6 +162,12 @@ impl Draft {
     fn read(&mut self, out: &mut Out, nodes: &[Node]) {
         for (node, rule) in read::children(out, nodes, Context::Controller) {
             self.seen.push(rule.name);
+            if rule.name == "metrics" {
+                // Properties and arity as the grammar says; then the one property.
+                read::node_args(out, node, rule);
+                self.metrics_listen = read::listen_prop(out, node, read::METRICS_EXAMPLE);
+                continue;
+            }
             let entries = read::node_args(out, node, rule);
             let Some(&entry) = entries.first() else {
                 continue;

@@ -169,6 +169,7 @@ const CONTROLLER: &[NodeRule] = &[
     rule("key-file", "PATH", &[], None),
     rule("database", "sqlite|postgres", &["path", "url-env"], None),
     rule("network-file", "PATH", &[], None),
+    rule("metrics", "", &["listen"], None),
 ];
 
 impl Context {

@@ -228,17 +228,6 @@ impl Draft {
                 .with_help("a vrouter listens where its `listen` in network.kdl says"),
             );
         }
-        if let (HostRole::Vrouter(_), Some(metrics)) = (&role.value, &self.metrics_listen) {
-            out.push(
-                Diagnostic::warning(
-                    "cvlan::unused",
-                    "cvlan-vrouterd does not serve metrics yet",
-                    metrics.span,
-                    "ignored",
-                )
-                .with_help("cvland serves `metrics listen=`; remove the line on a vrouter host"),
-            );
-        }
         let Some(source) = &self.source else {
             return;
         };
@@ -268,12 +257,12 @@ impl Draft {
             if rule.name == "dns" {
                 // Properties and arity as the grammar says; then the one property.
                 read::node_args(out, node, rule);
-                self.dns_listen = listen(out, node, DNS_EXAMPLE).map(|a| a.value);
+                self.dns_listen = read::listen_prop(out, node, read::DNS_EXAMPLE).map(|a| a.value);
                 continue;
             }
             if rule.name == "metrics" {
                 read::node_args(out, node, rule);
-                self.metrics_listen = listen(out, node, METRICS_EXAMPLE);
+                self.metrics_listen = read::listen_prop(out, node, read::METRICS_EXAMPLE);
                 continue;
             }
             let entries = read::node_args(out, node, rule);
@@ -351,31 +340,6 @@ impl Draft {
             _ => self.source = source(out, node, value, entry).map(|s| Spanned::new(s, node.span)),
         }
     }
-}
-
-/// Example addresses of a `listen=` property: IPv4, then IPv6.
-type ListenExample = (&'static str, &'static str);
-const DNS_EXAMPLE: ListenExample = ("100.100.100.100:53", "[fd7a:115c:a1e0::1]:53");
-const METRICS_EXAMPLE: ListenExample = ("127.0.0.1:9464", "[::1]:9464");
-
-/// `dns listen="ADDRESS:PORT"`, `metrics listen="ADDRESS:PORT"`: an IP address and a port
-/// (IPv6 in brackets), spanned by the value.
-fn listen(out: &mut Out, node: &Node, (v4, v6): ListenExample) -> Option<Spanned<SocketAddr>> {
-    let Some((value, entry)) = read::prop_str(out, node, "listen") else {
-        read::missing_prop(out, node, "listen", &format!("\"{v4}\""));
-        return None;
-    };
-    read::parsed(
-        out,
-        value,
-        entry,
-        "cvlan::invalid-value",
-        &format!("give an address and a port, e.g. \"{v4}\" or \"{v6}\""),
-        |v| match v.parse::<SocketAddr>() {
-            Ok(a) if a.port() != 0 => Ok(a),
-            _ => Err(format!("`{v}` is not ADDRESS:PORT")),
-        },
-    )
 }
 
 /// The properties each `source` kind takes.
@@ -582,13 +546,12 @@ metrics listen="127.0.0.1:9464"
             "vrouterd.kdl",
             "vrouter \"v\"\nmetrics listen=\"127.0.0.1:9464\"\n",
         );
-        let codes: Vec<&str> = vrouter.diagnostics.iter().map(|d| d.code).collect();
+        assert!(vrouter.diagnostics.is_empty(), "{:?}", vrouter.diagnostics);
         assert_eq!(
-            codes,
-            ["cvlan::unused"],
-            "cvlan-vrouterd serves no metrics yet"
+            vrouter.host.and_then(|h| h.metrics_listen).map(|m| m.value),
+            "127.0.0.1:9464".parse().ok(),
+            "cvlan-vrouterd serves metrics too"
         );
-        assert!(vrouter.host.is_some(), "a warning only");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! diagnostics here, so every builder reports them the same way.
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::grammar::{Context, NodeRule};
@@ -394,4 +395,35 @@ pub fn email(out: &mut Out, value: &str, entry: &Entry) -> Spanned<String> {
         );
     }
     Spanned::new(value.to_owned(), entry.span)
+}
+
+/// Example addresses of a `listen=` property: IPv4, then IPv6.
+pub type ListenExample = (&'static str, &'static str);
+/// The examples of `dns listen=`.
+pub const DNS_EXAMPLE: ListenExample = ("100.100.100.100:53", "[fd7a:115c:a1e0::1]:53");
+/// The examples of `metrics listen=`.
+pub const METRICS_EXAMPLE: ListenExample = ("127.0.0.1:9464", "[::1]:9464");
+
+/// `listen="ADDRESS:PORT"` of `node` (`dns`, `metrics`): an IP address and a nonzero port
+/// (IPv6 in brackets), spanned by the value; reported with the examples `(v4, v6)`.
+pub fn listen_prop(
+    out: &mut Out,
+    node: &Node,
+    (v4, v6): ListenExample,
+) -> Option<Spanned<SocketAddr>> {
+    let Some((value, entry)) = prop_str(out, node, "listen") else {
+        missing_prop(out, node, "listen", &format!("\"{v4}\""));
+        return None;
+    };
+    parsed(
+        out,
+        value,
+        entry,
+        "cvlan::invalid-value",
+        &format!("give an address and a port, e.g. \"{v4}\" or \"{v6}\""),
+        |v| match v.parse::<SocketAddr>() {
+            Ok(a) if a.port() != 0 => Ok(a),
+            _ => Err(format!("`{v}` is not ADDRESS:PORT")),
+        },
+    )
 }

@@ -43,14 +43,15 @@ pub struct InMemory {
 
 impl InMemory {
     /// Starts vrouter `name` following `network` (network.kdl), with its vrouterd.kdl, state
-    /// and socket in `host_dir`, bound on `net` at `addr` (NAT-T 4500 and IKE 500). Returns
-    /// once the local API socket exists, with the host side of its TUN device.
+    /// and socket in `host_dir`, bound on `net` at `addr` (NAT-T 4500 and IKE 500);
+    /// `host_lines` are added to its vrouterd.kdl (e.g. `metrics listen=…`). Returns once the
+    /// local API socket exists, with the host side of its TUN device.
     pub async fn start(
         host_dir: &Path,
         name: &str,
         network: &Path,
         net: &MemoryNet,
-        addr: Ipv4Addr,
+        (addr, host_lines): (Ipv4Addr, &str),
     ) -> Result<(Self, MemoryTunHost), DaemonError> {
         let io = |what: String| move |source| DaemonError::Io { what, source };
         std::fs::create_dir_all(host_dir)
@@ -60,7 +61,7 @@ impl InMemory {
         std::fs::write(
             &config,
             format!(
-                "vrouter \"{name}\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"file\" path=\"{}\"\n",
+                "vrouter \"{name}\"\nstate-dir \"{}\"\nsocket \"{}\"\ntun \"cvl0\"\nsource \"file\" path=\"{}\"\n{host_lines}\n",
                 host_dir.join("state").display(),
                 socket.display(),
                 network.display()
@@ -118,7 +119,7 @@ impl InMemory {
             "br",
             &network,
             &net,
-            Ipv4Addr::new(10, 0, 0, 2),
+            (Ipv4Addr::new(10, 0, 0, 2), ""),
         )
         .await?;
         let gw = Self::start(
@@ -126,7 +127,7 @@ impl InMemory {
             "gw",
             &network,
             &net,
-            Ipv4Addr::new(10, 0, 0, 1),
+            (Ipv4Addr::new(10, 0, 0, 1), ""),
         )
         .await?;
         Ok([gw, br])

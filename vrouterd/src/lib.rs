@@ -12,7 +12,8 @@
 //! - [`desired`]: network.kdl → the vrouter's desired state (secrets read by [`secrets`]).
 //! - [`plan`]: the pure diff between running and desired peers.
 //! - [`dataplane`]: the IKE endpoint, sockets and TUN on their own thread.
-//! - [`daemon`]: startup, the apply loop, signals, shutdown; [`api`] the local API.
+//! - [`daemon`]: startup, the apply loop, signals, shutdown; [`api`] the local API; `metrics`
+//!   the families of the Prometheus endpoint (`metrics listen=`).
 //!
 //! The host file, the file source (watch, debounce, revision), the key file, the event bus and
 //! the base local-API services are the agent runtime's (cvlan-agent), as for cvland.
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod desired;
 pub mod harness;
+mod metrics;
 pub mod plan;
 pub mod secrets;
 

@@ -9,9 +9,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cvlan_core::netmap::NetMap;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::{Notify, watch};
 
 use crate::netmaps::{Generation, Registered, generation};
@@ -43,6 +44,12 @@ pub struct Hub {
     changes: AtomicU64,
     sent: Mutex<HashMap<String, Sent>>,
     online: Mutex<HashMap<String, usize>>,
+    updates: Histogram,
+}
+
+/// The buckets of [`Hub::update_seconds`]: 5 ms to about 20 s, doubling.
+fn update_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.005, 2.0, 13)
 }
 
 impl Hub {
@@ -57,6 +64,7 @@ impl Hub {
             changes: AtomicU64::new(0),
             sent: Mutex::new(HashMap::new()),
             online: Mutex::new(HashMap::new()),
+            updates: Histogram::new(update_buckets()),
         });
         hub.recompute().await;
         tokio::spawn(recompute_on_change(Arc::downgrade(&hub), hub.wake.clone()));
@@ -123,14 +131,27 @@ impl Hub {
         }
     }
 
+    /// Nodes holding a netmap stream now, and the streams (a node may hold more than one
+    /// for a moment while it reconnects).
+    pub fn online_counts(&self) -> (usize, usize) {
+        let online = lock(&self.online);
+        (online.len(), online.values().sum())
+    }
+
+    /// How long changes took to reach published netmaps: from the first change of a
+    /// coalescing window to its generation (shared: it keeps counting).
+    pub fn update_seconds(&self) -> Histogram {
+        self.updates.clone()
+    }
+
     /// True while `node` holds a netmap stream.
     pub fn is_online(&self, node: &str) -> bool {
         lock(&self.online).get(node).is_some_and(|n| *n > 0)
     }
 
-    /// Reads the running revision and the registry and publishes their generation; on
-    /// failure the previous generation stays.
-    async fn recompute(&self) {
+    /// Reads the running revision and the registry and publishes their generation (true);
+    /// on failure the previous generation stays (false).
+    async fn recompute(&self) -> bool {
         // Read before the store: every change counted here is in what is read next.
         let changes = self.changes();
         let read = self
@@ -139,10 +160,10 @@ impl Hub {
             .await;
         let (revision, nodes) = match read {
             Ok((Some(revision), nodes)) => (revision, nodes),
-            Ok((None, _)) => return,
+            Ok((None, _)) => return false,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the state for new netmaps");
-                return;
+                return false;
             }
         };
         let registered: Vec<Registered> = nodes
@@ -161,10 +182,12 @@ impl Hub {
             Ok(Ok(mut generation)) => {
                 generation.changes = changes;
                 self.newest.send_replace(Arc::new(generation));
+                return true;
             }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot compute netmaps"),
             Err(e) => tracing::error!(error = %e, "the netmap task failed"),
         }
+        false
     }
 }
 
@@ -179,11 +202,14 @@ impl Drop for Hub {
 async fn recompute_on_change(hub: Weak<Hub>, wake: Arc<Notify>) {
     loop {
         wake.notified().await;
+        let since = Instant::now();
         tokio::time::sleep(COALESCE).await;
         let Some(hub) = hub.upgrade() else {
             return;
         };
-        hub.recompute().await;
+        if hub.recompute().await {
+            hub.updates.observe(since.elapsed().as_secs_f64());
+        }
     }
 }
 

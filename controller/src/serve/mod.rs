@@ -51,41 +51,93 @@ pub async fn serve(
     hub: Arc<hub::Hub>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let incoming = noise::NoiseIncoming::new(listener, &key);
-    let control = control::Control::new(store.clone(), hub.clone());
-    let counts = Counts {
-        handshakes: incoming.counters(),
-        refused: control.refused(),
-    };
-    let reporter = tokio::spawn(report_failures(counts.clone()));
-    let served = tonic::transport::Server::builder()
-        .add_service(ControlServiceServer::new(control))
-        .add_service(AdminServiceServer::new(admin::Admin::new(store, hub)))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
-    reporter.abort();
-    tracing::info!(
-        handshakes_accepted = counts.handshakes.accepted(),
-        handshakes_failed = counts.handshakes.failed(),
-        registrations_refused = counts.refused(),
-        "control port totals"
-    );
-    served?;
-    Ok(())
+    Port::new(listener, &key, store, hub).run(shutdown).await
+}
+
+/// The control port, bound and not yet serving: its [`Counts`] can be handed out first.
+pub struct Port {
+    incoming: noise::NoiseIncoming,
+    control: control::Control,
+    admin: admin::Admin,
+    counts: Counts,
+}
+
+impl Port {
+    /// The control and admin services of `store` and `hub` on `listener`, keyed by `key`.
+    pub fn new(
+        listener: TcpListener,
+        key: &PrivateKey,
+        store: AsyncStore,
+        hub: Arc<hub::Hub>,
+    ) -> Self {
+        let incoming = noise::NoiseIncoming::new(listener, key);
+        let control = control::Control::new(store.clone(), hub.clone());
+        let counts = Counts {
+            handshakes: incoming.counters(),
+            refused: control.refused(),
+        };
+        Self {
+            incoming,
+            control,
+            admin: admin::Admin::new(store, hub),
+            counts,
+        }
+    }
+
+    /// What the port counts (shared: it keeps counting while the port serves).
+    pub fn counts(&self) -> Counts {
+        self.counts.clone()
+    }
+
+    /// Serves until `shutdown` completes; logs the totals then.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+        let Self {
+            incoming,
+            control,
+            admin,
+            counts,
+        } = self;
+        let reporter = tokio::spawn(report_failures(counts.clone()));
+        let served = tonic::transport::Server::builder()
+            .add_service(ControlServiceServer::new(control))
+            .add_service(AdminServiceServer::new(admin))
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await;
+        reporter.abort();
+        tracing::info!(
+            handshakes_accepted = counts.handshakes_accepted(),
+            handshakes_failed = counts.handshakes_failed(),
+            registrations_refused = counts.refused(),
+            "control port totals"
+        );
+        served?;
+        Ok(())
+    }
 }
 
 /// How often failed handshakes and refused registrations are logged, when there were any.
 pub const REPORT_EVERY: Duration = Duration::from_secs(60);
 
-/// What the control port counts of bad input.
+/// What the control port counts: handshakes, and registrations refused.
 #[derive(Clone)]
-struct Counts {
+pub struct Counts {
     handshakes: Arc<noise::HandshakeCounters>,
     refused: Arc<AtomicU64>,
 }
 
 impl Counts {
-    fn refused(&self) -> u64 {
+    /// Noise handshakes that completed.
+    pub fn handshakes_accepted(&self) -> u64 {
+        self.handshakes.accepted()
+    }
+
+    /// Noise handshakes that failed (garbage, a wrong key, a replay, a timeout).
+    pub fn handshakes_failed(&self) -> u64 {
+        self.handshakes.failed()
+    }
+
+    /// `Register` calls refused.
+    pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
 }
@@ -99,7 +151,7 @@ async fn report_failures(counts: Counts) {
     let (mut failed, mut refused) = (0, 0);
     loop {
         ticks.tick().await;
-        let (failed_now, refused_now) = (counts.handshakes.failed(), counts.refused());
+        let (failed_now, refused_now) = (counts.handshakes_failed(), counts.refused());
         if failed_now > failed || refused_now > refused {
             tracing::warn!(
                 handshakes_failed = failed_now - failed,

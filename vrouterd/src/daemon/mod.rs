@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError};
+use cvlan_agent::metrics::{Build, MetricsError, MetricsServer};
 use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::file::FileSource;
 use cvlan_agent::source::{self, Compiled, ReloadReply, Source, SourceStatus, Update, Wiring};
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use crate::api::VrouterApi;
 use crate::dataplane::{Dataplane, DataplaneError, DataplaneSettings};
 use crate::desired::Desired;
+use crate::metrics::VrouterMetrics;
 pub(crate) use apply::Applied;
 
 /// Why the daemon could not start or stopped with an error.
@@ -50,6 +52,10 @@ pub enum DaemonError {
     #[error(transparent)]
     #[diagnostic(code(cvlan::vrouterd::socket))]
     Serve(#[from] LifecycleError),
+    /// The metrics endpoint could not be served.
+    #[error(transparent)]
+    #[diagnostic(code(cvlan::vrouterd::metrics))]
+    Metrics(#[from] MetricsError),
     /// A file could not be written or a part of the daemon could not be set up.
     #[error("{what}: {source}")]
     #[diagnostic(code(cvlan::vrouterd::io))]
@@ -176,6 +182,22 @@ impl Daemon {
         } = self;
         let (stop_tx, stop) = watch::channel(false);
         let api = VrouterApi::new(shared.clone(), stop.clone());
+        // Bound before the API's socket appears, so a port in use stops the daemon cleanly.
+        let metrics = match shared.host.metrics_listen.as_ref().map(|m| m.value) {
+            Some(listen) => Some(
+                MetricsServer::start(
+                    listen,
+                    Build {
+                        daemon: "cvlan-vrouterd",
+                        version: env!("CARGO_PKG_VERSION"),
+                    },
+                    VrouterMetrics::new(shared.clone()),
+                    stop.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
         let server = ApiServer::start(&shared.host.socket, api, stop.clone()).await?;
         notify(Notice::Ready);
         let (updates_tx, mut updates) = mpsc::channel::<Update<Desired>>(4);
@@ -214,6 +236,9 @@ impl Daemon {
         following.abort();
         tracing::info!("stopping: deleting SAs");
         let stopped = shared.dataplane.shutdown().await;
+        if let Some(metrics) = metrics {
+            metrics.finished().await;
+        }
         let served = server.finished().await;
         stopped?;
         served?;

@@ -73,7 +73,19 @@ impl Running {
 /// Starts vrouter `name` with its files in `dir` (network.kdl must exist there), on `net`
 /// at `addr` (NAT-T 4500 and IKE 500).
 pub async fn start(dir: &Path, name: &str, net: &MemoryNet, addr: Ipv4Addr) -> Running {
-    let (inner, tun) = InMemory::start(&dir.join(name), name, &dir.join("network.kdl"), net, addr)
+    start_with(dir, name, net, addr, "").await
+}
+
+/// [`start`] with `host_lines` added to the vrouter's vrouterd.kdl.
+pub async fn start_with(
+    dir: &Path,
+    name: &str,
+    net: &MemoryNet,
+    addr: Ipv4Addr,
+    host_lines: &str,
+) -> Running {
+    let network = dir.join("network.kdl");
+    let (inner, tun) = InMemory::start(&dir.join(name), name, &network, net, (addr, host_lines))
         .await
         .expect("daemon starts");
     Running {
