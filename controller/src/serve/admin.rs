@@ -420,7 +420,7 @@ impl AdminService for Admin {
             .collect();
         // The nodes the file declares that never registered.
         let generation = self.hub.up_to_date().await;
-        for (name, declared) in &generation.declared {
+        for (name, declared) in generation.declared.iter() {
             if !nodes.iter().any(|n| &n.registration.name == name) {
                 listed.push(v1::Node {
                     name: name.clone(),

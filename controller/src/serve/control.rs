@@ -347,7 +347,12 @@ fn next_update(
 ) -> Option<v1::NetmapUpdate> {
     let next = version + 1;
     let body = match last {
-        Some(sent) if sent.map == *map && sent.revision == revision => return None,
+        // Maps a change did not touch are shared between generations: one pointer compare.
+        Some(sent)
+            if (Arc::ptr_eq(&sent.map, map) || sent.map == *map) && sent.revision == revision =>
+        {
+            return None;
+        }
         Some(sent) => {
             let delta = cvlan_core::netmap::diff(&sent.map, map);
             match netmap_delta_to_proto(&delta, sent.version, revision) {

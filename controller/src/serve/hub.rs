@@ -15,7 +15,7 @@ use cvlan_core::netmap::NetMap;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::{Notify, watch};
 
-use crate::netmaps::{Generation, Registered, generation};
+use crate::netmaps::{Compiled, Generation, NetmapsError, Registered};
 use crate::store::AsyncStore;
 
 /// How long a caller that needs the changes just made waits for their generation.
@@ -176,8 +176,17 @@ impl Hub {
             })
             .collect();
         let id = u64::try_from(revision.info.id).unwrap_or_default();
-        let built =
-            tokio::task::spawn_blocking(move || generation(id, &revision.text, &registered)).await;
+        let previous = self.newest();
+        let built = tokio::task::spawn_blocking(move || {
+            // The same revision is reused as compiled: only the maps that show a change
+            // are rebuilt.
+            let compiled = match previous.compiled(id) {
+                Some(compiled) => compiled,
+                None => Arc::new(Compiled::new(id, &revision.text)?),
+            };
+            Ok::<_, NetmapsError>(previous.next(compiled, &registered))
+        })
+        .await;
         match built {
             Ok(Ok(mut generation)) => {
                 generation.changes = changes;
