@@ -6,7 +6,7 @@ mod common;
 use common::{NetGen, build, cases, net_gen};
 use cvlan_core::allocate;
 use cvlan_core::builder::{NetworkBuilder, NodeSpec, RuleSpec, VrouterSpec};
-use cvlan_core::netmap::{NetMap, PeerKind, RuleAction, apply, diff, netmap_for};
+use cvlan_core::netmap::{NetMap, NetMapBuilder, PeerKind, RuleAction, apply, diff, netmap_for};
 use cvlan_schema::PublicKey;
 use cvlan_schema::model::{Network, Selector, Transport};
 use proptest::prelude::*;
@@ -139,6 +139,20 @@ proptest! {
     fn netmaps_do_not_depend_on_file_order(g in net_gen(6, 8)) {
         let net = build(&g, &[]);
         prop_assert_eq!(map(&net, "n0"), map(&reversed(&g), "n0"));
+    }
+
+    #[test]
+    fn one_builder_for_every_node_gives_each_its_own_map(g in net_gen(6, 8)) {
+        // The builder shares a class's rules between its members: each map must still be
+        // the one a builder for that node alone computes.
+        let net = build(&g, &[]);
+        let allocation = allocate(&net);
+        let shared = NetMapBuilder::new(&net, &allocation);
+        for node in &net.nodes {
+            let name = node.name.value.as_str();
+            let entity = shared.index().node(name).unwrap();
+            prop_assert_eq!(shared.netmap(entity), map(&net, name), "{}", name);
+        }
     }
 
     #[test]

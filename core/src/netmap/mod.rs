@@ -6,7 +6,9 @@
 
 pub mod delta;
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use cvlan_schema::PublicKey;
 use cvlan_schema::model::{Action, Network};
@@ -15,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::addrset::AddrSet;
 use crate::alloc::{Allocation, Entity};
-use crate::peers::VisiblePeers;
+use crate::peers::{ClassId, VisiblePeers};
 use crate::policy::PolicyIndex;
 use crate::policy::service::{ServiceRange, service_ranges};
 
@@ -172,11 +174,18 @@ pub struct NetMap {
     pub rules: Vec<ResolvedRule>,
 }
 
-/// Builds netmaps for many nodes of one network, sharing the policy index and peer classes.
+/// Builds netmaps for many nodes of one network, sharing the policy index and peer classes,
+/// and the resolved rules of each class whose members see each other (they are the same for
+/// all of its members: the rules are limited to the same peers).
 #[derive(Debug)]
 pub struct NetMapBuilder<'a> {
     index: PolicyIndex<'a>,
     visible: VisiblePeers,
+    class_rules: Mutex<HashMap<ClassId, Vec<ResolvedRule>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The netmap of the node named `node`.
@@ -198,7 +207,11 @@ impl<'a> NetMapBuilder<'a> {
     pub fn new(network: &'a Network, allocation: &'a Allocation) -> Self {
         let index = PolicyIndex::new(network, allocation);
         let visible = VisiblePeers::new(&index);
-        Self { index, visible }
+        Self {
+            index,
+            visible,
+            class_rules: Mutex::default(),
+        }
     }
 
     /// The policy index.
@@ -225,16 +238,22 @@ impl<'a> NetMapBuilder<'a> {
         let mut peers: Vec<Peer> = peer_entities.iter().map(|&e| self.peer(e)).collect();
         peers.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
 
-        let mut relevant = vec![false; network.nodes.len() + network.vrouters.len()];
-        for &e in peer_entities.iter().chain(std::iter::once(&entity)) {
-            relevant[e.dense_index(network.nodes.len())] = true;
-        }
-        let rules = self
-            .visible
-            .rules_between(class, &classes)
-            .into_iter()
-            .map(|r| self.resolved_rule(r, &relevant))
-            .collect();
+        // A class that sees itself: its members' peers plus themselves are the same set, and
+        // so are their rules.
+        let shared = classes.contains(&class);
+        let cached = shared
+            .then(|| lock(&self.class_rules).get(&class).cloned())
+            .flatten();
+        let rules = match cached {
+            Some(rules) => rules,
+            None => {
+                let rules = self.rules(entity, class, &classes, &peer_entities);
+                if shared {
+                    lock(&self.class_rules).insert(class, rules.clone());
+                }
+                rules
+            }
+        };
 
         let mut relays: Vec<RelayInfo> = network
             .relays
@@ -258,6 +277,26 @@ impl<'a> NetMapBuilder<'a> {
             dns_records,
             rules,
         }
+    }
+
+    /// The rules of `entity` (of `class`, seeing `classes`) resolved to it and its `peers`.
+    fn rules(
+        &self,
+        entity: Entity,
+        class: ClassId,
+        classes: &[ClassId],
+        peers: &[Entity],
+    ) -> Vec<ResolvedRule> {
+        let network = self.index.network();
+        let mut relevant = vec![false; network.nodes.len() + network.vrouters.len()];
+        for &e in peers.iter().chain(std::iter::once(&entity)) {
+            relevant[e.dense_index(network.nodes.len())] = true;
+        }
+        self.visible
+            .rules_between(class, classes)
+            .into_iter()
+            .map(|r| self.resolved_rule(r, &relevant))
+            .collect()
     }
 
     fn peer(&self, entity: Entity) -> Peer {
