@@ -14,8 +14,9 @@
 )]
 
 mod common;
+#[path = "../tests/common/mod.rs"]
+mod harness;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,41 +28,13 @@ use cvlan_proto::v1;
 use cvlan_proto::v1::admin_service_client::AdminServiceClient;
 use cvlan_proto::v1::control_service_client::ControlServiceClient;
 use cvlan_types::{PrivateKey, PublicKey};
+use harness::{memory_of as memory, run as controller};
 use tokio::sync::{Semaphore, watch};
 use tonic::Request;
 use tonic::transport::Channel;
 
 /// Handshakes and registrations in flight at once.
 const CONCURRENCY: usize = 64;
-
-fn controller(config: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_cvlan-controller"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// VmRSS in KiB and the thread count of `pid`.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("Threads:"))
-}
 
 fn authed<T>(api_key: &str, message: T) -> Request<T> {
     let mut request = Request::new(message);

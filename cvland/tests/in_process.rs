@@ -3,12 +3,13 @@
 //! running state alone, forwarding for a subnet router, and a restart that comes up on the
 //! cache while the source is gone. The same local API cvlanctl uses answers every question.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cvlan_agent::{Host, Role};
+use cvlan_lab::packets::echo_request;
 use cvlan_mesh::device::memory::MemoryNet;
 use cvlan_proto::local::connect;
 use cvlan_proto::v1;
@@ -326,27 +327,6 @@ async fn live_views_end_with_their_clients() {
     daemon.stop().await;
 }
 
-/// An ICMP echo request from alpha (100.64.0.1) to `dst`, as an application would write it.
-fn echo_request(dst: [u8; 4]) -> Vec<u8> {
-    let mut packet = vec![
-        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 100, 64, 0, 1, dst[0], dst[1], dst[2], dst[3], 8,
-        0, 0, 0, 0, 1, 0, 1,
-    ];
-    let checksum = |bytes: &[u8]| {
-        let sum: u32 = bytes
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        let folded = (sum & 0xffff) + (sum >> 16);
-        !u16::try_from((folded & 0xffff) + (folded >> 16)).expect("folded")
-    };
-    let ip = checksum(&packet[..20]).to_be_bytes();
-    packet[10..12].copy_from_slice(&ip);
-    let icmp = checksum(&packet[20..]).to_be_bytes();
-    packet[22..24].copy_from_slice(&icmp);
-    packet
-}
-
 /// The network with alpha publishing an endpoint: not behind NAT, so it keeps no peer alive
 /// and every peer stays cold until traffic.
 fn reachable_network(alpha: &str, extra: &str) -> String {
@@ -420,7 +400,10 @@ async fn watch_peers_sends_the_table_in_chunks_then_only_the_peers_that_moved() 
     assert!(quiet.is_err(), "a message with nothing changed: {quiet:?}");
 
     // A packet for bravo wakes it (a handshake goes out): its row alone comes next.
-    assert!(tun.write(&echo_request([100, 64, 0, 2])));
+    assert!(tun.write(&echo_request(
+        Ipv4Addr::new(100, 64, 0, 1),
+        Ipv4Addr::new(100, 64, 0, 2)
+    )));
     let moved = tokio::time::timeout(Duration::from_secs(5), stream.message())
         .await
         .expect("bravo's row within 5 s")

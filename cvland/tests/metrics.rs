@@ -4,13 +4,14 @@
 //! a packet, the policy's counters), it answers nothing but GET /metrics, drops oversized and slow requests, and its
 //! port closes when the daemon stops.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cvlan_agent::{Host, Role};
 use cvlan_lab::metrics::{self, Answer};
+use cvlan_lab::packets::echo_request;
 use cvlan_mesh::device::memory::MemoryNet;
 use cvlan_proto::local::connect;
 use cvlan_proto::v1;
@@ -138,27 +139,6 @@ async fn exchange(addr: SocketAddr, request: Vec<u8>) -> Answer {
         .expect("the server closes within 15 s")
 }
 
-/// An ICMP echo request from alpha (100.64.0.1) to bravo (100.64.0.2).
-fn echo_to_bravo() -> Vec<u8> {
-    let mut packet = vec![
-        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 100, 64, 0, 1, 100, 64, 0, 2, 8, 0, 0, 0, 0, 1, 0,
-        1,
-    ];
-    let checksum = |bytes: &[u8]| {
-        let sum: u32 = bytes
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        let folded = (sum & 0xffff) + (sum >> 16);
-        !u16::try_from((folded & 0xffff) + (folded >> 16)).expect("folded")
-    };
-    let ip = checksum(&packet[..20]).to_be_bytes();
-    packet[10..12].copy_from_slice(&ip);
-    let icmp = checksum(&packet[20..]).to_be_bytes();
-    packet[22..24].copy_from_slice(&icmp);
-    packet
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn served_families_are_the_documented_ones_and_follow_the_daemon() {
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -169,7 +149,10 @@ async fn served_families_are_the_documented_ones_and_follow_the_daemon() {
 
     // A packet for bravo: alpha's filter counts it, alpha and bravo handshake.
     let tun = daemon.platform.take_tun().expect("the device's TUN");
-    assert!(tun.write(&echo_to_bravo()));
+    assert!(tun.write(&echo_request(
+        Ipv4Addr::new(100, 64, 0, 1),
+        Ipv4Addr::new(100, 64, 0, 2)
+    )));
     let deadline = Instant::now() + Duration::from_secs(5);
     let scrape = loop {
         let Answer { status, head, body } = get(daemon.metrics, "/metrics").await;

@@ -18,6 +18,7 @@ pub mod naming;
 pub mod nat;
 pub mod netfile;
 pub mod netplan;
+pub mod packets;
 pub mod pathological;
 pub mod process;
 pub mod psk;

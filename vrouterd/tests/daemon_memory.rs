@@ -55,20 +55,7 @@ async fn two_vrouters_carry_packets_and_apply_changes_as_a_diff() {
     wait_event(&br, "child.installed", "10.2.0.0/24 === 10.1.0.0/24").await;
 
     // Packets both ways, TUN to TUN.
-    let out = udp_packet(
-        Ipv4Addr::new(10, 1, 0, 5),
-        Ipv4Addr::new(10, 2, 0, 9),
-        b"hello br",
-    );
-    assert!(gw.tun.write(&out));
-    assert_eq!(read_tun(&mut br.tun).await, out);
-    let back = udp_packet(
-        Ipv4Addr::new(10, 2, 0, 9),
-        Ipv4Addr::new(10, 1, 0, 5),
-        b"hello gw",
-    );
-    assert!(br.tun.write(&back));
-    assert_eq!(read_tun(&mut gw.tun).await, back);
+    let (out, _) = hello_both_ways(&mut gw, &mut br).await;
     let sas = gw.sas().await;
     let child = &sas.sas[0].children[0];
     assert_eq!((child.packets_out, child.packets_in), (1, 1));

@@ -59,20 +59,7 @@ async fn served_families_are_the_documented_ones_and_follow_the_sas() {
     )
     .await;
     wait_sas(&gw, "an established SA", |s| established(s) == 1).await;
-    let out = udp_packet(
-        Ipv4Addr::new(10, 1, 0, 5),
-        Ipv4Addr::new(10, 2, 0, 9),
-        b"hello br",
-    );
-    assert!(gw.tun.write(&out));
-    assert_eq!(read_tun(&mut br.tun).await, out);
-    let back = udp_packet(
-        Ipv4Addr::new(10, 2, 0, 9),
-        Ipv4Addr::new(10, 1, 0, 5),
-        b"hello gw",
-    );
-    assert!(br.tun.write(&back));
-    assert_eq!(read_tun(&mut gw.tun).await, back);
+    let (out, back) = hello_both_ways(&mut gw, &mut br).await;
     // A packet for no peer's subnet: dropped as no_route.
     let nowhere = udp_packet(
         Ipv4Addr::new(10, 1, 0, 5),

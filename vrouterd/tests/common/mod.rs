@@ -181,3 +181,23 @@ pub async fn read_tun(tun: &mut MemoryTunHost) -> Vec<u8> {
         .expect("a packet within 5 s")
         .expect("device alive")
 }
+
+/// One UDP packet from gw's subnet to br's through the SA and one back, each read from the
+/// other TUN device as written; returns (gw's, br's).
+pub async fn hello_both_ways(gw: &mut Running, br: &mut Running) -> (Vec<u8>, Vec<u8>) {
+    let out = udp_packet(
+        Ipv4Addr::new(10, 1, 0, 5),
+        Ipv4Addr::new(10, 2, 0, 9),
+        b"hello br",
+    );
+    assert!(gw.tun.write(&out));
+    assert_eq!(read_tun(&mut br.tun).await, out);
+    let back = udp_packet(
+        Ipv4Addr::new(10, 2, 0, 9),
+        Ipv4Addr::new(10, 1, 0, 5),
+        b"hello gw",
+    );
+    assert!(br.tun.write(&back));
+    assert_eq!(read_tun(&mut gw.tun).await, back);
+    (out, back)
+}
