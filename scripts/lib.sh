@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Helpers shared by scripts/demo, scripts/test and the bench scripts.
+# Helpers shared by scripts/demo, scripts/test, scripts/package and the bench scripts.
 
 # The system packages the lab, the tests and the interop peers need.
 CVLAN_PACKAGES=(
@@ -13,10 +13,19 @@ CVLAN_PACKAGES=(
     prometheus
 )
 
+# What scripts/package needs to build and check the .debs: dpkg-shlibdeps (the packages'
+# library dependencies), strip, lintian, and man (the install test reads the man pages).
+CVLAN_PACKAGING_TOOLS=(dpkg-dev binutils lintian man-db)
+
 # Installs whatever of CVLAN_PACKAGES is missing (apt-get, as root).
 ensure_packages() {
+    ensure_debian_packages "${CVLAN_PACKAGES[@]}"
+}
+
+# Installs whatever of the Debian packages named is missing (apt-get, as root).
+ensure_debian_packages() {
     local missing=()
-    for pkg in "${CVLAN_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -eq 0 ]; then

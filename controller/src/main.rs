@@ -1,13 +1,14 @@
 //! `cvlan-controller --config controller.kdl` runs the controller; `pubkey` prints its public
 //! key (creating the key file if needed); `apikey create` bootstraps an API key on the
-//! controller host, writing the database directly.
+//! controller host, writing the database directly; `man` prints the man page,
+//! cvlan-controller(8), which the packages install.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use cvlan_controller::controller::controller_key;
 use cvlan_controller::store::{Actor, Scope};
 use cvlan_controller::{Config, ConfigError, ControllerError, open_store};
@@ -47,6 +48,9 @@ enum Command {
         #[command(subcommand)]
         command: ApikeyCommand,
     },
+    /// Print the man page, cvlan-controller(8), as roff (scripts/package installs it).
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +130,9 @@ impl From<std::io::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Man) = cli.command {
+        return finish(man());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -142,7 +149,13 @@ fn main() -> ExitCode {
             Some(Command::Apikey {
                 command: ApikeyCommand::Create { scope, json },
             }) => apikey_create(&config, scope.into(), json),
+            Some(Command::Man) => man(),
         });
+    finish(result)
+}
+
+/// Reports a failure on stderr and turns the outcome into the exit code.
+fn finish(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -163,6 +176,14 @@ fn run(config: Config) -> Result<(), Failure> {
             message: format!("cannot start the runtime: {e}"),
         })?;
     Ok(runtime.block_on(cvlan_controller::run(config))?)
+}
+
+/// Prints the man page (section 8) on stdout.
+fn man() -> Result<(), Failure> {
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut std::io::stdout().lock())?;
+    Ok(())
 }
 
 fn pubkey(config: &Config) -> Result<(), Failure> {

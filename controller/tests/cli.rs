@@ -1,4 +1,4 @@
-//! The real `cvlan-controller` binary in a temporary directory: `pubkey`, `apikey create`,
+//! The real `cvlan-controller` binary in a temporary directory: `pubkey`, `apikey create`, `man`,
 //! the seed, readiness for systemd, and refusals of bad files.
 
 #![allow(clippy::unwrap_used)] // test helpers unwrap like the tests they serve
@@ -305,4 +305,20 @@ fn the_controller_tells_systemd_when_it_is_ready_and_when_it_stops() {
     );
     assert_eq!(stopping.ok().as_deref(), Some("STOPPING=1"), "{log}");
     assert!(exited && out.status.success(), "{log}");
+}
+
+#[test]
+fn man_prints_the_section_8_page_without_reading_a_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cvlan-controller"))
+        .args(["man", "--config", "/nonexistent/controller.kdl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = stdout(&out);
+    assert!(page.contains(".TH cvlan-controller 8 "), "{page}");
+    assert!(page.contains("apikey"), "the subcommands: {page}");
 }

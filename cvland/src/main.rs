@@ -1,11 +1,12 @@
 //! `cvland --config cvland.kdl` runs the host daemon; `cvland pubkey --config cvland.kdl`
-//! prints (creating it if needed) this host's WireGuard public key for network.kdl.
+//! prints (creating it if needed) this host's WireGuard public key for network.kdl;
+//! `cvland man` prints the man page, cvland(8), which the packages install.
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cvlan_agent::{Host, HostError, Role};
 
 /// The CloudVLAN host daemon.
@@ -38,11 +39,19 @@ struct Cli {
 enum Command {
     /// Print this host's WireGuard public key (base64), creating the key if needed.
     Pubkey,
+    /// Print the man page, cvland(8), as roff (scripts/package installs it; `man cvland`).
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> ExitCode {
     cvlan_agent::memory::limit_arenas();
     let cli = Cli::parse();
+    let pubkey_only = match cli.command {
+        Some(Command::Man) => return man(),
+        Some(Command::Pubkey) => true,
+        None => false,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -62,9 +71,22 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    match cli.command {
-        Some(Command::Pubkey) => pubkey(&config),
-        None => run(config),
+    if pubkey_only {
+        pubkey(&config)
+    } else {
+        run(config)
+    }
+}
+
+/// Prints the man page (section 8) on stdout.
+fn man() -> ExitCode {
+    let page = clap_mangen::Man::new(Cli::command()).section("8");
+    match page.render(&mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            fail(&format!("cannot write the man page: {e}"));
+            ExitCode::from(2)
+        }
     }
 }
 

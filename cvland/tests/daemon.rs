@@ -1,4 +1,4 @@
-//! The real cvland binary: `pubkey`, config errors and exit codes, and a daemon in a fresh
+//! The real cvland binary: `pubkey`, `man`, config errors and exit codes, and a daemon in a fresh
 //! network namespace that serves the local API, reloads and plans, and stops cleanly on SIGTERM
 //! within 3 s (TUN and socket removed) without ever logging its private key; and its readiness
 //! notices to systemd.
@@ -297,4 +297,28 @@ fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
     assert!(log.contains("SIGHUP: reading the source again"), "{log}");
     assert_eq!(stopping, "STOPPING=1", "{log}");
     assert!(status.success(), "{status:?}\n{log}");
+}
+
+#[test]
+fn man_prints_the_section_8_page_without_reading_a_config() {
+    let out = cvland()
+        .args(["man", "--config", "/nonexistent/cvland.kdl"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH cvland 8 "), "{page}");
+    assert!(page.contains("pubkey"), "the subcommands: {page}");
+    let help = cvland().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        !help
+            .lines()
+            .any(|line| line.trim_start().starts_with("man ")),
+        "hidden from --help: {help}"
+    );
 }

@@ -1,4 +1,4 @@
-//! The command line: one flag, the socket of the daemon to watch.
+//! The command line: one flag, the socket of the daemon to watch (and a hidden `--man`).
 
 use std::path::PathBuf;
 
@@ -27,4 +27,8 @@ pub struct Cli {
     /// The local API socket of the daemon to watch.
     #[arg(long, env = "CVLAN_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
     pub socket: PathBuf,
+
+    /// Print the man page, cvtui(1), as roff instead (scripts/package installs it).
+    #[arg(long, hide = true)]
+    pub man: bool,
 }

@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cvtui::cli::Cli;
 use miette::{IntoDiagnostic, miette};
 
@@ -29,6 +29,11 @@ fn exit_on_panic() {
 
 fn main() -> miette::Result<()> {
     let cli = Cli::parse();
+    if cli.man {
+        return clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout().lock())
+            .into_diagnostic();
+    }
     if !std::io::stdout().is_terminal() {
         return Err(miette!(
             help = "cvlanctl gives the same facts as tables or JSON for scripts",

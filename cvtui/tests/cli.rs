@@ -38,3 +38,18 @@ fn a_bad_flag_is_a_usage_error() {
     let out = cvtui(&["--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn man_prints_the_section_1_page_and_is_hidden_from_help() {
+    let out = cvtui(&["--man"]);
+    assert!(out.status.success(), "no terminal needed");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH cvtui 1 "), "{page}");
+    assert!(page.contains("socket"), "the flags: {page}");
+    assert!(
+        !page.contains("\\-\\-man"),
+        "the page does not list --man: {page}"
+    );
+    let help = cvtui(&["--help"]);
+    assert!(!String::from_utf8_lossy(&help.stdout).contains("--man"));
+}

@@ -1,10 +1,11 @@
 //! `cvlan-vrouterd --config vrouterd.kdl` runs the vrouter until SIGTERM or SIGINT;
-//! `cvlan-vrouterd pubkey --config vrouterd.kdl` prints its public key (creating the key).
+//! `cvlan-vrouterd pubkey --config vrouterd.kdl` prints its public key (creating the key);
+//! `cvlan-vrouterd man` prints the man page, cvlan-vrouterd(8), which the packages install.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cvlan_vrouterd::{Daemon, load_host_config};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -36,11 +37,20 @@ enum Command {
     /// Print this vrouter's WireGuard public key (created in the state dir on first use),
     /// for network.kdl's `public-key`.
     Pubkey,
+    /// Print the man page, cvlan-vrouterd(8), as roff (scripts/package installs it).
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> miette::Result<()> {
     cvlan_agent::memory::limit_arenas();
     let args = Args::parse();
+    if let Some(Command::Man) = args.command {
+        let page = clap_mangen::Man::new(Args::command()).section("8");
+        return page
+            .render(&mut std::io::stdout().lock())
+            .map_err(|e| miette::miette!("cannot write the man page: {e}"));
+    }
     let config = args
         .config
         .ok_or_else(|| miette::miette!("--config vrouterd.kdl is required"))?;

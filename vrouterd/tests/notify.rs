@@ -2,7 +2,8 @@
 //! examples/systemd/cvlan-vrouterd.service): READY=1 once its local API socket is up,
 //! RELOADING=1 then READY=1 around a SIGHUP (`systemctl reload`), STOPPING=1 on SIGTERM.
 //! `NOTIFY_SOCKET` names a datagram socket of the test's, in the daemon's environment only.
-//! Needs root (a network namespace and a TUN device).
+//! Needs root (a network namespace and a TUN device). Also the man page the packages install
+//! with the unit (`cvlan-vrouterd man`, no root needed).
 
 use std::process::Command;
 use std::time::Duration;
@@ -93,4 +94,20 @@ fn the_vrouter_tells_systemd_when_it_is_ready_reloads_and_stops() {
     assert!(log.contains("SIGHUP: reading the source again"), "{log}");
     assert_eq!(stopping, "STOPPING=1", "{log}");
     assert!(status.success(), "{status:?}\n{log}");
+}
+
+#[test]
+fn man_prints_the_section_8_page_without_a_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cvlan-vrouterd"))
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH cvlan-vrouterd 8 "), "{page}");
+    assert!(page.contains("pubkey"), "the subcommands: {page}");
 }
