@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cvlan_lab::scratch::{NotifyListener, ScratchNetns};
+use cvlan_lab::scratch::{ScratchNetns, notify_life};
 use cvlan_proto::v1;
 
 fn cvland() -> Command {
@@ -257,46 +257,10 @@ fn the_daemon_tells_systemd_when_it_is_ready_reloads_and_stops() {
         .unwrap();
     let key = String::from_utf8(key.stdout).unwrap().trim().to_owned();
     std::fs::write(dir.path().join("network.kdl"), network(&key, "")).unwrap();
-    let notify_path = dir.path().join("notify.sock");
-    let notify = NotifyListener::bind(&notify_path, Duration::from_secs(20)).unwrap();
-    let next = || notify.next();
-    let log = std::fs::File::create(dir.path().join("log")).unwrap();
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(env!("CARGO_BIN_EXE_cvland"))
-        .arg("--config")
-        .arg(&cfg)
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let kill = |signal: &str| {
-        Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    };
-    let socket = dir.path().join("cvland.sock");
-    let ready = next();
-    let serving = socket.exists();
-    assert!(kill("-HUP"));
-    let reloading = next();
-    let reloaded = next();
-    assert!(kill("-TERM"));
-    let stopping = next();
-    let status = child.wait().unwrap();
-    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
-    assert_eq!(ready, "READY=1", "{log}");
-    assert!(serving, "READY=1 came before the API socket was up\n{log}");
-    assert_eq!(
-        (reloading.as_str(), reloaded.as_str()),
-        ("RELOADING=1", "READY=1"),
-        "{log}"
-    );
-    assert!(log.contains("SIGHUP: reading the source again"), "{log}");
-    assert_eq!(stopping, "STOPPING=1", "{log}");
-    assert!(status.success(), "{status:?}\n{log}");
+    let mut daemon = cvland();
+    daemon.arg("--config").arg(&cfg);
+    let life = notify_life(&ns, &daemon, dir.path(), &dir.path().join("cvland.sock")).unwrap();
+    life.check().unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
