@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cvlan_agent::metrics::{Collect, Registry, agent_families, counters, gauge_value, gauges};
-use cvlan_ipsec::{DropReason, IkeState};
+use cvlan_ipsec::DropReason;
+use cvlan_proto::v1::IkeSaState;
 
+use crate::api::ike_state;
 use crate::daemon::Shared;
 use crate::dataplane::SasSnapshot;
 
@@ -37,14 +39,20 @@ impl Collect for VrouterMetrics {
     }
 }
 
-/// The state an IKE SA is counted under (the local API's names).
-fn ike_state(state: IkeState) -> &'static str {
-    match state {
-        IkeState::InitSent | IkeState::AuthSent | IkeState::InitReplied => "connecting",
-        IkeState::Established => "established",
-        IkeState::Rekeyed => "rekeying",
-        IkeState::Deleting | IkeState::Dead => "deleting",
-    }
+/// The states IKE SAs are counted under, each always served.
+const IKE_STATES: [IkeSaState; 4] = [
+    IkeSaState::Connecting,
+    IkeSaState::Established,
+    IkeSaState::Rekeying,
+    IkeSaState::Deleting,
+];
+
+/// The label of `state`: the local API's name, lowercase (`established`).
+fn state_label(state: IkeSaState) -> String {
+    state
+        .as_str_name()
+        .trim_start_matches("IKE_SA_STATE_")
+        .to_ascii_lowercase()
 }
 
 /// Every family of the data plane's `snapshot`.
@@ -60,15 +68,17 @@ fn ipsec_families(registry: &mut Registry, snapshot: &SasSnapshot) {
             .set(i64::from(n));
     }
 
-    let mut by_state: BTreeMap<&str, usize> = ["connecting", "established", "rekeying", "deleting"]
+    let mut by_state: BTreeMap<String, usize> = IKE_STATES
         .into_iter()
-        .map(|s| (s, 0))
+        .map(|s| (state_label(s), 0))
         .collect();
     // Per peer: ESP payload bytes in and out of its current child SAs.
     let mut traffic: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     let mut children = 0;
     for sa in &snapshot.sas {
-        *by_state.entry(ike_state(sa.state)).or_default() += 1;
+        *by_state
+            .entry(state_label(ike_state(sa.state)))
+            .or_default() += 1;
         children += sa.children.iter().filter(|c| c.outbound_active).count();
         if let Some(peer) = sa.peer_name.as_deref() {
             let t = traffic.entry(peer).or_default();
@@ -80,7 +90,7 @@ fn ipsec_families(registry: &mut Registry, snapshot: &SasSnapshot) {
     }
     let ike = gauges(registry, "ike_sas", "IKE SAs now, by state");
     for (state, n) in by_state {
-        ike.get_or_create(&vec![("state", state.to_owned())])
+        ike.get_or_create(&vec![("state", state)])
             .set(gauge_value(n));
     }
     gauges(

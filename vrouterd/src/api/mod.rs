@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::daemon::Shared;
-pub use sas_view::{sas_response, status_drops};
+pub use sas_view::{ike_state, sas_response, status_drops};
 
 /// The local API of one vrouter.
 pub(crate) struct VrouterApi {

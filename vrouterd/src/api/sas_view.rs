@@ -72,13 +72,18 @@ fn counters(s: &SasSnapshot) -> v1::IpsecCounters {
     }
 }
 
-fn ike_sa(sa: &IkeSaInfo, now: SystemTime) -> v1::IkeSa {
-    let state = match sa.state {
+/// The state an operator sees of an IKE SA in `state` (the API's and the metrics' names).
+pub fn ike_state(state: IkeState) -> IkeSaState {
+    match state {
         IkeState::InitSent | IkeState::AuthSent | IkeState::InitReplied => IkeSaState::Connecting,
         IkeState::Established => IkeSaState::Established,
         IkeState::Rekeyed => IkeSaState::Rekeying,
         IkeState::Deleting | IkeState::Dead => IkeSaState::Deleting,
-    };
+    }
+}
+
+fn ike_sa(sa: &IkeSaInfo, now: SystemTime) -> v1::IkeSa {
+    let state = ike_state(sa.state);
     let proposal = sa.proposal;
     v1::IkeSa {
         peer: sa.peer_name.clone().unwrap_or_default(),
