@@ -10,7 +10,7 @@ use cvlan_agent::keys::{self, KeyError};
 use cvlan_agent::lifecycle::{ApiServer, LifecycleError, StopSignals};
 use cvlan_agent::metrics::{Build, MetricsError, MetricsServer};
 use cvlan_agent::sd_notify::{Notice, notify};
-use cvlan_agent::source::{self, SourceStatus, Wiring};
+use cvlan_agent::source::{self, Hangups, SourceStatus, Wiring};
 use cvlan_agent::{AgentState, EventLevel, Host};
 use tokio::sync::{mpsc, watch};
 
@@ -103,6 +103,7 @@ pub async fn run_with(
         to_reconciler: readings_tx,
         reloads,
         stop: stop.clone(),
+        hangups: Hangups::listen(),
     };
     let following = tokio::spawn(source::run_configured(
         source_config,

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 use cvlan_core::netmap::NetMap;
 use cvlan_schema::{Checked, SourceMap, StateSource};
 use sha2::{Digest, Sha256};
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::apply::{ApplyResult, Rejection};
@@ -241,6 +241,39 @@ pub struct Wiring<D> {
     pub reloads: mpsc::Receiver<ReloadReply>,
     /// Turns true when the daemon stops.
     pub stop: watch::Receiver<bool>,
+    /// SIGHUPs, listened for since [`Hangups::listen`]: make it before the daemon says it is
+    /// ready, so that a reload right after start is a reload and not SIGHUP's default action
+    /// (the end of the process).
+    pub hangups: Hangups,
+}
+
+/// SIGHUP, as a stream of reload requests from the service manager.
+#[derive(Debug)]
+pub struct Hangups(Option<Signal>);
+
+impl Hangups {
+    /// Listens for SIGHUP from now on (a warning, and no SIGHUP reloads, when it cannot).
+    pub fn listen() -> Self {
+        match signal(SignalKind::hangup()) {
+            Ok(s) => Self(Some(s)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with `Reload` instead");
+                Self(None)
+            }
+        }
+    }
+
+    /// The next SIGHUP (never, when there is no listener).
+    async fn next(&mut self) {
+        match self.0.as_mut() {
+            Some(h) => {
+                if h.recv().await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// Reads `source` (now when `read_now`, else at its first change) and whenever it changes, on
@@ -257,14 +290,8 @@ pub async fn run<S: Source, D: Send + 'static>(
         to_reconciler,
         mut reloads,
         mut stop,
+        mut hangups,
     } = wiring;
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for SIGHUP; reload with `Reload` instead");
-            None
-        }
-    };
     let mut next = read_now.then_some((Trigger::Start, None));
     loop {
         if let Some((trigger, reply)) = next.take() {
@@ -282,12 +309,7 @@ pub async fn run<S: Source, D: Send + 'static>(
         next = tokio::select! {
             _ = stop.changed() => return,
             () = source.changed() => Some((Trigger::Changed(S::CHANGE), None)),
-            Some(()) = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            () = hangups.next() => {
                 tracing::info!("SIGHUP: reading the source again");
                 // The service manager sees the reload until its outcome is in.
                 notify(Notice::Reloading);

@@ -14,7 +14,9 @@ use cvlan_agent::lifecycle::{ApiServer, LifecycleError};
 use cvlan_agent::metrics::{Build, MetricsError, MetricsServer};
 use cvlan_agent::sd_notify::{Notice, notify};
 use cvlan_agent::source::file::FileSource;
-use cvlan_agent::source::{self, Compiled, ReloadReply, Source, SourceStatus, Update, Wiring};
+use cvlan_agent::source::{
+    self, Compiled, Hangups, ReloadReply, Source, SourceStatus, Update, Wiring,
+};
 use cvlan_agent::{AgentState, EventBus, Host, HostError, Outcome, Role};
 use cvlan_schema::{HostConfig, StateSource};
 use tokio::sync::{mpsc, watch};
@@ -199,13 +201,15 @@ impl Daemon {
             None => None,
         };
         let server = ApiServer::start(&shared.host.socket, api, stop.clone()).await?;
-        notify(Notice::Ready);
         let (updates_tx, mut updates) = mpsc::channel::<Update<Desired>>(4);
         let wiring = Wiring {
             to_reconciler: updates_tx,
             reloads,
             stop,
+            hangups: Hangups::listen(),
         };
+        // Ready once a SIGHUP is a reload (listened for above), not the process's end.
+        notify(Notice::Ready);
         // The first reading was applied at start: follow from the next change.
         let following = tokio::spawn(source::run(
             source,
